@@ -1,0 +1,266 @@
+"""Gate thresholds: defaults from ``reference_data/thresholds.yaml`` and the layers above them.
+
+Layers, lowest to highest priority (each recorded as the threshold's ``origin``):
+
+1. ``default``  – ``reference_data/thresholds.yaml`` (each entry states unit, direction and source);
+2. ``ini``      – the ``lips_thresholds`` ini key (lines ``KEY=VALUE``);
+3. ``hook``     – a ``pytest_lips_thresholds(config, thresholds)`` hook in a conftest.py;
+4. ``cli``      – ``--lips-threshold KEY=VALUE`` (repeatable).
+
+A fixture override of ``lips_thresholds`` replaces the whole set.  Unknown keys are a usage error
+that lists the valid keys.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from .errors import LipsUsageError
+from .resources import thresholds_file
+from .results import Metric, format_number
+
+Direction = Literal["max", "min", "setting"]
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """One gate (or one gate setting).
+
+    ``direction="max"``: the metric passes when ``value <= threshold``; ``"min"``: when
+    ``value >= threshold``; ``"setting"``: not a comparison, a knob of a gate (e.g. the temperature
+    up to which Task 4 gates survival).
+    """
+
+    key: str
+    value: float
+    unit: str
+    direction: Direction
+    metric: str
+    source: str = ""
+    description: str = ""
+    origin: str = "default"
+
+    def passes(self, measured: float) -> bool:
+        """Whether ``measured`` satisfies this threshold (NaN never does)."""
+        if self.direction == "setting":
+            raise ValueError(f"threshold {self.key!r} is a setting, not a gate")
+        if not math.isfinite(measured):
+            return False
+        return measured <= self.value if self.direction == "max" else measured >= self.value
+
+    def margin(self, measured: float) -> float:
+        """Distance to the threshold, positive when passing (same unit as the metric)."""
+        if self.direction == "max":
+            return self.value - measured
+        return measured - self.value
+
+    def describe(self) -> str:
+        symbol = {"max": "≤", "min": "≥", "setting": "="}[self.direction]
+        return f"{symbol} {format_number(self.value)} {self.unit}".rstrip()
+
+
+@dataclass
+class Verdict:
+    """The outcome of comparing one metric with one threshold.
+
+    ``passed`` is ``None`` when the metric is not gated (reported only).
+    """
+
+    metric: Metric
+    threshold: Threshold | None
+    passed: bool | None
+    margin: float | None = None
+    message: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "metric": self.metric.key,
+            "model": self.metric.model,
+            "threshold": None if self.threshold is None else self.threshold.key,
+            "threshold_value": None if self.threshold is None else self.threshold.value,
+            "direction": None if self.threshold is None else self.threshold.direction,
+            "passed": self.passed,
+            "margin": self.margin,
+            "message": self.message,
+        }
+
+
+@dataclass
+class ThresholdSet(Mapping[str, Threshold]):
+    """All thresholds of a session, keyed by threshold key.
+
+    Behaves as a read-only mapping of :class:`Threshold`; ``thresholds[key] = 0.2`` (or
+    :meth:`set`) changes a value and keeps unit, direction and source.
+    """
+
+    items_: dict[str, Threshold] = field(default_factory=dict)
+    tolerances: dict[str, str] = field(default_factory=dict)
+
+    # -- mapping protocol -------------------------------------------------------------------
+    def __getitem__(self, key: str) -> Threshold:
+        self._check_key(key)
+        return self.items_[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.items_)
+
+    def __len__(self) -> int:
+        return len(self.items_)
+
+    def __setitem__(self, key: str, value: float) -> None:
+        self.set(key, value, origin="hook")
+
+    # -- changing values --------------------------------------------------------------------
+    def set(self, key: str, value: float | str, origin: str) -> None:
+        """Set threshold ``key`` to ``value`` (a number or a numeric string) from layer ``origin``."""
+        self._check_key(key)
+        number = _parse_number(value, key=key, origin=origin)
+        self.items_[key] = replace(self.items_[key], value=number, origin=origin)
+
+    def update_from_pairs(self, pairs: Iterable[str], origin: str) -> None:
+        """Apply ``KEY=VALUE`` strings (the ini and command-line form)."""
+        for pair in pairs:
+            pair = pair.strip()
+            if not pair or pair.startswith("#"):
+                continue
+            key, value = parse_pair(pair, origin=origin)
+            self.set(key, value, origin=origin)
+
+    def copy(self) -> ThresholdSet:
+        return ThresholdSet(dict(self.items_), dict(self.tolerances))
+
+    # -- queries ------------------------------------------------------------------------------
+    def for_metric(self, metric_key: str) -> list[Threshold]:
+        """Gate thresholds (not settings) that apply to ``metric_key``."""
+        return [t for t in self.items_.values() if t.metric == metric_key and t.direction != "setting"]
+
+    def value(self, key: str) -> float:
+        return self[key].value
+
+    def evaluate(self, metric: Metric) -> list[Verdict]:
+        """Compare ``metric`` with every threshold that applies to it.
+
+        A metric with ``gated=False`` gets one verdict with ``passed=None``; a metric without any
+        threshold also gets ``passed=None`` (reported, not gated).
+        """
+        thresholds = self.for_metric(metric.key)
+        if not metric.gated or not thresholds:
+            reason = metric.note or ("no threshold for this metric" if not thresholds else "not gated")
+            return [Verdict(metric, thresholds[0] if thresholds else None, None, None, reason)]
+        verdicts = []
+        for threshold in thresholds:
+            passed = threshold.passes(metric.value)
+            margin = threshold.margin(metric.value) if math.isfinite(metric.value) else None
+            verdicts.append(Verdict(metric, threshold, passed, margin, failure_message(metric, threshold)))
+        return verdicts
+
+    def as_dict(self) -> dict[str, dict[str, Any]]:
+        """JSON form of the thresholds actually used (for the report)."""
+        return {
+            key: {
+                "value": t.value,
+                "unit": t.unit,
+                "direction": t.direction,
+                "metric": t.metric,
+                "origin": t.origin,
+                "source": t.source,
+            }
+            for key, t in self.items_.items()
+        }
+
+    def _check_key(self, key: str) -> None:
+        if key not in self.items_:
+            valid = "\n  ".join(sorted(self.items_))
+            raise LipsUsageError(f"unknown pytest-lips threshold {key!r}; valid keys are:\n  {valid}")
+
+
+def failure_message(metric: Metric, threshold: Threshold) -> str:
+    """One line naming metric, value with uncertainty, unit, threshold and margin."""
+    passed = threshold.passes(metric.value)
+    relation = "within" if passed else "violates"
+    if math.isfinite(metric.value):
+        margin = threshold.margin(metric.value)
+        margin_text = f"margin {format_number(margin)} {threshold.unit}".rstrip()
+    else:
+        margin_text = "value is not finite"
+    model = f" [model {metric.model}]" if metric.model else ""
+    return (
+        f"{metric.key} = {metric.formatted()} {relation} threshold {threshold.key} "
+        f"{threshold.describe()} ({margin_text}){model}"
+    )
+
+
+def parse_pair(pair: str, origin: str) -> tuple[str, str]:
+    """Split ``KEY=VALUE`` (also ``KEY: VALUE``); a malformed pair is a usage error."""
+    for sep in ("=", ":"):
+        if sep in pair:
+            key, value = pair.split(sep, 1)
+            if key.strip() and value.strip():
+                return key.strip(), value.strip()
+    raise LipsUsageError(f"{_origin_name(origin)}: expected KEY=VALUE, got {pair!r} (e.g. task2.force_rmse=0.2)")
+
+
+def _parse_number(value: float | str, key: str, origin: str) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise LipsUsageError(
+            f"{_origin_name(origin)}: threshold {key} needs a number, got {value!r}"
+        ) from None
+    if math.isnan(number):
+        raise LipsUsageError(f"{_origin_name(origin)}: threshold {key} cannot be NaN")
+    return number
+
+
+def _origin_name(origin: str) -> str:
+    return {
+        "cli": "--lips-threshold",
+        "ini": "ini key lips_thresholds",
+        "hook": "pytest_lips_thresholds hook",
+    }.get(origin, origin)
+
+
+def load_default_thresholds(path: Path | None = None) -> ThresholdSet:
+    """Read the thresholds file (default: the shipped ``reference_data/thresholds.yaml``)."""
+    path = path or thresholds_file()
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise LipsUsageError(f"cannot read thresholds file {path}: {exc}") from None
+    items: dict[str, Threshold] = {}
+    for key, entry in (raw.get("thresholds") or {}).items():
+        try:
+            direction = entry["direction"]
+            if direction not in ("max", "min", "setting"):
+                raise ValueError(f"direction must be max, min or setting, not {direction!r}")
+            items[key] = Threshold(
+                key=key,
+                value=float(entry["value"]),
+                unit=str(entry.get("unit", "")),
+                direction=direction,
+                metric=str(entry.get("metric", key)),
+                source=str(entry.get("source", "")),
+                description=str(entry.get("description", "")),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise LipsUsageError(f"{path}: threshold {key!r} is malformed ({exc})") from None
+    tolerances = {str(k): str(v) for k, v in (raw.get("tolerances") or {}).items()}
+    return ThresholdSet(items, tolerances)
+
+
+_DEFAULTS: ThresholdSet | None = None
+
+
+def default_thresholds() -> ThresholdSet:
+    """A fresh copy of the shipped defaults (parsed once per process)."""
+    global _DEFAULTS
+    if _DEFAULTS is None:
+        _DEFAULTS = load_default_thresholds()
+    return copy.deepcopy(_DEFAULTS)
