@@ -1,0 +1,362 @@
+"""Loading the model under test: a graph-pes model file or an importable calculator factory.
+
+``--lips-model`` accepts
+
+* the path of a graph-pes model saved with ``torch.save`` (loaded with
+  :func:`graph_pes.models.load_model`, wrapped in :class:`graph_pes.utils.calculator.GraphPESCalculator`);
+* ``package.module:callable`` — a factory returning an ASE calculator (how MACE, CHGNet or any other
+  calculator plugs in) or a graph-pes model.  A ``device`` keyword is passed when the callable accepts it.
+
+Every call of :meth:`LipsModel.new_calculator` returns a fresh calculator, so that MD trajectories
+never share neighbour-list or result caches.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import inspect
+import math
+import re
+import sys
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from ase import Atoms
+from ase.calculators.calculator import Calculator
+
+from .errors import LipsModelError
+
+#: Elements a LiPS-25 model must know.
+LIPS_ELEMENTS: tuple[str, ...] = ("Li", "P", "S")
+
+_FACTORY_PATTERN = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
+
+
+@dataclass
+class LipsModel:
+    """The model under test, as the tasks see it.
+
+    Attributes
+    ----------
+    name:
+        Short name used in test ids and reports (file stem or factory name).
+    spec:
+        What the user passed (path or ``module:callable``).
+    kind:
+        ``"graph-pes"`` or ``"factory"``.
+    device:
+        ``"cpu"``, ``"cuda"``, ... (passed on to the calculator).
+    sha256:
+        Checksum of the model file (for a factory: of the module's source file), or ``None``.
+    graph_pes_model:
+        The loaded :class:`graph_pes.GraphPESModel` when there is one (enables batched evaluation).
+    """
+
+    name: str
+    spec: str
+    kind: str
+    device: str = "cpu"
+    sha256: str | None = None
+    graph_pes_model: Any = None
+    skin_A: float = 1.0
+    _factory: Callable[..., Calculator] | None = field(default=None, repr=False)
+
+    def new_calculator(self, stress: bool = False) -> Calculator:
+        """A fresh ASE calculator for this model.
+
+        For graph-pes models, the calculator computes energy and forces (and stress when
+        ``stress=True``) in one model call whatever ASE asks for, so MD loggers that read the
+        energy after the integrator asked for forces cost nothing extra.
+        """
+        if self.graph_pes_model is not None:
+            return _FusedGraphPESCalculator(
+                self.graph_pes_model, device=self.device, skin=self.skin_A, with_stress=stress
+            )
+        assert self._factory is not None
+        calc = self._factory()
+        if not isinstance(calc, Calculator) and not hasattr(calc, "get_potential_energy"):
+            raise LipsModelError(
+                f"--lips-model {self.spec}: the factory returned {type(calc).__name__}, "
+                "not an ASE calculator; return an ase.calculators.calculator.Calculator instance"
+            )
+        return calc
+
+    def describe(self) -> dict[str, Any]:
+        """JSON-friendly description for reports."""
+        return {
+            "name": self.name,
+            "spec": self.spec,
+            "kind": self.kind,
+            "device": self.device,
+            "sha256": self.sha256,
+        }
+
+
+def _make_fused_calculator_class() -> type:
+    from graph_pes.utils.calculator import GraphPESCalculator
+
+    class FusedGraphPESCalculator(GraphPESCalculator):
+        """GraphPESCalculator that always computes energy and forces together."""
+
+        def __init__(self, model: Any, *, with_stress: bool = False, **kwargs: Any) -> None:
+            super().__init__(model, **kwargs)
+            self._always = ["energy", "forces"] + (["stress"] if with_stress else [])
+
+        def calculate(self, atoms=None, properties=None, system_changes=None):  # type: ignore[override]
+            wanted = list(dict.fromkeys([*self._always, *(properties or [])]))
+            if atoms is not None and "stress" in wanted and not np.all(atoms.pbc):
+                wanted.remove("stress")
+            if system_changes is None:
+                return super().calculate(atoms, wanted)
+            return super().calculate(atoms, wanted, system_changes)
+
+    return FusedGraphPESCalculator
+
+
+_FUSED: type | None = None
+
+
+def _FusedGraphPESCalculator(model: Any, **kwargs: Any) -> Calculator:  # noqa: N802 - factory
+    global _FUSED
+    if _FUSED is None:
+        _FUSED = _make_fused_calculator_class()
+    return _FUSED(model, **kwargs)
+
+
+# ---------------------------------------------------------------------------------------------
+# loading
+
+
+def load_lips_model(spec: str, device: str = "cpu", name: str | None = None, check: bool = True) -> LipsModel:
+    """Load ``spec`` (model file path or ``module:callable``) and check it on a Li–P–S structure.
+
+    Raises :class:`LipsModelError` with a message that names the option value and the fix.
+    """
+    spec = str(spec).strip()
+    if not spec:
+        raise LipsModelError("--lips-model: empty value; pass a graph-pes model file or module:callable")
+    path = Path(spec).expanduser()
+    if path.exists():
+        model = _load_graph_pes_file(path, device=device, name=name)
+    elif _FACTORY_PATTERN.match(spec):
+        model = _load_factory(spec, device=device, name=name)
+    else:
+        raise LipsModelError(
+            f"--lips-model {spec}: no such file (looked for {path.resolve()}); pass the path of a "
+            "graph-pes model saved with torch.save, or an importable factory 'package.module:callable' "
+            "returning an ASE calculator"
+        )
+    if check:
+        check_model(model)
+    return model
+
+
+def _load_graph_pes_file(path: Path, device: str, name: str | None) -> LipsModel:
+    if path.is_dir():
+        raise LipsModelError(f"--lips-model {path}: is a directory; pass the model file inside it")
+    try:
+        import torch
+        from graph_pes.models import load_model
+        from graph_pes import GraphPESModel
+    except ImportError as exc:  # pragma: no cover - both are dependencies
+        raise LipsModelError(f"--lips-model {path}: graph-pes is not importable ({exc}); pip install graph-pes") from None
+    try:
+        model = load_model(path)
+    except Exception as exc:  # torch raises many types for non-model files
+        raise LipsModelError(
+            f"--lips-model {path}: not a graph-pes model file ({type(exc).__name__}: {_first_line(exc)}). "
+            "Save models with torch.save(model, path) or graph-pes training; other calculators plug in "
+            "as --lips-model package.module:callable"
+        ) from None
+    if not isinstance(model, GraphPESModel):
+        raise LipsModelError(
+            f"--lips-model {path}: the file holds a {type(model).__name__}, not a graph-pes GraphPESModel"
+        )
+    try:
+        model = model.to(device)
+    except Exception as exc:
+        raise LipsModelError(f"--lips-device {device}: cannot move the model there ({_first_line(exc)})") from None
+    model.eval()
+    del torch
+    return LipsModel(
+        name=name or path.stem,
+        spec=str(path),
+        kind="graph-pes",
+        device=device,
+        sha256=file_sha256(path),
+        graph_pes_model=model,
+    )
+
+
+def _load_factory(spec: str, device: str, name: str | None) -> LipsModel:
+    module_name, attr_path = spec.split(":", 1)
+    module = _import_module(module_name, spec)
+    target: Any = module
+    for part in attr_path.split("."):
+        try:
+            target = getattr(target, part)
+        except AttributeError:
+            raise LipsModelError(f"--lips-model {spec}: module {module_name} has no attribute {attr_path}") from None
+    if not callable(target):
+        raise LipsModelError(f"--lips-model {spec}: {attr_path} is not callable")
+    try:
+        accepts_device = "device" in inspect.signature(target).parameters
+    except (TypeError, ValueError):
+        accepts_device = False
+
+    def factory() -> Any:
+        return target(device=device) if accepts_device else target()
+
+    source = getattr(module, "__file__", None)
+    sha = file_sha256(Path(source)) if source and Path(source).is_file() else None
+    model = LipsModel(
+        name=name or attr_path.split(".")[-1],
+        spec=spec,
+        kind="factory",
+        device=device,
+        sha256=sha,
+        _factory=factory,
+    )
+    # A factory may hand back a graph-pes model instead of a calculator.
+    first = _call_factory(factory, spec)
+    try:
+        from graph_pes import GraphPESModel
+
+        if isinstance(first, GraphPESModel):
+            model.graph_pes_model = first.to(device).eval()
+            model._factory = None
+            return model
+    except ImportError:  # pragma: no cover
+        pass
+    first_used = [False]
+
+    def reuse_first_then_new() -> Any:
+        # The check calculator is handed out once, then every call builds a new one.
+        if not first_used[0]:
+            first_used[0] = True
+            return first
+        return _call_factory(factory, spec)
+
+    model._factory = reuse_first_then_new
+    return model
+
+
+def _call_factory(factory: Callable[[], Any], spec: str) -> Any:
+    try:
+        return factory()
+    except Exception as exc:
+        raise LipsModelError(
+            f"--lips-model {spec}: calling the factory failed ({type(exc).__name__}: {_first_line(exc)})"
+        ) from None
+
+
+def _import_module(module_name: str, spec: str) -> Any:
+    try:
+        return importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        cwd = str(Path.cwd())
+        if exc.name == module_name.split(".")[0] and cwd not in sys.path:
+            sys.path.insert(0, cwd)
+            try:
+                return importlib.import_module(module_name)
+            except ModuleNotFoundError:
+                pass
+        raise LipsModelError(
+            f"--lips-model {spec}: cannot import module {module_name} ({exc}); install the package "
+            "that provides it or run pytest from the directory that contains it"
+        ) from None
+    except Exception as exc:
+        raise LipsModelError(
+            f"--lips-model {spec}: importing {module_name} failed ({type(exc).__name__}: {_first_line(exc)})"
+        ) from None
+
+
+# ---------------------------------------------------------------------------------------------
+# checks
+
+
+def probe_structure() -> Atoms:
+    """A small periodic Li–P–S cell (antifluorite Li2S with one S replaced by P), for model checks."""
+    from ase.build import bulk
+
+    atoms = bulk("SLi2", "fluorite", a=5.72, cubic=True)
+    symbols = atoms.get_chemical_symbols()
+    symbols[symbols.index("S")] = "P"
+    atoms.set_chemical_symbols(symbols)
+    return atoms
+
+
+def check_model(model: LipsModel) -> None:
+    """Fail early, with a clear message, on a model that cannot describe Li–P–S.
+
+    Checks the elements a graph-pes model has seen (when it records them) and that energy, forces and
+    stress on :func:`probe_structure` are finite.
+    """
+    if model.graph_pes_model is not None:
+        missing = missing_elements(model.graph_pes_model, LIPS_ELEMENTS)
+        if missing:
+            seen = ", ".join(model.graph_pes_model.elements_seen) or "none"
+            raise LipsModelError(
+                f"--lips-model {model.spec}: the model has never seen {', '.join(missing)} "
+                f"(elements it knows: {seen}); LiPS-25 needs a model trained on Li, P and S"
+            )
+    atoms = probe_structure()
+    calc = model.new_calculator(stress=True) if model.graph_pes_model is not None else model.new_calculator()
+    atoms.calc = calc
+    try:
+        energy = float(atoms.get_potential_energy())
+        forces = np.asarray(atoms.get_forces(), dtype=float)
+    except Exception as exc:
+        raise LipsModelError(
+            f"--lips-model {model.spec}: evaluating a 12-atom Li-P-S cell failed "
+            f"({type(exc).__name__}: {_first_line(exc)})"
+        ) from None
+    if not math.isfinite(energy) or not np.all(np.isfinite(forces)):
+        raise LipsModelError(
+            f"--lips-model {model.spec}: the model returns non-finite energy or forces on a 12-atom "
+            f"Li-P-S cell (energy = {energy}); check the model's parameters and training"
+        )
+
+
+def missing_elements(graph_pes_model: Any, required: Iterable[str]) -> list[str]:
+    """Elements of ``required`` unknown to a graph-pes model.
+
+    Uses ``model.elements_seen`` (elements recorded by its per-element parameters).  A model without
+    per-element parameters records none; it is given the benefit of the doubt (empty list).
+    """
+    try:
+        seen = set(graph_pes_model.elements_seen)
+    except Exception:
+        return []
+    if not seen:
+        return []
+    return [element for element in required if element not in seen]
+
+
+def file_sha256(path: Path, chunk_size: int = 1 << 20) -> str:
+    """Hex sha256 of a file."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(chunk_size), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def unique_names(names: list[str]) -> list[str]:
+    """Make model names unique for test ids (``m``, ``m-2``, ``m-3`` …) and id-safe."""
+    out: list[str] = []
+    counts: dict[str, int] = {}
+    for raw in names:
+        base = re.sub(r"[^\w.+-]", "_", raw) or "model"
+        counts[base] = counts.get(base, 0) + 1
+        out.append(base if counts[base] == 1 else f"{base}-{counts[base]}")
+    return out
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:300] if text else type(exc).__name__

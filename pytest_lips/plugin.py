@@ -1,0 +1,332 @@
+"""The pytest glue of pytest-lips: options, fixtures, collection of the built-in suite, summary.
+
+Kept thin on purpose: the science is in :mod:`pytest_lips.tasks` / :mod:`pytest_lips.analysis`,
+the session state in :mod:`pytest_lips.session`, the rendering in :mod:`pytest_lips.report`.
+Nothing heavy (numpy, torch, ASE) is imported unless a model is given, so an unrelated test suite
+pays no start-up time for having the plugin installed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from . import hooks as _hookspecs
+
+if TYPE_CHECKING:
+    from .models import LipsModel
+    from .results import Metric, RunRecord
+    from .session import LipsSession
+
+SUITE_DIR = Path(__file__).resolve().parent / "suite"
+
+#: Suite module of each task, in run order.
+SUITE_MODULES: dict[str, str] = {
+    "test_split": "test_test_split.py",
+    "task1": "test_task1.py",
+    "task2": "test_task2.py",
+    "task3": "test_task3.py",
+    "task4": "test_task4.py",
+}
+
+#: Prefix of the node ids of the built-in suite (``lips/test_task3.py::test_...``).
+NODEID_PREFIX = "lips"
+
+MARKERS = {
+    "lips": "a test of the LiPS-25 benchmark suite (pytest-lips)",
+    "lips_test_split": "LiPS-25 test-split energy and force errors",
+    "lips_task1": "LiPS-25 Task 1: formation energies on the Li2S-P2S5 tie line",
+    "lips_task2": "LiPS-25 Task 2: forces along a Li7P3S11 melt-quench",
+    "lips_task3": "LiPS-25 Task 3: Li-ion conductivity of Li7P3S11 from MD",
+    "lips_task4": "LiPS-25 Task 4: robustness of MD from random hard-sphere cells",
+}
+
+_SESSION_KEY = pytest.StashKey["LipsSession"]()
+
+# (option, ini key, help, kind) -- every option is also an ini key in [tool.pytest.ini_options].
+_OPTIONS: list[tuple[str, str, str, str]] = [
+    ("--lips-model", "lips_model",
+     "model under test: a graph-pes model file, or package.module:callable returning an ASE "
+     "calculator; repeat for several models", "append"),
+    ("--lips-profile", "lips_profile", "protocol profile: smoke, ci (default), paper, or a YAML file", "string"),
+    ("--lips-tasks", "lips_tasks",
+     "comma-separated tasks to run: test_split,task1,task2,task3,task4 (default: all in the profile)", "string"),
+    ("--lips-device", "lips_device", "torch device for graph-pes models (default: cpu)", "string"),
+    ("--lips-seed", "lips_seed", "base random seed of every MD run and subsample (default: 0)", "string"),
+    ("--lips-report", "lips_report", "write the JSON report to this path", "string"),
+    ("--lips-cache-dir", "lips_cache_dir",
+     "directory for the data-set cache and finished MD runs (default: <rootdir>/.lips_cache)", "string"),
+    ("--lips-threshold", "lips_thresholds", "override a gate threshold: KEY=VALUE (repeatable)", "append"),
+    ("--lips-data", "lips_data", "local LiPS-25 extxyz file (default: load-atoms download into the cache dir)", "string"),
+    ("--lips-reference", "lips_reference", "reference pack directory (default: the shipped open PBEsol pack)", "string"),
+    ("--lips-energy-offset", "lips_energy_offset",
+     "auto: fit per-element energy offsets on the training split (zero-shot models); none (default)", "string"),
+    ("--lips-baseline", "lips_baseline", "compare every metric with this saved baseline JSON", "string"),
+    ("--lips-save-baseline", "lips_save_baseline", "save this run's metrics as a baseline JSON", "string"),
+    ("--lips-tolerance", "lips_tolerances",
+     "allowed change against the baseline: KEY=+5%% or KEY=+0.01 (repeatable)", "append"),
+    ("--lips-plots", "lips_plots", "write PNG plots into this directory", "string"),
+]
+
+_FLAGS: list[tuple[str, str, str]] = [
+    ("--lips-fresh", "lips_fresh", "recompute MD runs and relaxations cached by earlier sessions"),
+    ("--lips-offline", "lips_offline", "never try to download the LiPS-25 data set"),
+]
+
+
+# ---------------------------------------------------------------------------------------------
+# options and configuration
+
+
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    pluginmanager.add_hookspecs(_hookspecs)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("lips", "LiPS-25 benchmark gates (pytest-lips)")
+    for option, ini, help_text, kind in _OPTIONS:
+        dest = ini if kind != "append" else f"{ini}_cli"
+        group.addoption(option, dest=dest, action="append" if kind == "append" else "store",
+                        default=None, metavar="VALUE", help=help_text)
+        parser.addini(ini, help=help_text.replace("%%", "%"), type="linelist" if kind == "append" else "string",
+                      default=[] if kind == "append" else "")
+    for option, ini, help_text in _FLAGS:
+        group.addoption(option, dest=ini, action="store_true", default=None, help=help_text)
+        parser.addini(ini, help=help_text, type="bool", default=False)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for name, description in MARKERS.items():
+        config.addinivalue_line("markers", f"{name}: {description}")
+    from .session import LipsSession, settings_from_config
+
+    settings = settings_from_config(config)  # raises UsageError on bad options
+    session = LipsSession(config, settings)
+    config.stash[_SESSION_KEY] = session
+    config.pluginmanager.register(_LipsHooks(session), "lips-session")
+    if config.pluginmanager.hasplugin("xdist"):
+        config.pluginmanager.register(_XdistHooks(session), "lips-xdist")
+
+
+def get_session(config: pytest.Config) -> LipsSession:
+    """The :class:`~pytest_lips.session.LipsSession` of this pytest run."""
+    return config.stash[_SESSION_KEY]
+
+
+class _XdistHooks:
+    """Hands the controller's session id to xdist workers (registered only when xdist is present)."""
+
+    def __init__(self, session: LipsSession) -> None:
+        self.session = session
+
+    def pytest_configure_node(self, node: Any) -> None:
+        node.workerinput["lips_session_id"] = self.session.session_id
+
+
+# ---------------------------------------------------------------------------------------------
+# collection
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Add the built-in suite when a model is given (option, ini key or conftest fixture)."""
+    lips = get_session(config)
+    if not lips.settings.model_specs and not _conftest_provides_model(session):
+        return
+    lips.activate()
+    for task in lips.selected_tasks():
+        path = SUITE_DIR / SUITE_MODULES[task]
+        module = pytest.Module.from_parent(session, path=path, nodeid=f"{NODEID_PREFIX}/{path.name}")
+        items.extend(session.genitems(module))
+
+
+def _conftest_provides_model(session: pytest.Session) -> bool:
+    """Whether a root-level conftest.py overrides the ``lips_model`` fixture."""
+    fixturedefs = session._fixturemanager._arg2fixturedefs.get("lips_model", [])  # noqa: SLF001
+    return any(
+        fixturedef.baseid == "" and getattr(fixturedef.func, "__module__", "") != __name__
+        for fixturedef in fixturedefs
+    )
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Parametrize every suite test by model, with the model name first in the test id."""
+    if "lips_model" not in metafunc.fixturenames:
+        return
+    lips = get_session(metafunc.config)
+    names = lips.model_names()
+    if names:
+        metafunc.parametrize("lips_model", names, ids=names, indirect=True, scope="session")
+
+
+# ---------------------------------------------------------------------------------------------
+# fixtures
+
+
+@pytest.fixture(scope="session")
+def lips_session(pytestconfig: pytest.Config) -> LipsSession:
+    """The session state (settings, models, profile, thresholds, collected results)."""
+    return get_session(pytestconfig)
+
+
+@pytest.fixture(scope="session")
+def lips_model(request: pytest.FixtureRequest, lips_session: LipsSession) -> LipsModel:
+    """The model under test (:class:`pytest_lips.models.LipsModel`); one per ``--lips-model``.
+
+    Use ``lips_model.new_calculator()`` for a fresh ASE calculator.  Override this fixture in a
+    root conftest.py to test a model built in Python (return a LipsModel, e.g. from
+    :func:`pytest_lips.models.model_from_factory`).
+    """
+    name = getattr(request, "param", None)
+    if name is None:
+        pytest.fail("no LiPS model: pass --lips-model PATH_OR_SPEC or override the lips_model fixture",
+                    pytrace=False)
+    return lips_session.model(name)
+
+
+@pytest.fixture(scope="session")
+def lips_profile(lips_session: LipsSession) -> Any:
+    """The protocol profile (:class:`pytest_lips.profiles.Profile`)."""
+    return lips_session.profile
+
+
+@pytest.fixture(scope="session")
+def lips_thresholds(lips_session: LipsSession) -> Any:
+    """Gate thresholds after every layer (defaults, ini, hook, command line)."""
+    return lips_session.thresholds
+
+
+@pytest.fixture(scope="session")
+def lips_reference(lips_session: LipsSession) -> Any:
+    """The reference pack (``--lips-reference DIR`` or the shipped open PBEsol pack)."""
+    return lips_session.reference_pack()
+
+
+@pytest.fixture(scope="session")
+def lips_dataset(lips_session: LipsSession) -> Any:
+    """The LiPS-25 data set (``--lips-data`` file or load-atoms download); SKIPPED when unavailable."""
+    return lips_session.dataset()
+
+
+@pytest.fixture(scope="session")
+def lips_store(lips_session: LipsSession) -> Any:
+    """Results shared between items and xdist workers (:class:`pytest_lips.store.RunStore`)."""
+    return lips_session.store
+
+
+@pytest.fixture(scope="session")
+def lips_seed(lips_session: LipsSession) -> int:
+    """The base random seed (``--lips-seed``)."""
+    return lips_session.settings.seed
+
+
+@pytest.fixture
+def lips_progress(lips_session: LipsSession) -> Callable[[str, int], Callable[[int], None]]:
+    """``lips_progress(label, total_steps)`` returns a callback ``callback(steps_done)`` that prints
+    rate-limited progress lines (quiet with ``-q`` and on xdist workers)."""
+    return lips_session.progress
+
+
+@pytest.fixture
+def lips_check(request: pytest.FixtureRequest, lips_session: LipsSession) -> Callable[..., None]:
+    """``lips_check(*metrics)``: record metrics, then gate them.
+
+    Fails the test (naming metric, value ± uncertainty, unit, threshold and margin) when a threshold
+    or the baseline comparison fails; skips it with "reported, not gated: …" when the profile is too
+    short to support a verdict on any of them.
+    """
+
+    def check(*metrics: Metric) -> None:
+        lips_session.check(request.node, _model_of(request), metrics)
+
+    return check
+
+
+@pytest.fixture
+def lips_record_run(request: pytest.FixtureRequest, lips_session: LipsSession) -> Callable[[RunRecord], None]:
+    """``lips_record_run(record)``: add one MD run's bookkeeping to the report."""
+
+    def record(run: RunRecord) -> None:
+        lips_session.record_run(request.node, _model_of(request), run)
+
+    return record
+
+
+def _model_of(request: pytest.FixtureRequest) -> Any:
+    if "lips_model" in request.fixturenames:
+        return request.getfixturevalue("lips_model")
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# results, summary, report
+
+
+class _LipsHooks:
+    """Per-run hooks bound to the session (registered in pytest_configure)."""
+
+    def __init__(self, session: LipsSession) -> None:
+        self.session = session
+
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        if self.session.settings.model_specs:
+            self.session.activate()
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        # On the xdist controller (user_properties travel with the reports) and in serial runs.
+        if self.session.active:
+            self.session.collect_report(report)
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+        report = yield
+        if call.when == "call" and call.excinfo is not None and item.nodeid.startswith(f"{NODEID_PREFIX}/"):
+            classify_exception(report, call.excinfo)
+        return report
+
+    def pytest_report_teststatus(self, report: pytest.TestReport, config: pytest.Config) -> Any:
+        if report.failed and _user_property(report, "lips_harness_error"):
+            return "error", "E", ("ERROR", {"red": True})
+        return None
+
+    def pytest_terminal_summary(self, terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+        if self.session.active and not hasattr(config, "workerinput"):
+            self.session.finish(terminalreporter, exitstatus)
+
+
+def classify_exception(report: pytest.TestReport, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
+    """A gate failing is FAILED; a crash of the harness is shown as ERROR; our own errors read clean.
+
+    Assertion failures, ``pytest.fail`` and :class:`~pytest_lips.errors.LipsSimulationError` (the
+    model broke the simulation) stay FAILED.  A :class:`~pytest_lips.errors.LipsError` (bad data, bad
+    pack) becomes an ERROR whose text is the message alone; any other exception is a harness crash,
+    an ERROR with its traceback.
+    """
+    from .errors import LipsError, LipsSimulationError
+
+    value = excinfo.value
+    if isinstance(value, (AssertionError, LipsSimulationError, pytest.fail.Exception, pytest.skip.Exception)):
+        return
+    report.user_properties = [*report.user_properties, ("lips_harness_error", True)]
+    if isinstance(value, LipsError):
+        report.longrepr = f"{type(value).__name__}: {value}"
+
+
+def _user_property(report: Any, name: str) -> bool:
+    return any(key == name for key, _ in getattr(report, "user_properties", ()))
+
+
+def pytest_report_header(config: pytest.Config) -> list[str] | None:
+    lips = get_session(config)
+    if not lips.settings.model_specs:
+        return None
+    return lips.header_lines()
+
+
+def iter_suite_paths() -> Iterator[Path]:
+    """Paths of the built-in suite modules (for tools and tests)."""
+    for name in SUITE_MODULES.values():
+        yield SUITE_DIR / name

@@ -1,0 +1,486 @@
+"""Session state of a pytest-lips run: settings, models, profile, thresholds, collected results.
+
+:class:`LipsSession` is what :mod:`pytest_lips.plugin` keeps on the pytest config; the plugin's
+hooks and fixtures delegate to it.  Everything here is importable without running pytest, but the
+methods that talk to pytest items take pytest objects.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import math
+import os
+import platform
+import time
+import uuid
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from . import PROTOCOL_VERSION, __version__
+from .errors import LipsError, LipsModelError, LipsUsageError
+
+if TYPE_CHECKING:
+    from .models import LipsModel
+    from .profiles import Profile
+    from .results import Metric, RunRecord
+    from .thresholds import ThresholdSet
+
+TASK_ALIASES = {
+    "test_split": "test_split", "split": "test_split", "0": "test_split",
+    "task1": "task1", "1": "task1", "task2": "task2", "2": "task2",
+    "task3": "task3", "3": "task3", "task4": "task4", "4": "task4",
+}
+
+PROPERTY_METRIC = "lips_metric"
+PROPERTY_RUN = "lips_run"
+PROPERTY_MODEL = "lips_model"
+
+
+@dataclass
+class Settings:
+    """Options of a run, after command line and ini file were merged (command line wins)."""
+
+    model_specs: list[str] = field(default_factory=list)
+    profile_name: str = "ci"
+    tasks: list[str] | None = None
+    device: str = "cpu"
+    seed: int = 0
+    report_path: Path | None = None
+    cache_dir: Path = Path(".lips_cache")
+    threshold_pairs_ini: list[str] = field(default_factory=list)
+    threshold_pairs_cli: list[str] = field(default_factory=list)
+    data_path: Path | None = None
+    reference_dir: Path | None = None
+    energy_offset: str = "none"
+    baseline_path: Path | None = None
+    save_baseline_path: Path | None = None
+    tolerance_pairs_ini: list[str] = field(default_factory=list)
+    tolerance_pairs_cli: list[str] = field(default_factory=list)
+    plots_dir: Path | None = None
+    fresh: bool = False
+    offline: bool = False
+
+
+def settings_from_config(config: pytest.Config) -> Settings:
+    """Read options and ini keys into :class:`Settings`; bad values raise :class:`pytest.UsageError`."""
+
+    def value(name: str) -> Any:
+        cli = config.getoption(name, default=None)
+        if cli not in (None, ""):
+            return cli
+        ini = config.getini(name)
+        return ini if ini not in ("", None) else None
+
+    def path(name: str) -> Path | None:
+        raw = value(name)
+        return Path(os.path.expanduser(str(raw))) if raw else None
+
+    rootpath = Path(config.rootpath)
+    models = list(config.getoption("lips_model_cli") or []) or list(config.getini("lips_model") or [])
+    settings = Settings(
+        model_specs=[m for m in (s.strip() for s in models) if m],
+        profile_name=str(value("lips_profile") or "ci"),
+        device=str(value("lips_device") or "cpu"),
+        report_path=path("lips_report"),
+        cache_dir=path("lips_cache_dir") or rootpath / ".lips_cache",
+        threshold_pairs_ini=list(config.getini("lips_thresholds") or []),
+        threshold_pairs_cli=list(config.getoption("lips_thresholds_cli") or []),
+        data_path=path("lips_data"),
+        reference_dir=path("lips_reference"),
+        energy_offset=str(value("lips_energy_offset") or "none").lower(),
+        baseline_path=path("lips_baseline"),
+        save_baseline_path=path("lips_save_baseline"),
+        tolerance_pairs_ini=list(config.getini("lips_tolerances") or []),
+        tolerance_pairs_cli=list(config.getoption("lips_tolerances_cli") or []),
+        plots_dir=path("lips_plots"),
+        fresh=bool(value("lips_fresh")),
+        offline=bool(value("lips_offline")),
+    )
+    seed = value("lips_seed")
+    if seed is not None:
+        try:
+            settings.seed = int(seed)
+        except ValueError:
+            raise pytest.UsageError(f"--lips-seed / lips_seed: expected an integer, got {seed!r}") from None
+    tasks = value("lips_tasks")
+    if tasks:
+        chosen = []
+        for raw in str(tasks).replace(";", ",").split(","):
+            name = raw.strip().lower()
+            if not name:
+                continue
+            if name == "all":
+                chosen = None
+                break
+            if name not in TASK_ALIASES:
+                raise pytest.UsageError(
+                    f"--lips-tasks / lips_tasks: unknown task {raw.strip()!r}; "
+                    "choose from test_split, task1, task2, task3, task4 (or all)"
+                )
+            chosen.append(TASK_ALIASES[name])
+        settings.tasks = chosen
+    if settings.energy_offset not in ("auto", "none"):
+        raise pytest.UsageError(
+            f"--lips-energy-offset / lips_energy_offset: expected auto or none, got {settings.energy_offset!r}"
+        )
+    if settings.data_path is not None and not settings.data_path.is_file():
+        raise pytest.UsageError(f"--lips-data {settings.data_path}: no such file (pass a LiPS-25 extxyz file)")
+    if settings.reference_dir is not None and not (settings.reference_dir / "manifest.yaml").is_file():
+        raise pytest.UsageError(
+            f"--lips-reference {settings.reference_dir}: not a reference pack (no manifest.yaml in it)"
+        )
+    if settings.baseline_path is not None and not settings.baseline_path.is_file():
+        raise pytest.UsageError(f"--lips-baseline {settings.baseline_path}: no such file "
+                                "(write one first with --lips-save-baseline PATH)")
+    return settings
+
+
+class LipsSession:
+    """Everything pytest-lips knows during one pytest run (controller or xdist worker)."""
+
+    def __init__(self, config: pytest.Config, settings: Settings) -> None:
+        self.config = config
+        self.settings = settings
+        workerinput = getattr(config, "workerinput", None)
+        self.session_id: str = (workerinput or {}).get("lips_session_id") or uuid.uuid4().hex
+        self.active = False
+        self.started = time.time()
+        self.started_at = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+        self._models: dict[str, LipsModel] = {}
+        self.metric_records: list[dict[str, Any]] = []
+        self.run_records: list[dict[str, Any]] = []
+        self.model_infos: dict[str, dict[str, Any]] = {}
+        self.outcomes: dict[str, str] = {}
+        self._last_progress: dict[str, float] = {}
+        if settings.model_specs:
+            self._validate_early()
+
+    # -- start-up -----------------------------------------------------------------------------
+    def _validate_early(self) -> None:
+        """Load profile, thresholds and models now, so that bad input stops the run at once."""
+        try:
+            profile = self.profile
+            unknown = [t for t in (self.settings.tasks or []) if t not in profile.tasks]
+            if unknown:
+                raise LipsUsageError(
+                    f"--lips-tasks: profile {profile.name!r} does not define {', '.join(unknown)}"
+                )
+            from .thresholds import default_thresholds
+
+            defaults = default_thresholds()
+            defaults.update_from_pairs(self.settings.threshold_pairs_ini, origin="ini")
+            defaults.update_from_pairs(self.settings.threshold_pairs_cli, origin="cli")
+            self.tolerances  # noqa: B018 - parse now to report bad keys early
+            self.baseline  # noqa: B018
+            for name, spec in zip(self.model_names(), self.settings.model_specs):
+                self._models[name] = self._load_model(spec, name)
+        except LipsError as exc:
+            raise pytest.UsageError(str(exc)) from None
+
+    def _load_model(self, spec: str, name: str) -> LipsModel:
+        from .models import load_lips_model
+
+        return load_lips_model(spec, device=self.settings.device, name=name)
+
+    def activate(self) -> None:
+        self.active = True
+
+    # -- models, profile, thresholds ----------------------------------------------------------
+    def model_names(self) -> list[str]:
+        """Test-id-safe unique names of the ``--lips-model`` models (no loading needed)."""
+        from .models import unique_names
+
+        stems = []
+        for spec in self.settings.model_specs:
+            stems.append(spec.rsplit(":", 1)[-1].split(".")[-1] if ":" in spec and not Path(spec).exists()
+                         else Path(spec).stem)
+        return unique_names(stems)
+
+    def model(self, name: str) -> LipsModel:
+        if name not in self._models:
+            spec = dict(zip(self.model_names(), self.settings.model_specs))[name]
+            try:
+                self._models[name] = self._load_model(spec, name)
+            except LipsModelError as exc:
+                pytest.fail(str(exc), pytrace=False)
+        return self._models[name]
+
+    @cached_property
+    def profile(self) -> Profile:
+        from .profiles import load_profile
+
+        return load_profile(self.settings.profile_name)
+
+    @cached_property
+    def thresholds(self) -> ThresholdSet:
+        """Defaults, then ini key, then the ``pytest_lips_thresholds`` hook, then ``--lips-threshold``."""
+        from .thresholds import default_thresholds
+
+        try:
+            thresholds = default_thresholds()
+            thresholds.update_from_pairs(self.settings.threshold_pairs_ini, origin="ini")
+            self.config.hook.pytest_lips_thresholds(config=self.config, thresholds=thresholds)
+            thresholds.update_from_pairs(self.settings.threshold_pairs_cli, origin="cli")
+        except LipsUsageError as exc:
+            raise pytest.UsageError(str(exc)) from None
+        return thresholds
+
+    @cached_property
+    def tolerances(self) -> Any:
+        """Baseline tolerances (:class:`pytest_lips.tolerances.ToleranceSet`)."""
+        from .tolerances import default_tolerances
+
+        tolerances = default_tolerances()
+        tolerances.update_from_pairs(self.settings.tolerance_pairs_ini, origin="ini")
+        tolerances.update_from_pairs(self.settings.tolerance_pairs_cli, origin="cli")
+        return tolerances
+
+    @cached_property
+    def baseline(self) -> Any:
+        """The ``--lips-baseline`` to compare with, or ``None``."""
+        if self.settings.baseline_path is None:
+            return None
+        from .report.baseline import load_baseline
+
+        baseline = load_baseline(self.settings.baseline_path)
+        baseline.check_compatible(self.profile.name, self.profile.protocol_version)
+        return baseline
+
+    def selected_tasks(self) -> list[str]:
+        tasks = self.profile.tasks
+        if self.settings.tasks is not None:
+            tasks = tuple(t for t in tasks if t in self.settings.tasks)
+        return list(tasks)
+
+    @cached_property
+    def store(self) -> Any:
+        from .store import RunStore
+
+        return RunStore(self.settings.cache_dir / "runs", reuse=not self.settings.fresh, session_id=self.session_id)
+
+    def run_key(self, model: LipsModel, *parts: Any) -> str:
+        """Cache key of a computed result of ``model``: everything the result depends on.
+
+        A model without a checksum (built in a conftest.py) only reuses results of this session.
+        """
+        identity = model.sha256 or f"{model.name}-session-{self.session_id}"
+        return "|".join(
+            [f"v{__version__}", f"protocol{PROTOCOL_VERSION}", self.profile.name, identity,
+             self.settings.device, *map(str, parts)]
+        )
+
+    def reference_pack(self) -> Any:
+        from .reference import load_reference_pack
+        from .resources import default_pack_dir
+
+        try:
+            return load_reference_pack(self.settings.reference_dir or default_pack_dir())
+        except LipsError as exc:
+            pytest.fail(str(exc), pytrace=False)
+
+    def dataset(self) -> Any:
+        from .data import DataUnavailable, load_lips_dataset
+
+        try:
+            return load_lips_dataset(
+                self.settings.data_path,
+                cache_dir=self.settings.cache_dir / "data",
+                allow_download=not self.settings.offline,
+            )
+        except DataUnavailable as exc:
+            pytest.skip(str(exc))
+        except LipsError as exc:
+            pytest.fail(str(exc), pytrace=False)
+
+    # -- progress -------------------------------------------------------------------------------
+    def progress(self, label: str, total_steps: int, min_interval_s: float = 10.0) -> Any:
+        """A callback ``callback(steps_done)`` printing a rate-limited progress line."""
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        quiet = self.config.get_verbosity() < 0 or hasattr(self.config, "workerinput") or reporter is None
+        start = time.monotonic()
+        state = {"last": start, "done": 0}
+
+        def callback(steps_done: int) -> None:
+            if quiet:
+                return
+            now = time.monotonic()
+            finished = steps_done >= total_steps
+            if not finished and now - state["last"] < min_interval_s:
+                return
+            state["last"] = now
+            elapsed = max(now - start, 1e-9)
+            rate = steps_done / elapsed
+            left = (total_steps - steps_done) / rate if rate > 0 else math.inf
+            pct = 100.0 * steps_done / max(total_steps, 1)
+            eta = "done" if finished else (f"~{left:.0f} s left" if math.isfinite(left) else "")
+            reporter.write_line(
+                f"[lips] {label}: {steps_done}/{total_steps} steps ({pct:.0f} %), {rate:.1f} steps/s, {eta}"
+            )
+
+        return callback
+
+    # -- recording and gating -------------------------------------------------------------------
+    def check(self, node: pytest.Item, model: Any, metrics: tuple[Metric, ...]) -> None:
+        """Record ``metrics`` on ``node``, then fail/skip according to thresholds and baseline."""
+        failures: list[str] = []
+        not_gated: list[str] = []
+        gated_any = False
+        model_name = getattr(model, "name", "") or ""
+        if model is not None and hasattr(model, "describe"):
+            node.user_properties.append((PROPERTY_MODEL, model.describe()))
+        for metric in metrics:
+            if not metric.model:
+                metric.model = model_name
+            verdicts = self.thresholds.evaluate(metric)
+            regression = None
+            if self.baseline is not None and math.isfinite(metric.value):
+                regression = self.baseline.compare(metric, self.tolerances)
+            applied = {v.threshold.key: self.thresholds.as_dict()[v.threshold.key]
+                       for v in verdicts if v.threshold is not None}
+            record = {
+                "metric": metric.to_dict(),
+                "verdicts": [v.to_dict() for v in verdicts],
+                "thresholds": applied,
+                "regression": None if regression is None else regression.to_dict(),
+            }
+            node.user_properties.append((PROPERTY_METRIC, record))
+            for verdict in verdicts:
+                if verdict.passed is False:
+                    failures.append(verdict.message)
+                elif verdict.passed is True:
+                    gated_any = True
+                elif verdict.threshold is not None and not metric.gated:
+                    not_gated.append(f"{metric.key} = {metric.formatted()}: {metric.note or 'not gated'}")
+            if regression is not None and getattr(regression, "regressed", True):
+                failures.append(regression.message)
+        if failures:
+            pytest.fail("\n".join(failures), pytrace=False)
+        if not_gated and not gated_any:
+            pytest.skip("reported, not gated: " + "; ".join(not_gated))
+
+    def record_run(self, node: pytest.Item, model: Any, run: RunRecord) -> None:
+        if not run.model:
+            run.model = getattr(model, "name", "") or ""
+        node.user_properties.append((PROPERTY_RUN, run.to_dict()))
+
+    def collect_report(self, report: pytest.TestReport) -> None:
+        """Gather metrics, runs and outcomes from test reports (serial runs and xdist controller)."""
+        if not report.nodeid.startswith("lips/"):
+            return
+        previous = self.outcomes.get(report.nodeid)
+        if report.failed:
+            harness = any(key == "lips_harness_error" for key, _ in report.user_properties)
+            outcome = "error" if report.when != "call" or harness else "failed"
+            self.outcomes[report.nodeid] = "error" if previous == "error" else outcome
+        elif report.skipped and previous not in ("failed", "error"):
+            self.outcomes[report.nodeid] = "skipped"
+        elif report.when == "call" and previous is None:
+            self.outcomes[report.nodeid] = "passed"
+        if report.when != "teardown":
+            return
+        for name, value in report.user_properties:
+            if name == PROPERTY_METRIC:
+                self.metric_records.append(dict(value, nodeid=report.nodeid))
+            elif name == PROPERTY_RUN:
+                self.run_records.append(value)
+            elif name == PROPERTY_MODEL:
+                self.model_infos.setdefault(value["name"], value)
+
+    # -- end of session -------------------------------------------------------------------------
+    def build_report(self) -> dict[str, Any]:
+        from .report.json_report import build_report
+
+        models = {name: model.describe() for name, model in self._models.items()}
+        for name, info in self.model_infos.items():
+            models.setdefault(name, info)
+        thresholds = self.thresholds.as_dict()
+        verdicts: list[dict[str, Any]] = []
+        for record in self.metric_records:
+            thresholds.update(record.get("thresholds") or {})
+            verdicts.extend(dict(v, nodeid=record["nodeid"]) for v in record.get("verdicts", []))
+            if record.get("regression"):
+                verdicts.append(dict(record["regression"], nodeid=record["nodeid"], kind="baseline"))
+        return build_report(
+            plugin_version=__version__,
+            protocol_version=self.profile.protocol_version,
+            profile_name=self.profile.name,
+            profile_description=self.profile.description,
+            models=[models[name] for name in sorted(models)],
+            seed=self.settings.seed,
+            thresholds=thresholds,
+            tolerances=self.tolerances.as_dict() if hasattr(self.tolerances, "as_dict") else {},
+            metrics=[record["metric"] for record in self.metric_records],
+            verdicts=verdicts,
+            runs=self.run_records,
+            outcomes=dict(self.outcomes),
+            environment=environment_info(self.settings.device),
+            started_at=self.started_at,
+            duration_s=time.time() - self.started,
+        )
+
+    def finish(self, terminalreporter: Any, exitstatus: int) -> None:
+        """Print the summary table and write report, plots, GitHub summary and baseline."""
+        from .report.terminal import render_summary
+
+        report = self.build_report()
+        written: list[str] = []
+        plot_paths: list[Path] = []
+        if self.settings.plots_dir is not None:
+            from .report.plots import write_plots
+
+            plot_paths = list(write_plots(report, self.settings.plots_dir))
+            written.extend(str(p) for p in plot_paths)
+        if self.settings.report_path is not None:
+            from .report.json_report import write_report
+
+            write_report(report, self.settings.report_path)
+            written.append(str(self.settings.report_path))
+        if self.settings.save_baseline_path is not None:
+            from .report.baseline import save_baseline
+
+            save_baseline(report, self.settings.save_baseline_path)
+            written.append(str(self.settings.save_baseline_path))
+        summary_file = os.environ.get("GITHUB_STEP_SUMMARY")
+        if summary_file:
+            from .report.markdown import render_markdown
+
+            with open(summary_file, "a", encoding="utf-8") as handle:
+                handle.write(render_markdown(report, plot_paths=plot_paths) + "\n")
+        terminalreporter.write_sep("=", "LiPS-25 summary (pytest-lips)")
+        for line in render_summary(report):
+            terminalreporter.write_line(line)
+        for path in written:
+            terminalreporter.write_line(f"pytest-lips wrote {path}")
+
+    def header_lines(self) -> list[str]:
+        names = ", ".join(self.model_names())
+        return [
+            f"pytest-lips {__version__}: profile {self.settings.profile_name}, models {names}, "
+            f"device {self.settings.device}, seed {self.settings.seed}, cache {self.settings.cache_dir}"
+        ]
+
+
+def environment_info(device: str) -> dict[str, Any]:
+    """Versions of the software that produced a report (no host names or paths)."""
+    info: dict[str, Any] = {"python": platform.python_version(), "platform": platform.system(),
+                            "machine": platform.machine(), "device": device}
+    for module in ("numpy", "scipy", "ase", "torch", "graph_pes", "pytest"):
+        try:
+            imported = __import__(module)
+            info[module.replace("_", "-")] = getattr(imported, "__version__", "unknown")
+        except ImportError:
+            info[module.replace("_", "-")] = None
+    try:
+        import torch
+
+        info["torch_threads"] = torch.get_num_threads()
+        if device.startswith("cuda") and torch.cuda.is_available():
+            info["device_name"] = torch.cuda.get_device_name(0)
+    except ImportError:
+        pass
+    return info
+
