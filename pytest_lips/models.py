@@ -64,6 +64,7 @@ class LipsModel:
     graph_pes_model: Any = None
     skin_A: float = 1.0
     _factory: Callable[..., Calculator] | None = field(default=None, repr=False)
+    _check_calculator: Any = field(default=None, repr=False)
 
     def new_calculator(self, stress: bool = False) -> Calculator:
         """A fresh ASE calculator for this model.
@@ -77,7 +78,7 @@ class LipsModel:
                 self.graph_pes_model, device=self.device, skin=self.skin_A, with_stress=stress
             )
         assert self._factory is not None
-        calc = self._factory()
+        calc = _call_factory(self._factory, self.spec)
         if not isinstance(calc, Calculator) and not hasattr(calc, "get_potential_energy"):
             raise LipsModelError(
                 f"--lips-model {self.spec}: the factory returned {type(calc).__name__}, "
@@ -221,7 +222,8 @@ def _load_factory(spec: str, device: str, name: str | None) -> LipsModel:
         sha256=sha,
         _factory=factory,
     )
-    # A factory may hand back a graph-pes model instead of a calculator.
+    # A factory may hand back a graph-pes model instead of a calculator.  Every other call builds a
+    # fresh calculator, so no trajectory shares state with another (or with the start-up check).
     first = _call_factory(factory, spec)
     try:
         from graph_pes import GraphPESModel
@@ -232,16 +234,7 @@ def _load_factory(spec: str, device: str, name: str | None) -> LipsModel:
             return model
     except ImportError:  # pragma: no cover
         pass
-    first_used = [False]
-
-    def reuse_first_then_new() -> Any:
-        # The check calculator is handed out once, then every call builds a new one.
-        if not first_used[0]:
-            first_used[0] = True
-            return first
-        return _call_factory(factory, spec)
-
-    model._factory = reuse_first_then_new
+    model._check_calculator = first
     return model
 
 
@@ -305,7 +298,10 @@ def check_model(model: LipsModel) -> None:
                 f"(elements it knows: {seen}); LiPS-25 needs a model trained on Li, P and S"
             )
     atoms = probe_structure()
-    calc = model.new_calculator(stress=True) if model.graph_pes_model is not None else model.new_calculator()
+    if model._check_calculator is not None:  # the factory's first product, used once and dropped
+        calc, model._check_calculator = model._check_calculator, None
+    else:
+        calc = model.new_calculator(stress=True) if model.graph_pes_model is not None else model.new_calculator()
     atoms.calc = calc
     try:
         energy = float(atoms.get_potential_energy())
@@ -360,3 +356,26 @@ def unique_names(names: list[str]) -> list[str]:
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return text[0][:300] if text else type(exc).__name__
+
+
+def model_from_factory(name: str, factory: Callable[[], Calculator], sha256: str | None = None) -> LipsModel:
+    """A :class:`LipsModel` from a zero-argument callable returning a fresh ASE calculator.
+
+    For a ``lips_model`` fixture override in a conftest.py::
+
+        @pytest.fixture(scope="session")
+        def lips_model():
+            return model_from_factory("my-mace", lambda: mace_mp(model="small", device="cpu"))
+    """
+    return LipsModel(name=name, spec=f"<factory {name}>", kind="factory", sha256=sha256, _factory=factory)
+
+
+def model_from_graph_pes(name: str, graph_pes_model: Any, device: str = "cpu") -> LipsModel:
+    """A :class:`LipsModel` wrapping an in-memory graph-pes model (no file needed)."""
+    return LipsModel(
+        name=name,
+        spec=f"<graph-pes {type(graph_pes_model).__name__}>",
+        kind="graph-pes",
+        device=device,
+        graph_pes_model=graph_pes_model.to(device).eval(),
+    )

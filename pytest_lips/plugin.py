@@ -178,7 +178,8 @@ def lips_model(request: pytest.FixtureRequest, lips_session: LipsSession) -> Lip
 
     Use ``lips_model.new_calculator()`` for a fresh ASE calculator.  Override this fixture in a
     root conftest.py to test a model built in Python (return a LipsModel, e.g. from
-    :func:`pytest_lips.models.model_from_factory`).
+    :func:`pytest_lips.models.model_from_factory` or
+    :func:`pytest_lips.models.model_from_graph_pes`).
     """
     name = getattr(request, "param", None)
     if name is None:

@@ -55,7 +55,7 @@ class Settings:
     threshold_pairs_cli: list[str] = field(default_factory=list)
     data_path: Path | None = None
     reference_dir: Path | None = None
-    energy_offset: str = "none"
+    energy_offset: str | None = None
     baseline_path: Path | None = None
     save_baseline_path: Path | None = None
     tolerance_pairs_ini: list[str] = field(default_factory=list)
@@ -91,7 +91,7 @@ def settings_from_config(config: pytest.Config) -> Settings:
         threshold_pairs_cli=list(config.getoption("lips_thresholds_cli") or []),
         data_path=path("lips_data"),
         reference_dir=path("lips_reference"),
-        energy_offset=str(value("lips_energy_offset") or "none").lower(),
+        energy_offset=str(value("lips_energy_offset")).lower() if value("lips_energy_offset") else None,
         baseline_path=path("lips_baseline"),
         save_baseline_path=path("lips_save_baseline"),
         tolerance_pairs_ini=list(config.getini("lips_tolerances") or []),
@@ -123,7 +123,7 @@ def settings_from_config(config: pytest.Config) -> Settings:
                 )
             chosen.append(TASK_ALIASES[name])
         settings.tasks = chosen
-    if settings.energy_offset not in ("auto", "none"):
+    if settings.energy_offset not in (None, "auto", "none"):
         raise pytest.UsageError(
             f"--lips-energy-offset / lips_energy_offset: expected auto or none, got {settings.energy_offset!r}"
         )
@@ -174,7 +174,11 @@ class LipsSession:
             defaults = default_thresholds()
             defaults.update_from_pairs(self.settings.threshold_pairs_ini, origin="ini")
             defaults.update_from_pairs(self.settings.threshold_pairs_cli, origin="cli")
-            self.tolerances  # noqa: B018 - parse now to report bad keys early
+            from .tolerances import default_tolerances
+
+            tolerances = default_tolerances(defaults)  # parsed now to report bad keys early
+            tolerances.update_from_pairs(self.settings.tolerance_pairs_ini, origin="ini")
+            tolerances.update_from_pairs(self.settings.tolerance_pairs_cli, origin="cli")
             self.baseline  # noqa: B018
             for name, spec in zip(self.model_names(), self.settings.model_specs):
                 self._models[name] = self._load_model(spec, name)
@@ -234,7 +238,7 @@ class LipsSession:
         """Baseline tolerances (:class:`pytest_lips.tolerances.ToleranceSet`)."""
         from .tolerances import default_tolerances
 
-        tolerances = default_tolerances()
+        tolerances = default_tolerances(self.thresholds)
         tolerances.update_from_pairs(self.settings.tolerance_pairs_ini, origin="ini")
         tolerances.update_from_pairs(self.settings.tolerance_pairs_cli, origin="cli")
         return tolerances
@@ -338,7 +342,7 @@ class LipsSession:
             verdicts = self.thresholds.evaluate(metric)
             regression = None
             if self.baseline is not None and math.isfinite(metric.value):
-                regression = self.baseline.compare(metric, self.tolerances)
+                regression = self.baseline.check(metric, self.tolerances)
             applied = {v.threshold.key: self.thresholds.as_dict()[v.threshold.key]
                        for v in verdicts if v.threshold is not None}
             record = {
@@ -355,7 +359,7 @@ class LipsSession:
                     gated_any = True
                 elif verdict.threshold is not None and not metric.gated:
                     not_gated.append(f"{metric.key} = {metric.formatted()}: {metric.note or 'not gated'}")
-            if regression is not None and getattr(regression, "regressed", True):
+            if regression is not None and regression.gated and not regression.passed:
                 failures.append(regression.message)
         if failures:
             pytest.fail("\n".join(failures), pytrace=False)
@@ -420,6 +424,7 @@ class LipsSession:
             environment=environment_info(self.settings.device),
             started_at=self.started_at,
             duration_s=time.time() - self.started,
+            baseline=self.baseline.info() if self.baseline is not None else None,
         )
 
     def finish(self, terminalreporter: Any, exitstatus: int) -> None:
