@@ -1,0 +1,335 @@
+"""Baselines: "this release is no worse than the last one" (``--lips-baseline``).
+
+A baseline keeps, per model, each metric's value, unit and uncertainty together with the protocol
+version, profile, model sha256 and environment of the run that produced it (format in
+``docs/REPORT_SCHEMA.md``). Any full report written by ``--lips-report`` can also serve as a baseline.
+
+:meth:`Baseline.compare` flags a :class:`Regression` when a metric got worse (in the direction given by
+:class:`pytest_lips.tolerances.ToleranceSet`) by more than its tolerance **and** by more than the
+combined 95 % uncertainty of the two values, ``sqrt(u_now² + u_baseline²)`` (the half-widths on the
+facing sides of asymmetric intervals). A baseline from another protocol version or profile is refused.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from ..errors import LipsUsageError
+from ..results import Metric, format_number
+from .json_report import SCHEMA_VERSION, _clean, load_report, write_report
+
+BASELINE_KIND = "pytest-lips-baseline"
+
+
+@dataclass
+class Regression:
+    """The comparison of one metric with its baseline value.
+
+    ``passed`` is False for a regression. ``worsening`` is the change in the worse direction
+    (negative: improved); ``allowed`` the tolerance in the metric's unit; ``combined_uncertainty``
+    the 95 % half-width of the difference (0 when neither value has one).
+    """
+
+    metric: str
+    model: str
+    baseline_model: str
+    unit: str
+    value: float | None
+    baseline_value: float | None
+    direction: str
+    worsening: float | None
+    allowed: float
+    tolerance: str
+    combined_uncertainty: float
+    passed: bool
+    gated: bool = True
+    uncertainty: float | None = None
+    baseline_uncertainty: float | None = None
+    band: tuple[float, float] | None = None
+    note: str = ""
+    message: str = ""
+
+    @property
+    def regressed(self) -> bool:
+        return not self.passed
+
+    def to_dict(self) -> dict[str, Any]:
+        """Verdict-like dict (``"kind": "baseline"``) for ``build_report(verdicts=...)``."""
+        data = _clean(asdict(self))
+        data["kind"] = "baseline"
+        return data
+
+
+class Baseline:
+    """A loaded baseline file (see :func:`load_baseline`)."""
+
+    def __init__(self, data: Mapping[str, Any], path: str | os.PathLike | None = None):
+        self.path = Path(path) if path is not None else None
+        self.data = dict(data)
+        self.protocol_version = str(data.get("protocol_version", ""))
+        self.profile = str(data.get("profile", ""))
+        self.plugin_version = str(data.get("plugin_version", ""))
+        self.created_at = str(data.get("created_at", ""))
+        self.environment = dict(data.get("environment") or {})
+        self.models: list[dict[str, Any]] = [dict(m) for m in data.get("models") or []]
+        self.metrics: dict[str, dict[str, dict[str, Any]]] = {
+            str(model): {str(k): dict(v) for k, v in entries.items()}
+            for model, entries in (data.get("metrics") or {}).items()
+        }
+
+    # -- construction -----------------------------------------------------------------------
+    @classmethod
+    def from_report(cls, report: Mapping[str, Any], path: str | os.PathLike | None = None) -> Baseline:
+        return cls(baseline_dict(report), path)
+
+    def __repr__(self) -> str:
+        return f"Baseline({self.path}, profile={self.profile!r}, protocol={self.protocol_version!r}, models={self.model_names})"
+
+    @property
+    def model_names(self) -> list[str]:
+        return sorted(self.metrics)
+
+    def info(self) -> dict[str, Any]:
+        """What the report records about this baseline (``build_report(baseline=...)``)."""
+        return {
+            "path": str(self.path) if self.path else "",
+            "profile": self.profile,
+            "protocol_version": self.protocol_version,
+            "plugin_version": self.plugin_version,
+            "created_at": self.created_at,
+            "models": [{"name": m.get("name", ""), "sha256": m.get("sha256", "")} for m in self.models],
+        }
+
+    # -- checks ------------------------------------------------------------------------------
+    def check_compatible(self, profile_name: str, protocol_version: str) -> None:
+        """Raise :class:`LipsUsageError` unless this baseline used ``profile_name`` and ``protocol_version``."""
+        where = f"baseline {self.path}" if self.path else "baseline"
+        if str(protocol_version) != self.protocol_version:
+            raise LipsUsageError(
+                f"--lips-baseline: {where} was recorded with protocol version {self.protocol_version!r} "
+                f"(profile {self.profile!r}, pytest-lips {self.plugin_version or '?'}); this run uses protocol "
+                f"version {str(protocol_version)!r}. Numbers from different protocol versions are not "
+                "comparable: record a new baseline with this version of pytest-lips "
+                "(python -m pytest_lips baseline lips-report.json -o baseline.json)."
+            )
+        if str(profile_name) != self.profile:
+            raise LipsUsageError(
+                f"--lips-baseline: {where} was recorded with profile {self.profile!r}; this run uses profile "
+                f"{str(profile_name)!r}. Comparing across profiles is refused: run with --lips-profile "
+                f"{self.profile} or record a baseline with --lips-profile {profile_name}."
+            )
+
+    def entry_for(self, metric_key: str, model: str) -> tuple[dict[str, Any], str, str] | None:
+        """``(baseline entry, baseline model name, note)`` for a metric, or None when absent.
+
+        Matched by model name; when the baseline holds exactly one model and ``model`` is not in it,
+        that model is used and the note says so.
+        """
+        note = ""
+        if model in self.metrics:
+            base_model = model
+        elif len(self.metrics) == 1:
+            base_model = next(iter(self.metrics))
+            note = f"compared with baseline model {base_model!r} (the baseline holds one model)"
+        else:
+            return None
+        entry = self.metrics[base_model].get(metric_key)
+        if entry is None:
+            return None
+        return entry, base_model, note
+
+    def check(self, metric: Metric, tolerances) -> Regression | None:
+        """Compare ``metric`` with the baseline: a :class:`Regression` record whether or not it regressed
+        (``.passed``), or None when the baseline has no value for it or its tolerance is ``off``."""
+        found = self.entry_for(metric.key, metric.model)
+        if found is None:
+            return None
+        entry, base_model, note = found
+        rule = tolerances.rule(metric.key)
+        if rule.direction == "off":
+            return None
+        base_value = _float(entry.get("value"))
+        if base_value is None:
+            return None
+        value = _float(metric.value)
+        unit = metric.unit or str(entry.get("unit", ""))
+        if entry.get("unit") and metric.unit and entry["unit"] != metric.unit:
+            raise LipsUsageError(
+                f"--lips-baseline: {metric.key} is in {metric.unit} now but in {entry['unit']} in baseline "
+                f"{self.path}; record a new baseline"
+            )
+        allowed = rule.tolerance.allowed(base_value)
+        cur_lo, cur_hi = _halfwidths(metric.value, metric.uncertainty, metric.interval)
+        base_lo, base_hi = _halfwidths(base_value, _float(entry.get("uncertainty")), entry.get("interval"))
+
+        if value is None:
+            worsening = None
+            combined = 0.0
+            passed = False
+            reason = "value is not finite"
+        else:
+            delta = value - base_value
+            if rule.direction == "max":
+                worsening = delta
+            elif rule.direction == "min":
+                worsening = -delta
+            elif rule.direction == "band":
+                worsening = _band_distance(value, rule.band) - _band_distance(base_value, rule.band)
+            else:
+                worsening = abs(delta)
+            # uncertainty on the facing sides: value above baseline -> value's lower half, baseline's upper
+            combined = math.hypot(cur_lo, base_hi) if delta >= 0 else math.hypot(cur_hi, base_lo)
+            beyond_tolerance = worsening > allowed + 1e-12 * max(1.0, abs(base_value))
+            beyond_noise = abs(delta) > combined
+            passed = not (beyond_tolerance and beyond_noise)
+            reason = ""
+            if beyond_tolerance and not beyond_noise:
+                reason = (f"change {format_number(delta)} {unit} is inside the combined 95 % uncertainty "
+                          f"±{format_number(combined)} {unit}").replace("  ", " ")
+        if not metric.gated:
+            note = "; ".join(filter(None, [note, "reported, not gated" + (f": {metric.note}" if metric.note else "")]))
+        if reason:
+            note = "; ".join(filter(None, [note, reason]))
+        reg = Regression(
+            metric=metric.key,
+            model=metric.model,
+            baseline_model=base_model,
+            unit=unit,
+            value=value,
+            baseline_value=base_value,
+            direction=rule.direction,
+            worsening=worsening,
+            allowed=allowed,
+            tolerance=rule.tolerance.describe(unit),
+            combined_uncertainty=combined,
+            passed=passed,
+            gated=bool(metric.gated),
+            uncertainty=_float(metric.uncertainty),
+            baseline_uncertainty=_float(entry.get("uncertainty")),
+            band=rule.band,
+            note=note,
+        )
+        reg.message = _message(reg)
+        return reg
+
+    def compare(self, metric: Metric, tolerances) -> Regression | None:
+        """The :class:`Regression` when ``metric`` got worse beyond tolerance and uncertainty, else None."""
+        result = self.check(metric, tolerances)
+        return result if result is not None and not result.passed else None
+
+
+def baseline_dict(report: Mapping[str, Any]) -> dict[str, Any]:
+    """The baseline document of a report (metrics without details, runs or verdicts)."""
+    if report.get("kind") == BASELINE_KIND:
+        return dict(report)
+    metrics: dict[str, dict[str, Any]] = {}
+    for model, tasks in (report.get("results") or {}).items():
+        for task in tasks.values():
+            for m in task.get("metrics", []):
+                metrics.setdefault(model, {})[m["key"]] = {
+                    k: m.get(k) for k in ("value", "unit", "uncertainty", "interval", "n", "gated", "task")
+                }
+    profile = report.get("profile") or {}
+    return _clean({
+        "schema_version": SCHEMA_VERSION,
+        "kind": BASELINE_KIND,
+        "plugin_version": report.get("plugin_version", ""),
+        "protocol_version": str(report.get("protocol_version", "")),
+        "profile": profile.get("name", "") if isinstance(profile, Mapping) else str(profile),
+        "created_at": report.get("started_at") or datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "environment": report.get("environment") or {},
+        "models": [
+            {k: m.get(k, "") for k in ("name", "sha256", "spec", "kind", "device")} for m in report.get("models", [])
+        ],
+        "metrics": {model: dict(sorted(entries.items())) for model, entries in sorted(metrics.items())},
+    })
+
+
+def save_baseline(report: Mapping[str, Any], path: str | os.PathLike) -> Path:
+    """Write the baseline of ``report`` (a report dict) to ``path`` (JSON)."""
+    return write_report(baseline_dict(report), path)
+
+
+def load_baseline(path: str | os.PathLike) -> Baseline:
+    """Read a baseline file (or a full ``--lips-report`` file); errors name the file."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise LipsUsageError(
+            f"--lips-baseline: baseline file {path} does not exist (create one from a report with "
+            "python -m pytest_lips baseline lips-report.json -o baseline.json)"
+        ) from None
+    except OSError as exc:
+        raise LipsUsageError(f"--lips-baseline: cannot read {path}: {exc}") from None
+    except json.JSONDecodeError as exc:
+        raise LipsUsageError(f"--lips-baseline: {path} is not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    if isinstance(data, dict) and data.get("kind") == BASELINE_KIND:
+        if data.get("schema_version") != SCHEMA_VERSION:
+            raise LipsUsageError(
+                f"--lips-baseline: {path} has schema_version {data.get('schema_version')!r}; "
+                f"this pytest-lips reads {SCHEMA_VERSION}"
+            )
+        return Baseline(data, path)
+    if isinstance(data, dict) and "results" in data and "schema_version" in data:
+        return Baseline.from_report(load_report(path), path)
+    raise LipsUsageError(f"--lips-baseline: {path} is neither a pytest-lips baseline nor a report")
+
+
+def _message(reg: Regression) -> str:
+    unit = f" {reg.unit}" if reg.unit and reg.unit != "1" else ""
+    who = f" [model {reg.model}]" if reg.model else ""
+    base = f"{format_number(reg.baseline_value)}{unit}"
+    if reg.value is None:
+        return f"{reg.metric} is not finite; baseline {base}{who}"
+    now = f"{format_number(reg.value)}{unit}"
+    change = reg.value - reg.baseline_value
+    rel = f" ({change / abs(reg.baseline_value):+.1%})" if reg.baseline_value else ""
+    worse = {"max": "higher is worse", "min": "lower is worse", "band": "further from the accepted band is worse",
+             "two-sided": "any change counts"}.get(reg.direction, reg.direction)
+    allowed = f"allowed {reg.tolerance}"
+    if reg.tolerance.endswith("%"):
+        allowed += f" = {format_number(reg.allowed)}{unit}"
+    if reg.combined_uncertainty:
+        allowed += f", combined uncertainty ±{format_number(reg.combined_uncertainty)}{unit}"
+    verb = "regressed" if not reg.passed else "within tolerance"
+    extra = f"; {reg.note}" if reg.note else ""
+    return (f"{reg.metric} {verb}: {now} vs baseline {base}, change {format_number(change)}{unit}{rel} "
+            f"({worse}; {allowed}){who}{extra}")
+
+
+def _band_distance(value: float, band: tuple[float, float] | None) -> float:
+    if band is None:
+        return 0.0
+    lo, hi = band
+    return max(lo - value, 0.0, value - hi)
+
+
+def _halfwidths(value, uncertainty, interval) -> tuple[float, float]:
+    """(lower, upper) half-widths of the 95 % interval, 0 when unknown."""
+    v = _float(value)
+    if interval is not None and v is not None:
+        lo, hi = (_float(x) for x in interval)
+        if lo is not None and hi is not None:
+            return max(v - lo, 0.0), max(hi - v, 0.0)
+    u = _float(uncertainty)
+    if u is not None:
+        return abs(u), abs(u)
+    return 0.0, 0.0
+
+
+def _float(value) -> float | None:
+    if value is None:
+        return None
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return None
+    return value if math.isfinite(value) else None

@@ -1,0 +1,328 @@
+"""The JSON report of a pytest-lips session (schema in ``docs/REPORT_SCHEMA.md``).
+
+:func:`build_report` turns the plain dicts the plugin collects (metrics, verdicts, runs, outcomes) into
+one deterministic document: models sorted by name, tasks in suite order, metrics by key, verdicts by
+(metric, threshold), runs by ``run_id``, outcomes by node id; so a serial run and ``pytest -n 2`` give
+the same report apart from the timing fields listed in :data:`TIMING_FIELDS`.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import os
+import platform
+import sys
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from ..errors import LipsUsageError
+from ..profiles import TASK_NAMES
+
+SCHEMA_VERSION = 1
+
+#: Fields that differ between otherwise identical runs (removed by :func:`strip_timings`).
+TIMING_FIELDS = {
+    "top": ("started_at", "duration_s"),
+    "runs": ("wall_s", "us_per_atom_step", "model_fraction"),
+    "merged_from": ("started_at", "duration_s"),
+}
+
+_FAILED_OUTCOMES = ("failed", "error")
+
+
+def build_report(
+    *,
+    plugin_version: str,
+    protocol_version: str,
+    profile_name: str,
+    profile_description: str = "",
+    models: Iterable[Mapping[str, Any]],
+    seed: int | None,
+    thresholds: Mapping[str, Any],
+    tolerances: Mapping[str, Any] | None = None,
+    metrics: Iterable[Mapping[str, Any]] = (),
+    verdicts: Iterable[Mapping[str, Any]] = (),
+    runs: Iterable[Mapping[str, Any]] = (),
+    outcomes: Mapping[str, str] | None = None,
+    environment: Mapping[str, Any] | None = None,
+    started_at: str = "",
+    duration_s: float = 0.0,
+    baseline: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Assemble the report dict (schema_version 1).
+
+    Parameters are the ``to_dict()`` forms of the shared types: ``models`` (``LipsModel.describe()``
+    or ``{name, spec, sha256, kind, device}``), ``thresholds`` (``ThresholdSet.as_dict()``),
+    ``tolerances`` (``ToleranceSet.as_dict()``), ``metrics`` (``Metric.to_dict()``), ``verdicts``
+    (``Verdict.to_dict()``; dicts with ``"kind": "baseline"`` – ``Regression.to_dict()`` – are filed as
+    baseline comparisons), ``runs`` (``RunRecord.to_dict()``), ``outcomes`` (node id -> outcome),
+    ``environment`` (:func:`environment_info`), ``started_at`` (ISO-8601), ``duration_s`` (s),
+    ``baseline`` (``Baseline.info()`` when ``--lips-baseline`` was given).
+
+    A metric recorded twice (e.g. by an xdist worker and again on rerun) is kept once: the last one
+    with the same (model, key) wins, verdicts and comparisons are de-duplicated likewise.
+    """
+    model_list = _dedupe_models(models)
+    results: dict[str, dict[str, dict[str, list]]] = {}
+
+    def slot(model: str, task: str) -> dict[str, list]:
+        per_model = results.setdefault(model, {})
+        return per_model.setdefault(task, {"metrics": [], "verdicts": [], "baseline": [], "runs": []})
+
+    metric_task: dict[tuple[str, str], str] = {}
+    seen_metrics: dict[tuple[str, str], dict] = {}
+    for m in metrics:
+        m = _clean(dict(m))
+        task = m.get("task") or _task_of(m["key"])
+        m["task"] = task
+        seen_metrics[(m.get("model", ""), m["key"])] = m
+        metric_task[(m.get("model", ""), m["key"])] = task
+    for (model, _key), m in seen_metrics.items():
+        slot(model, m["task"])["metrics"].append(m)
+
+    seen_verdicts: dict[tuple, dict] = {}
+    for v in verdicts:
+        v = _clean(dict(v))
+        kind = "baseline" if v.get("kind") == "baseline" else "verdicts"
+        ident = (kind, v.get("model", ""), v.get("metric", ""), v.get("threshold") or "")
+        seen_verdicts[ident] = v
+    for (kind, model, key, _thr), v in seen_verdicts.items():
+        task = metric_task.get((model, key)) or _task_of(key)
+        slot(model, task)[kind].append(v)
+
+    seen_runs: dict[tuple, dict] = {}
+    for r in runs:
+        r = _clean(dict(r))
+        seen_runs[(r.get("model", ""), r.get("task", ""), r.get("run_id", ""))] = r
+    for (model, task, _rid), r in seen_runs.items():
+        slot(model, task or "other")["runs"].append(r)
+
+    # models seen only in results still get an entry
+    known = {m["name"] for m in model_list}
+    for name in results:
+        if name not in known:
+            model_list.append({"name": name, "spec": "", "sha256": "", "kind": "", "device": ""})
+    model_list.sort(key=lambda m: m["name"])
+
+    report: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
+        "plugin_version": str(plugin_version),
+        "protocol_version": str(protocol_version),
+        "profile": {"name": str(profile_name), "description": str(profile_description or "")},
+        "seed": seed,
+        "started_at": started_at,
+        "duration_s": _json_float(duration_s),
+        "environment": _clean(dict(environment or {})),
+        "models": model_list,
+        "thresholds": {k: _clean(dict(thresholds[k])) for k in sorted(thresholds)},
+        "tolerances": {k: str((tolerances or {})[k]) for k in sorted(tolerances or {})},
+        "baseline": _clean(dict(baseline)) if baseline else None,
+        "results": _sort_results(results),
+        "outcomes": {k: str((outcomes or {})[k]) for k in sorted(outcomes or {})},
+    }
+    report["summary"] = summarize(report)
+    return report
+
+
+def summarize(report: Mapping[str, Any]) -> dict[str, Any]:
+    """Counts and the overall gate of a report (see REPORT_SCHEMA.md, "Summary")."""
+    models: dict[str, Any] = {}
+    any_gated = False
+    any_fail = False
+    for model, tasks in report.get("results", {}).items():
+        counts = {"pass": 0, "fail": 0, "reported": 0}
+        regressions = compared = 0
+        for task in tasks.values():
+            for v in task.get("verdicts", []):
+                if v.get("passed") is None:
+                    counts["reported"] += 1
+                elif v["passed"]:
+                    counts["pass"] += 1
+                else:
+                    counts["fail"] += 1
+            for c in task.get("baseline", []):
+                compared += 1
+                if c.get("passed") is False and c.get("gated", True):
+                    regressions += 1
+        gated = counts["pass"] + counts["fail"] + compared
+        any_gated = any_gated or gated > 0
+        failed = counts["fail"] > 0 or regressions > 0
+        any_fail = any_fail or failed
+        models[model] = {
+            "gate": "FAIL" if failed else ("PASS" if gated else "NO GATES"),
+            "verdicts": counts,
+            "regressions": regressions,
+            "compared": compared,
+        }
+    outcome_counts: dict[str, int] = {}
+    for outcome in report.get("outcomes", {}).values():
+        outcome_counts[outcome] = outcome_counts.get(outcome, 0) + 1
+    if any(outcome_counts.get(o) for o in _FAILED_OUTCOMES):
+        any_fail = True
+    gate = "FAIL" if any_fail else ("PASS" if any_gated else "NO GATES")
+    return {"gate": gate, "models": models, "outcomes": dict(sorted(outcome_counts.items()))}
+
+
+def write_report(report: Mapping[str, Any], path: str | os.PathLike) -> Path:
+    """Write ``report`` as JSON (sorted keys, NaN → null), creating parent folders; returns the path.
+
+    Written to a temporary file first and renamed, so a reader never sees half a report.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = dumps(report)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+    return path
+
+
+def dumps(report: Mapping[str, Any]) -> str:
+    """The canonical JSON text of a report (what :func:`write_report` writes)."""
+    return json.dumps(_clean(report), indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False) + "\n"
+
+
+def load_report(path: str | os.PathLike) -> dict[str, Any]:
+    """Read a report written by :func:`write_report`; a clear :class:`LipsUsageError` names the file
+    when it is missing, not JSON, not a pytest-lips report, or of an unknown schema version."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise LipsUsageError(f"pytest-lips report {path} does not exist (write one with --lips-report {path})") from None
+    except OSError as exc:
+        raise LipsUsageError(f"cannot read pytest-lips report {path}: {exc}") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise LipsUsageError(
+            f"{path} is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno}); "
+            "was the run interrupted while writing it?"
+        ) from None
+    if not isinstance(data, dict) or "schema_version" not in data or "results" not in data:
+        hint = ""
+        if isinstance(data, dict) and data.get("kind") == "pytest-lips-baseline":
+            hint = " (it is a baseline file: pass it with --lips-baseline)"
+        raise LipsUsageError(f"{path} is not a pytest-lips report (no schema_version/results){hint}")
+    if data["schema_version"] != SCHEMA_VERSION:
+        raise LipsUsageError(
+            f"{path} has report schema_version {data['schema_version']!r}; this pytest-lips reads "
+            f"schema_version {SCHEMA_VERSION} (upgrade or downgrade pytest-lips to read it)"
+        )
+    data.setdefault("summary", summarize(data))
+    data["_source"] = str(path)
+    return data
+
+
+def strip_timings(report: Mapping[str, Any]) -> dict[str, Any]:
+    """A deep copy of ``report`` without the timing fields (to compare two runs)."""
+    out = copy.deepcopy(dict(report))
+    out.pop("_source", None)
+    for key in TIMING_FIELDS["top"]:
+        out.pop(key, None)
+    for tasks in out.get("results", {}).values():
+        for task in tasks.values():
+            for run in task.get("runs", []):
+                for key in TIMING_FIELDS["runs"]:
+                    run.pop(key, None)
+    for entry in out.get("merged_from", []) or []:
+        for key in TIMING_FIELDS["merged_from"]:
+            entry.pop(key, None)
+    return out
+
+
+def environment_info(device: str = "") -> dict[str, Any]:
+    """Versions of the software that matter for the numbers (no host name, no user name)."""
+    info: dict[str, Any] = {
+        "python": platform.python_version(),
+        "implementation": platform.python_implementation(),
+        "platform": f"{sys.platform}-{platform.machine()}",
+    }
+    for module, key in (("numpy", "numpy"), ("scipy", "scipy"), ("torch", "torch"), ("ase", "ase"),
+                        ("graph_pes", "graph_pes"), ("pytest", "pytest")):
+        info[key] = _version_of(module)
+    if device:
+        info["device"] = device
+    return info
+
+
+def _version_of(module: str) -> str | None:
+    mod = sys.modules.get(module)
+    if mod is not None and getattr(mod, "__version__", None):
+        return str(mod.__version__)
+    try:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            return version(module.replace("_", "-"))
+        except PackageNotFoundError:
+            return None
+    except Exception:  # pragma: no cover
+        return None
+
+
+def task_order(task: str) -> tuple[int, str]:
+    """Sort key: suite order for known tasks, then alphabetical."""
+    return (TASK_NAMES.index(task), task) if task in TASK_NAMES else (len(TASK_NAMES), task)
+
+
+def _task_of(key: str) -> str:
+    head = key.split(".", 1)[0]
+    return head or "other"
+
+
+def _sort_results(results: dict) -> dict:
+    out: dict[str, dict] = {}
+    for model in sorted(results):
+        out[model] = {}
+        for task in sorted(results[model], key=task_order):
+            entry = results[model][task]
+            out[model][task] = {
+                "metrics": sorted(entry["metrics"], key=lambda m: m["key"]),
+                "verdicts": sorted(entry["verdicts"], key=lambda v: (v.get("metric", ""), v.get("threshold") or "")),
+                "baseline": sorted(entry["baseline"], key=lambda v: v.get("metric", "")),
+                "runs": sorted(entry["runs"], key=lambda r: str(r.get("run_id", ""))),
+            }
+    return out
+
+
+def _dedupe_models(models: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    by_name: dict[str, dict[str, Any]] = {}
+    for m in models:
+        m = dict(m)
+        entry = {k: m.get(k, "") for k in ("name", "spec", "sha256", "kind", "device")}
+        entry.update({k: v for k, v in m.items() if k not in entry})
+        by_name[str(entry["name"])] = _clean(entry)
+    return [by_name[k] for k in sorted(by_name)]
+
+
+def _json_float(value: Any) -> float | None:
+    if value is None:
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def _clean(obj: Any) -> Any:
+    """JSON-safe deep copy: tuples → lists, non-finite floats → None, numpy scalars → Python."""
+    if isinstance(obj, Mapping):
+        return {str(k): _clean(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_clean(v) for v in obj]
+    if isinstance(obj, bool) or obj is None or isinstance(obj, str):
+        return obj
+    if isinstance(obj, int):
+        return obj
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if hasattr(obj, "tolist"):  # numpy arrays and scalars
+        return _clean(obj.tolist())
+    if isinstance(obj, Path):
+        return str(obj)
+    try:
+        return _clean(float(obj))
+    except (TypeError, ValueError):
+        return str(obj)
