@@ -73,9 +73,11 @@ def lips_inputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("lips-inputs")
     model = root / "good.pt"
     torch.save(make_model(), model)
+    base = root / "base.pt"
+    torch.save(make_model(epsilon=0.06), base)
     worse = root / "worse.pt"
     torch.save(make_model(epsilon=0.08), worse)
     data = write_lips_extxyz(root / "lips-small.extxyz", make_model(epsilon=0.05, offsets=(-1.9, -5.4, -4.1)))
     profile = root / "micro.yaml"
     profile.write_text(PROFILE)
-    return {"model": model, "worse": worse, "data": data, "profile": profile, "root": root}
+    return {"model": model, "base": base, "worse": worse, "data": data, "profile": profile, "root": root}
