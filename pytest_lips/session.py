@@ -278,11 +278,14 @@ class LipsSession:
         )
 
     def reference_pack(self) -> Any:
+        from .data import DataUnavailable
         from .reference import load_reference_pack
         from .resources import default_pack_dir
 
         try:
             return load_reference_pack(self.settings.reference_dir or default_pack_dir())
+        except DataUnavailable as exc:
+            pytest.skip(str(exc))
         except LipsError as exc:
             pytest.fail(str(exc), pytrace=False)
 
