@@ -319,7 +319,10 @@ def analyse(pack: ReferencePack, results: Mapping[str, Mapping[str, Mapping[str,
                 gated=(not subset) and bool(errors) and not problem, note=note,
                 details={
                     "mode": mode,
-                    "structures": {n: per_structure[n] for n in names},
+                    # every crystal that ran (both sets, flagged), so the parity plot shows the whole picture;
+                    # the metric's value is over `names` only
+                    "structures": [{"name": n, "in_metric": n in names, **per_structure[n]}
+                                   for n in sorted(per_structure)],
                     "not_run": skipped,
                     "end_members": end_member_info,
                     "protocol": protocol.to_dict(),

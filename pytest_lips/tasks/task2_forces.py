@@ -152,7 +152,7 @@ def analyse(result: Task2Result, model: str = "") -> list[Metric]:
     trajectory = [
         {"frame": int(result.frame_indices[k]), "time_ps": _num(result.time_ps[k]),
          "temperature_K": _num(result.temperature_K[k]), "regime": str(result.regimes[k]),
-         "force_rmse_eV_A": float(per_frame_f[k]), "energy_error_meV_atom": float(raw[k]),
+         "force_rmse": float(per_frame_f[k]), "energy_error_meV_atom": float(raw[k]),
          "energy_error_aligned_meV_atom": float(aligned[k])}
         for k in range(n)
     ]
