@@ -152,6 +152,7 @@ def _conftest_provides_model(session: pytest.Session) -> bool:
     )
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """Parametrize every suite test by model, with the model name first in the test id."""
     if "lips_model" not in metafunc.fixturenames:

@@ -1,0 +1,465 @@
+"""Task 4: robustness of NPT MD started from random hard-sphere cells (LiPS-25 Task 4).
+
+Protocol (``paper`` profile): for each repeat, a seeded random hard-sphere cell of 1008 atoms with
+Li7P3S11 stoichiometry (Li336 P144 S528) at the crystal density
+(:func:`pytest_lips.tasks.structures.random_hard_sphere_cell`) is relaxed with the model in its fixed
+cell (ASE FIRE, ``relax_fmax_eV_A`` = 0.1 eV/Å, at most ``relax_max_steps`` = 300 steps: the relaxed
+structure is only a less violent start, so convergence is not required). From it, NPT MD
+(:class:`ase.md.nose_hoover_chain.IsotropicMTKNPT`, Nosé–Hoover chain thermostat + MTK barostat,
+damping 100 fs / 1000 fs, 1 fs time step) runs for 100 ps at every point of a temperature × pressure
+grid: temperatures 1000, 2000, 4000, 8000, 16000 K and pressures 1e6, 1e8, 1e10, 1e12 Pa (a grid
+spanning the paper's 1000–16000 K and 1e6–1e12 Pa ranges; the grid spacing is a choice of
+pytest-lips), 3 repeats per point (different random cells and velocities).
+
+Early stop (:mod:`pytest_lips.md.checks`): NaN/inf energies, forces or positions; a pair closer than
+``pair_floor_A`` (0.5 Å: fused atoms); the volume changing by more than ``volume_factor`` (3×) from
+the start. A run "survives" when it reaches the end.
+
+Close contacts: one frame every ``sample_interval_fs`` (1 ps in the paper; shorter in the scaled
+profiles) — and the final frame of a run that stopped early — has its shortest interatomic
+distance (periodic minimum image, :func:`pytest_lips.analysis.minimum_pair_distance_A`) stored; a
+frame has a close contact when that distance is at or below ``task4.close_contact_distance_A``
+(1 Å, from the thresholds). Storing the distance rather than a flag means changing the threshold
+does not invalidate finished runs.
+
+Gating: grid points with ``T ≤ task4.gate_T_max_K`` and ``p ≤ task4.gate_p_max_Pa`` (settings in
+the thresholds) form the gated domain. ``task4.survival_fraction`` = completed runs / runs in the
+domain; ``task4.close_contact_fraction`` = the largest per-grid-point fraction of frames with a
+close contact in the domain. Points outside the domain are reported in ``details`` only. A profile
+whose production is shorter than ``gate_min_production_ps`` (default 1 ps; the ``smoke`` profile)
+reports both metrics with ``gated=False``, as does a profile with no grid point in the domain.
+
+Per-run test items (suite): a run that stops early is a property of the model, not a harness error;
+the item FAILS only when the point is inside the gated domain and the profile supports a verdict
+(see :func:`run_item_verdict`); otherwise it passes with the stop recorded in the run record.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+from ase import Atoms
+
+from ..analysis import minimum_pair_distance_A
+from ..errors import LipsUsageError
+from ..md import (
+    ModelCallError,
+    NonFiniteModelOutput,
+    NPTSettings,
+    TimedCalculator,
+    default_stop_checks,
+    run_md,
+)
+from ..results import Metric, RunRecord
+from .structures import LI7P3S11_COMPOSITION, random_hard_sphere_cell, stoichiometric_counts
+from .task3_conductivity import run_seed
+
+__all__ = [
+    "PROTOCOL_VERSION",
+    "TASK",
+    "GateDomain",
+    "Task4Protocol",
+    "Task4Run",
+    "analyse",
+    "in_gated_domain",
+    "plan_runs",
+    "prepare_start",
+    "run_item_verdict",
+    "run_one",
+]
+
+TASK = "task4"
+#: Bump when the meaning of a stored start structure or run result changes (part of the store key).
+PROTOCOL_VERSION = "task4-1"
+
+
+@dataclass(frozen=True)
+class Task4Protocol:
+    """The ``task4:`` section of a profile (units in the field names).
+
+    Attributes
+    ----------
+    n_atoms:
+        Atoms in the random cell (a multiple of 21, Li7P3S11 formula units).
+    density_g_cm3, covalent_ratio:
+        Random hard-sphere cell density and minimum separations (see :mod:`.structures`).
+    relax_fmax_eV_A, relax_max_steps:
+        Fixed-cell FIRE relaxation of the random cell with the model.
+    temperatures_K, pressures_Pa:
+        The grid.
+    repeats:
+        Independent runs per grid point (each repeat index has its own random cell).
+    timestep_fs, production_ps, sample_interval_fs:
+        NPT time step, run length, and interval of close-contact frames.
+    barostat, tdamp_fs, pdamp_fs:
+        NPT settings (``isotropic_mtk`` | ``mtk``) and damping times, fs.
+    pair_floor_A, volume_factor:
+        Early-stop floors (fused pair, volume change factor).
+    gate_min_production_ps:
+        Shorter runs are reported, not gated.
+    """
+
+    n_atoms: int = 1008
+    density_g_cm3: float = 1.88
+    covalent_ratio: float = 0.7
+    relax_fmax_eV_A: float = 0.1
+    relax_max_steps: int = 300
+    temperatures_K: tuple[float, ...] = (1000.0, 2000.0, 4000.0, 8000.0, 16000.0)
+    pressures_Pa: tuple[float, ...] = (1e6, 1e8, 1e10, 1e12)
+    repeats: int = 3
+    timestep_fs: float = 1.0
+    production_ps: float = 100.0
+    sample_interval_fs: float = 1000.0
+    barostat: str = "isotropic_mtk"
+    tdamp_fs: float = 100.0
+    pdamp_fs: float = 1000.0
+    pair_floor_A: float = 0.5
+    volume_factor: float = 3.0
+    gate_min_production_ps: float = 1.0
+
+    @classmethod
+    def from_section(cls, section: dict[str, Any] | None) -> Task4Protocol:
+        """Parse a profile's ``task4:`` section (missing keys take the paper defaults above)."""
+        section = dict(section or {})
+        known = set(cls.__dataclass_fields__)
+        unknown = set(section) - known
+        if unknown:
+            raise LipsUsageError(f"profile section task4: unknown keys {sorted(unknown)}; known: {sorted(known)}")
+        try:
+            for key in ("temperatures_K", "pressures_Pa"):
+                if key in section:
+                    section[key] = tuple(float(v) for v in section[key])
+            proto = cls(**section)
+        except (TypeError, ValueError) as exc:
+            raise LipsUsageError(f"profile section task4: {exc}") from None
+        proto.validate()
+        return proto
+
+    def validate(self) -> None:
+        problems = []
+        try:
+            stoichiometric_counts(self.n_atoms)
+        except ValueError as exc:
+            problems.append(f"n_atoms: {exc}")
+        if not self.temperatures_K or min(self.temperatures_K) <= 0:
+            problems.append("temperatures_K needs positive temperatures")
+        if not self.pressures_Pa:
+            problems.append("pressures_Pa needs at least one pressure")
+        if self.repeats < 1:
+            problems.append("repeats must be >= 1")
+        if not (self.timestep_fs > 0 and self.production_ps > 0 and self.sample_interval_fs >= self.timestep_fs):
+            problems.append("need timestep_fs > 0, production_ps > 0 and sample_interval_fs >= timestep_fs")
+        if self.volume_factor <= 1 or self.pair_floor_A <= 0:
+            problems.append("need volume_factor > 1 and pair_floor_A > 0")
+        if problems:
+            raise LipsUsageError("profile section task4: " + "; ".join(problems))
+
+    @property
+    def sample_interval_steps(self) -> int:
+        return max(1, round(self.sample_interval_fs / self.timestep_fs))
+
+    @property
+    def production_steps(self) -> int:
+        return max(1, round(self.production_ps * 1000.0 / self.timestep_fs))
+
+    @property
+    def ensemble(self) -> NPTSettings:
+        return NPTSettings(barostat=self.barostat, tdamp_fs=self.tdamp_fs, pdamp_fs=self.pdamp_fs)  # type: ignore[arg-type]
+
+    def verdict_supported(self) -> tuple[bool, str]:
+        if self.production_ps < self.gate_min_production_ps:
+            return False, (
+                f"production of {self.production_ps:g} ps per run is shorter than the "
+                f"{self.gate_min_production_ps:g} ps needed for a survival verdict (task4 gate_min_production_ps)"
+            )
+        return True, ""
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["temperatures_K"] = list(self.temperatures_K)
+        data["pressures_Pa"] = list(self.pressures_Pa)
+        return data
+
+
+@dataclass(frozen=True)
+class GateDomain:
+    """The gated part of the grid (from the threshold settings ``task4.gate_T_max_K``/``gate_p_max_Pa``)."""
+
+    T_max_K: float
+    p_max_Pa: float
+
+    @classmethod
+    def from_thresholds(cls, thresholds: Any) -> GateDomain:
+        return cls(float(thresholds.value("task4.gate_T_max_K")), float(thresholds.value("task4.gate_p_max_Pa")))
+
+    def contains(self, temperature_K: float, pressure_Pa: float) -> bool:
+        return in_gated_domain(temperature_K, pressure_Pa, self.T_max_K, self.p_max_Pa)
+
+
+def in_gated_domain(temperature_K: float, pressure_Pa: float, T_max_K: float, p_max_Pa: float) -> bool:
+    """``T ≤ T_max`` and ``p ≤ p_max`` (a relative tolerance of 1e-9 absorbs YAML float round-off)."""
+    return temperature_K <= T_max_K * (1 + 1e-9) and pressure_Pa <= p_max_Pa * (1 + 1e-9)
+
+
+@dataclass(frozen=True)
+class Task4Run:
+    """One NPT trajectory of the grid."""
+
+    run_id: str
+    temperature_K: float
+    pressure_Pa: float
+    repeat: int
+    seed: int
+    structure_seed: int
+
+    @property
+    def start_id(self) -> str:
+        """Id of the (relaxed) start structure shared by every grid point of this repeat."""
+        return f"start-r{self.repeat}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _p_label(pressure_Pa: float) -> str:
+    return f"{pressure_Pa:.0e}"
+
+
+def plan_runs(protocol: Task4Protocol, seed: int) -> list[Task4Run]:
+    """All runs, ids ``T<T>K-p<p>Pa-r<repeat>`` (e.g. ``T2000K-p1e+08Pa-r1``), T-major order."""
+    runs = []
+    for temperature in protocol.temperatures_K:
+        for pressure in protocol.pressures_Pa:
+            for repeat in range(1, protocol.repeats + 1):
+                p_code = round(math.log10(pressure) * 1000) if pressure > 0 else 0
+                runs.append(
+                    Task4Run(
+                        run_id=f"T{temperature:g}K-p{_p_label(pressure)}Pa-r{repeat}",
+                        temperature_K=float(temperature),
+                        pressure_Pa=float(pressure),
+                        repeat=repeat,
+                        seed=run_seed(seed, 4, round(temperature), p_code + 100_000, repeat),
+                        structure_seed=run_seed(seed, 4, 0, 0, repeat),
+                    )
+                )
+    return runs
+
+
+def prepare_start(run: Task4Run, protocol: Task4Protocol, calculator) -> dict[str, Any]:
+    """Random hard-sphere cell of ``run.repeat``, relaxed with the model in its fixed cell.
+
+    Returns a JSON-serialisable dict: ``ok``, ``reason``, ``symbols``, ``positions`` (Å), ``cell`` (Å),
+    ``relax_steps``, ``relax_converged``, ``fmax_eV_A``, ``energy_eV``, ``wall_s``, ``seed``.
+    """
+    from ase.optimize import FIRE
+
+    start = time.perf_counter()
+    atoms = random_hard_sphere_cell(
+        stoichiometric_counts(protocol.n_atoms, LI7P3S11_COMPOSITION),
+        seed=run.structure_seed,
+        density_g_cm3=protocol.density_g_cm3,
+        covalent_ratio=protocol.covalent_ratio,
+    )
+    atoms.calc = TimedCalculator(calculator, ("energy", "forces"))
+    ok, reason, steps, converged, fmax, energy = True, "", 0, False, math.nan, math.nan
+    try:
+        opt = FIRE(atoms, logfile=None)
+        converged = bool(opt.run(fmax=protocol.relax_fmax_eV_A, steps=protocol.relax_max_steps))
+        steps = int(opt.nsteps)
+        forces = atoms.get_forces()
+        fmax = float(np.sqrt((forces**2).sum(axis=1)).max())
+        energy = float(atoms.get_potential_energy())
+        if not np.all(np.isfinite(atoms.positions)):
+            ok, reason = False, "non-finite positions after relaxation"
+    except (NonFiniteModelOutput, ModelCallError) as exc:
+        ok, reason = False, f"relaxation of the random start cell failed: {exc}"
+    return {
+        "protocol_version": PROTOCOL_VERSION,
+        "repeat": run.repeat,
+        "seed": run.structure_seed,
+        "ok": ok,
+        "reason": reason,
+        "symbols": atoms.get_chemical_symbols(),
+        "positions": atoms.positions.tolist() if ok else None,
+        "cell": atoms.cell.array.tolist(),
+        "relax_steps": steps,
+        "relax_converged": converged,
+        "fmax_eV_A": _json(fmax),
+        "energy_eV": _json(energy),
+        "wall_s": time.perf_counter() - start,
+    }
+
+
+def _json(value: float) -> float | None:
+    return float(value) if math.isfinite(value) else None
+
+
+def start_atoms(start: dict[str, Any]) -> Atoms:
+    """The :class:`ase.Atoms` of a :func:`prepare_start` result."""
+    return Atoms(start["symbols"], positions=start["positions"], cell=start["cell"], pbc=True)
+
+
+def run_one(
+    run: Task4Run,
+    start: dict[str, Any],
+    calculator,
+    protocol: Task4Protocol,
+    progress: Callable[[int], None] | None = None,
+    model: str = "",
+) -> dict[str, Any]:
+    """NPT MD of one grid point from the relaxed start; a small JSON-serialisable dict.
+
+    Returns ``{"record": RunRecord dict, "run": ..., "temperature_K", "pressure_Pa", "repeat",
+    "frame_steps": [...], "d_min_A": [...] (shortest pair distance per frame, Å),
+    "volume_A3": [...] (per frame)}``.
+    """
+    base = {"protocol_version": PROTOCOL_VERSION, "run": run.to_dict(), "temperature_K": run.temperature_K,
+            "pressure_Pa": run.pressure_Pa, "repeat": run.repeat}
+    extra = {"temperature_K": run.temperature_K, "pressure_Pa": run.pressure_Pa, "repeat": run.repeat,
+             "n_atoms": protocol.n_atoms}
+    if not start.get("ok"):
+        record = RunRecord(task=TASK, run_id=run.run_id, model=model, steps_requested=protocol.production_steps,
+                           completed=False, stop_reason=start.get("reason") or "start structure unavailable",
+                           seed=run.seed, extra=extra)
+        return {**base, "record": record.to_dict(), "frame_steps": [], "d_min_A": [], "volume_A3": []}
+    atoms = start_atoms(start)
+    steps: list[int] = []
+    d_min: list[float | None] = []
+    volumes: list[float] = []
+
+    def on_sample(step: int, current: Atoms) -> None:
+        steps.append(step)
+        d_min.append(_json(minimum_pair_distance_A(current)))
+        volumes.append(float(current.get_volume()))
+
+    outcome = run_md(
+        atoms,
+        calculator,
+        protocol.ensemble,
+        n_steps=protocol.production_steps,
+        timestep_fs=protocol.timestep_fs,
+        temperature_K=run.temperature_K,
+        pressure_Pa=run.pressure_Pa,
+        seed=run.seed,
+        sample_interval_steps=protocol.sample_interval_steps,
+        on_sample=on_sample,
+        progress_callback=progress,
+        stop_checks=default_stop_checks(True, protocol.pair_floor_A, protocol.volume_factor),
+    )
+    if not outcome.completed and (not steps or steps[-1] != outcome.steps_done):
+        # the state the run stopped in counts as a frame (if it is still a geometry at all)
+        if np.all(np.isfinite(atoms.positions)) and np.all(np.isfinite(atoms.cell.array)):
+            try:
+                steps.append(outcome.steps_done)
+                d_min.append(_json(minimum_pair_distance_A(atoms)))
+                volumes.append(float(atoms.get_volume()))
+            except Exception:  # a degenerate cell: no distance to report
+                steps.pop()
+    extra.update(n_frames=len(steps), d_min_A_lowest=_json(min((d for d in d_min if d is not None), default=math.inf)))
+    record = outcome.to_run_record(TASK, run.run_id, model=model, seed=run.seed, extra=extra)
+    return {**base, "record": record.to_dict(), "frame_steps": steps, "d_min_A": d_min, "volume_A3": volumes}
+
+
+def run_item_verdict(result: dict[str, Any], protocol: Task4Protocol, domain: GateDomain) -> tuple[bool, str]:
+    """Whether a per-run test item passes: ``(passed, message)``.
+
+    A run that stopped early fails its item only inside the gated domain of a profile that supports a
+    verdict; elsewhere the stop is recorded and left to the aggregate metrics (reported).
+    """
+    record = result["record"]
+    if record["completed"]:
+        return True, ""
+    inside = domain.contains(result["temperature_K"], result["pressure_Pa"])
+    supported, why = protocol.verdict_supported()
+    message = f"{record['run_id']} stopped after {record['steps_done']}/{record['steps_requested']} steps: {record['stop_reason']}"
+    if inside and supported:
+        return False, message + " (inside the gated T x p domain)"
+    where = "outside the gated T x p domain" if not inside else f"not gated: {why}"
+    return True, message + f" ({where}; recorded, not a failure)"
+
+
+def analyse(
+    run_results: list[dict[str, Any]],
+    protocol: Task4Protocol,
+    close_contact_distance_A: float,
+    domain: GateDomain,
+    model: str = "",
+) -> list[Metric]:
+    """Grid-point survival and close contacts → ``[task4.survival_fraction, task4.close_contact_fraction]``.
+
+    Per grid point (in ``details["grid"]``): runs, completed runs, survival class ``all``/``some``/``none``,
+    frames, close-contact frames and fraction, lowest distance, whether the point is gated.
+    """
+    supported, why_not = protocol.verdict_supported()
+    by_point: dict[tuple[float, float], list[dict[str, Any]]] = defaultdict(list)
+    for r in run_results:
+        by_point[(float(r["temperature_K"]), float(r["pressure_Pa"]))].append(r)
+    grid = []
+    for (T, p), runs in sorted(by_point.items()):
+        n_done = sum(bool(r["record"]["completed"]) for r in runs)
+        d = [x for r in runs for x in r["d_min_A"]]
+        n_frames = len(d)
+        n_close = sum(1 for x in d if x is not None and x <= close_contact_distance_A)
+        finite = [x for x in d if x is not None]
+        grid.append({
+            "temperature_K": T,
+            "pressure_Pa": p,
+            "gated": domain.contains(T, p),
+            "runs": len(runs),
+            "completed": n_done,
+            "survival": "all" if n_done == len(runs) else ("none" if n_done == 0 else "some"),
+            "frames": n_frames,
+            "close_contact_frames": n_close,
+            "close_contact_fraction": (n_close / n_frames) if n_frames else None,
+            "d_min_A_lowest": min(finite) if finite else None,
+            "stops": {r["record"]["run_id"]: r["record"]["stop_reason"] for r in runs if not r["record"]["completed"]},
+        })
+    inside = [g for g in grid if g["gated"]]
+    notes = []
+    gated = supported and bool(inside)
+    if not supported:
+        notes.append(f"reported, not gated: {why_not}")
+    if not inside:
+        notes.append(
+            f"reported, not gated: no grid point inside the gated domain (T <= {domain.T_max_K:g} K, "
+            f"p <= {domain.p_max_Pa:g} Pa)"
+        )
+    basis = inside if inside else grid
+    scope = "gated" if inside else "all"
+    n_runs = sum(g["runs"] for g in basis)
+    n_done = sum(g["completed"] for g in basis)
+    survival = (n_done / n_runs) if n_runs else math.nan
+    fractions = [g["close_contact_fraction"] for g in basis if g["close_contact_fraction"] is not None]
+    worst = max(fractions) if fractions else math.nan
+    details = {
+        "grid": grid,
+        "domain": {"T_max_K": domain.T_max_K, "p_max_Pa": domain.p_max_Pa},
+        "close_contact_distance_A": close_contact_distance_A,
+        "scope": scope,
+        "protocol": protocol.to_dict(),
+    }
+    failed_inside = [f"{rid}: {why}" for g in inside for rid, why in g["stops"].items()]
+    survival_note = list(notes)
+    if failed_inside:
+        survival_note.append("stopped inside the gated domain: " + "; ".join(failed_inside))
+    survival_note.append(f"{n_done}/{n_runs} runs completed over {len(basis)} {scope} grid point(s)")
+    worst_point = max(basis, key=lambda g: g["close_contact_fraction"] or 0.0, default=None)
+    contact_note = list(notes)
+    if worst_point is not None and fractions:
+        contact_note.append(
+            f"largest at T = {worst_point['temperature_K']:g} K, p = {worst_point['pressure_Pa']:g} Pa: "
+            f"{worst_point['close_contact_frames']}/{worst_point['frames']} frames with a pair <= "
+            f"{close_contact_distance_A:g} Å"
+        )
+    return [
+        Metric(key=f"{TASK}.survival_fraction", value=survival, unit="1", model=model, task=TASK, n=n_runs,
+               gated=gated, note="; ".join(survival_note), details=details),
+        Metric(key=f"{TASK}.close_contact_fraction", value=worst, unit="1", model=model, task=TASK,
+               n=sum(g["frames"] for g in basis), gated=gated, note="; ".join(contact_note), details=details),
+    ]
