@@ -433,6 +433,10 @@ def analyse(
     ea = Metric(key=f"{TASK}.activation_energy", value=math.nan, unit="eV", model=model, task=TASK,
                 n=len(run_results), gated=supported)
     details: dict[str, Any] = {
+        # Arrhenius-plot data (docs/REPORT_SCHEMA.md, "Task 3")
+        "temperatures_K": [float(T) for T in sorted(by_T)],
+        "D_cm2_s": [float(np.mean([r["D_cm2_s"] for r in by_T[T]])) for T in sorted(by_T)],
+        "D_repeats_cm2_s": [[float(r["D_cm2_s"]) for r in by_T[T]] for T in sorted(by_T)],
         "per_temperature": per_T_details,
         "fit_temperatures_K": sorted(use_T),
         "failed_runs": [r["record"]["run_id"] for r in failed],
@@ -441,9 +445,10 @@ def analyse(
     if not failed and len(use_T) >= 2:
         volumes = {r["volume_A3"] for r in ok}
         n_li = {r["n_li"] for r in ok}
+        n_li_value = n_li.pop()
         estimate = conductivity_at_298(
             {T: [r["D_cm2_s"] for r in by_T[T]] for T in use_T},
-            n_carriers=n_li.pop(),
+            n_carriers=n_li_value,
             volume_A3=float(np.mean(list(volumes))),
             n_bootstrap=protocol.n_bootstrap,
             seed=seed,
@@ -452,8 +457,16 @@ def analyse(
         sigma.interval = _finite_interval(estimate.interval_mS_cm)
         ea.value = estimate.activation_energy_eV
         ea.interval = _finite_interval(estimate.activation_energy_interval_eV)
+        n_li_cell = n_li_value
+        volume_A3 = float(np.mean(list(volumes)))
         details.update(D298_cm2_s=estimate.D298_cm2_s, interval_method=estimate.method,
-                       activation_energy_eV=estimate.activation_energy_eV)
+                       activation_energy_eV=estimate.activation_energy_eV,
+                       prefactor_cm2_s=float(estimate.arrhenius.prefactor_cm2_s),
+                       li_number_density_cm3=n_li_cell / (volume_A3 * 1e-24))
+        if sigma.interval is not None and estimate.sigma298_mS_cm > 0:
+            # σ ∝ D at fixed T and density, so the σ interval maps onto D(298 K) directly
+            scale = estimate.D298_cm2_s / estimate.sigma298_mS_cm
+            details["D298_interval_cm2_s"] = [sigma.interval[0] * scale, sigma.interval[1] * scale]
     elif failed:
         notes.append("σ298 is not computed because runs stopped early (the model is not stable in this MD)")
     else:

@@ -411,7 +411,7 @@ def analyse(
             "temperature_K": T,
             "pressure_Pa": p,
             "gated": domain.contains(T, p),
-            "runs": len(runs),
+            "repeats": len(runs),
             "completed": n_done,
             "survival": "all" if n_done == len(runs) else ("none" if n_done == 0 else "some"),
             "frames": n_frames,
@@ -432,7 +432,7 @@ def analyse(
         )
     basis = inside if inside else grid
     scope = "gated" if inside else "all"
-    n_runs = sum(g["runs"] for g in basis)
+    n_runs = sum(g["repeats"] for g in basis)
     n_done = sum(g["completed"] for g in basis)
     survival = (n_done / n_runs) if n_runs else math.nan
     fractions = [g["close_contact_fraction"] for g in basis if g["close_contact_fraction"] is not None]
