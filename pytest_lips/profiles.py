@@ -9,14 +9,17 @@ knowledge of what a section contains stays with the task.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 
 from .errors import LipsUsageError
 from .resources import protocols_dir
+
+P = TypeVar("P")
 
 #: Tasks in suite order.
 TASK_NAMES: tuple[str, ...] = ("test_split", "task1", "task2", "task3", "task4")
@@ -79,3 +82,40 @@ def load_profile(name_or_path: str) -> Profile:
         sections={k: raw[k] for k in TASK_NAMES if k in raw},
         path=path,
     )
+
+
+def protocol_from_section(
+    cls: type[P],
+    section: dict[str, Any] | None,
+    task: str,
+    converters: dict[str, Callable[[Any], Any]] | None = None,
+) -> P:
+    """Build the protocol dataclass ``cls`` of ``task`` from its profile section.
+
+    Missing keys take the dataclass defaults; unknown keys, wrong types and values rejected by a
+    converter are a :class:`LipsUsageError` naming the section and the known keys.  ``converters``
+    map keys to functions applied to the raw YAML value (e.g. a list to a tuple of floats).
+    """
+    values = dict(section or {})
+    known = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+    unknown = set(values) - known
+    if unknown:
+        raise LipsUsageError(f"profile section {task}: unknown keys {sorted(unknown)}; known: {sorted(known)}")
+    try:
+        for key, convert in (converters or {}).items():
+            if values.get(key) is not None:
+                values[key] = convert(values[key])
+        return cls(**values)
+    except (TypeError, ValueError) as exc:
+        raise LipsUsageError(f"profile section {task}: {exc}") from None
+
+
+def float_tuple(value: Any) -> tuple[float, ...]:
+    """A YAML list (or a single number) as a tuple of floats."""
+    return tuple(float(v) for v in (value if isinstance(value, (list, tuple)) else [value]))
+
+
+def int_triple(value: Any) -> tuple[int, int, int]:
+    """A YAML list of three integers, or one integer repeated three times."""
+    items = value if isinstance(value, (list, tuple)) else (value, value, value)
+    return tuple(int(v) for v in items)  # type: ignore[return-value]

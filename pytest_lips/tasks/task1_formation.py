@@ -38,6 +38,7 @@ from typing import Any
 
 import numpy as np
 
+from ..profiles import protocol_from_section
 from ..analysis.errors import rmse
 from ..analysis.formation import composition_counts, end_member_energy, formation_energy_per_atom, tie_line_point
 from ..errors import LipsDataError, LipsSimulationError, LipsUsageError
@@ -62,16 +63,8 @@ class Task1Protocol:
 
     @classmethod
     def from_section(cls, section: dict[str, Any] | None) -> Task1Protocol:
-        section = dict(section or {})
-        unknown = set(section) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise LipsUsageError(f"profile section task1: unknown keys {sorted(unknown)}; known: {sorted(cls.__dataclass_fields__)}")
-        if section.get("structures") is not None:
-            section["structures"] = tuple(str(s) for s in section["structures"])
-        try:
-            proto = cls(**section)
-        except TypeError as exc:
-            raise LipsUsageError(f"profile section task1: {exc}") from None
+        proto = protocol_from_section(cls, section, "task1",
+                                      {"structures": lambda names: tuple(str(n) for n in names)})
         if proto.optimizer not in ("FIRE", "BFGS"):
             raise LipsUsageError(f"profile section task1: optimizer must be FIRE or BFGS, not {proto.optimizer!r}")
         if proto.cell_filter not in ("FrechetCellFilter", "none"):

@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from ..profiles import protocol_from_section
 from ..analysis.errors import EV_TO_MEV, ErrorSummary, force_component_errors, per_structure_force_rmse, rmse
 from ..analysis.offsets import check_offset_mode
 from ..data import LipsDataset
@@ -59,14 +60,10 @@ class Task2Protocol:
 
     @classmethod
     def from_section(cls, section: dict[str, Any] | None) -> Task2Protocol:
-        section = dict(section or {})
-        unknown = set(section) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise LipsUsageError(f"profile section task2: unknown keys {sorted(unknown)}; known: {sorted(cls.__dataclass_fields__)}")
+        proto = protocol_from_section(cls, section, "task2")
         try:
-            proto = cls(**section)
             check_offset_mode(proto.energy_offset)
-        except (TypeError, ValueError) as exc:
+        except ValueError as exc:
             raise LipsUsageError(f"profile section task2: {exc}") from None
         return proto
 

@@ -47,6 +47,7 @@ from typing import Any
 import numpy as np
 from ase import Atoms
 
+from ..profiles import float_tuple, int_triple, protocol_from_section
 from ..analysis import conductivity_at_298, fit_diffusion, mean_squared_displacement, t_interval
 from ..errors import LipsDataError, LipsUsageError
 from ..md import NVTSettings, run_md
@@ -122,20 +123,8 @@ class Task3Protocol:
     @classmethod
     def from_section(cls, section: dict[str, Any] | None) -> Task3Protocol:
         """Parse a profile's ``task3:`` section (missing keys take the paper defaults above)."""
-        section = dict(section or {})
-        known = set(cls.__dataclass_fields__)
-        unknown = set(section) - known
-        if unknown:
-            raise LipsUsageError(f"profile section task3: unknown keys {sorted(unknown)}; known: {sorted(known)}")
-        try:
-            if "supercell" in section:
-                sc = section["supercell"]
-                section["supercell"] = tuple(int(v) for v in (sc if isinstance(sc, (list, tuple)) else (sc, sc, sc)))
-            if "temperatures_K" in section:
-                section["temperatures_K"] = tuple(float(t) for t in section["temperatures_K"])
-            proto = cls(**section)
-        except (TypeError, ValueError) as exc:
-            raise LipsUsageError(f"profile section task3: {exc}") from None
+        proto = protocol_from_section(cls, section, "task3",
+                                      {"supercell": int_triple, "temperatures_K": float_tuple})
         proto.validate()
         return proto
 

@@ -46,6 +46,7 @@ from typing import Any
 import numpy as np
 from ase import Atoms
 
+from ..profiles import float_tuple, protocol_from_section
 from ..analysis import minimum_pair_distance_A
 from ..errors import LipsUsageError
 from ..md import (
@@ -126,18 +127,8 @@ class Task4Protocol:
     @classmethod
     def from_section(cls, section: dict[str, Any] | None) -> Task4Protocol:
         """Parse a profile's ``task4:`` section (missing keys take the paper defaults above)."""
-        section = dict(section or {})
-        known = set(cls.__dataclass_fields__)
-        unknown = set(section) - known
-        if unknown:
-            raise LipsUsageError(f"profile section task4: unknown keys {sorted(unknown)}; known: {sorted(known)}")
-        try:
-            for key in ("temperatures_K", "pressures_Pa"):
-                if key in section:
-                    section[key] = tuple(float(v) for v in section[key])
-            proto = cls(**section)
-        except (TypeError, ValueError) as exc:
-            raise LipsUsageError(f"profile section task4: {exc}") from None
+        proto = protocol_from_section(cls, section, "task4",
+                                      {"temperatures_K": float_tuple, "pressures_Pa": float_tuple})
         proto.validate()
         return proto
 

@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from ..profiles import protocol_from_section
 from ..analysis.errors import (
     EV_TO_MEV,
     ErrorSummary,
@@ -64,15 +65,10 @@ class TestSplitProtocol:
 
     @classmethod
     def from_section(cls, section: dict[str, Any] | None) -> TestSplitProtocol:
-        section = dict(section or {})
-        known = set(cls.__dataclass_fields__)
-        unknown = set(section) - known
-        if unknown:
-            raise LipsUsageError(f"profile section test_split: unknown keys {sorted(unknown)}; known: {sorted(known)}")
+        proto = protocol_from_section(cls, section, "test_split")
         try:
-            proto = cls(**section)
             check_offset_mode(proto.energy_offset)
-        except (TypeError, ValueError) as exc:
+        except ValueError as exc:
             raise LipsUsageError(f"profile section test_split: {exc}") from None
         if proto.split not in ("train", "val", "test"):
             raise LipsUsageError(f"profile section test_split: split must be train, val or test, not {proto.split!r}")

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "data"))
-from lips_testdata import lj, make_pack, write_dataset  # noqa: E402
+from lips_testdata import lj, make_pack  # noqa: E402
 
 from pytest_lips.reference import load_reference_pack  # noqa: E402
 from pytest_lips.tasks import task2_forces as task  # noqa: E402
