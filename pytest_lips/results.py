@@ -78,7 +78,7 @@ class Metric:
             text += f" [{format_number(self.interval[0])}, {format_number(self.interval[1])}]"
         elif self.uncertainty is not None:
             text += f" ± {format_number(self.uncertainty)}"
-        return f"{text} {self.unit}".rstrip()
+        return f"{text}{unit_suffix(self.unit)}"
 
 
 @dataclass
@@ -149,3 +149,8 @@ def format_number(value: float | None) -> str:
     if magnitude >= 100:
         return f"{value:.1f}"
     return f"{value:.4g}"
+
+
+def unit_suffix(unit: str) -> str:
+    """`` unit`` for display; nothing for dimensionless quantities (unit ``"1"`` or empty)."""
+    return "" if unit in ("", "1") else f" {unit}"

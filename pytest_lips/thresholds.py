@@ -24,7 +24,7 @@ import yaml
 
 from .errors import LipsUsageError
 from .resources import thresholds_file
-from .results import Metric, format_number
+from .results import Metric, format_number, unit_suffix
 
 Direction = Literal["max", "min", "setting"]
 
@@ -63,7 +63,7 @@ class Threshold:
 
     def describe(self) -> str:
         symbol = {"max": "≤", "min": "≥", "setting": "="}[self.direction]
-        return f"{symbol} {format_number(self.value)} {self.unit}".rstrip()
+        return f"{symbol} {format_number(self.value)}{unit_suffix(self.unit)}"
 
 
 @dataclass
@@ -187,7 +187,7 @@ def failure_message(metric: Metric, threshold: Threshold) -> str:
     relation = "within" if passed else "violates"
     if math.isfinite(metric.value):
         margin = threshold.margin(metric.value)
-        margin_text = f"margin {format_number(margin)} {threshold.unit}".rstrip()
+        margin_text = f"margin {format_number(margin)}{unit_suffix(threshold.unit)}"
     else:
         margin_text = "value is not finite"
     model = f" [model {metric.model}]" if metric.model else ""
