@@ -208,7 +208,7 @@ def plot_task2_force_error(metrics: Mapping[str, Mapping[str, Any]], *, model: s
         handles.append(line)
         labels.append("temperature")
     ax.legend(handles, labels, fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=4, frameon=False)
-    ax.set_title(f"Task 2 — force error along melt–quench — {model}", fontsize=11)
+    ax.set_title(f"Task 2 — force error along melt–quench\n{model}", fontsize=11)
     return fig
 
 
@@ -366,7 +366,7 @@ def plot_task4_stability(metrics: Mapping[str, Mapping[str, Any]], *, model: str
     if any_ungated:
         ax.legend(handles=[Patch(facecolor="white", edgecolor="0.3", hatch="//", label="outside gated domain")],
                   loc="upper center", bbox_to_anchor=(0.5, -0.14), fontsize=8, frameon=False)
-    ax.set_title(f"Task 4 — stability map (cc = frames with a pair ≤ 1 Å) — {model}", fontsize=10)
+    ax.set_title(f"Task 4 — stability map — {model}\n(cc = frames with a pair ≤ 1 Å)", fontsize=10)
     return fig
 
 
