@@ -143,6 +143,14 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         items.extend(session.genitems(module))
 
 
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """Never collect the suite modules as ordinary test files (e.g. when rootdir is a parent of the
+    installed package); they are added, once, by :func:`pytest_collection_modifyitems`."""
+    if collection_path == SUITE_DIR or SUITE_DIR in collection_path.parents:
+        return True
+    return None
+
+
 def _conftest_provides_model(session: pytest.Session) -> bool:
     """Whether a root-level conftest.py overrides the ``lips_model`` fixture."""
     fixturedefs = session._fixturemanager._arg2fixturedefs.get("lips_model", [])  # noqa: SLF001

@@ -247,3 +247,13 @@ def test_not_gated_metric_is_skipped_with_reason(pytester: pytest.Pytester, lips
     """))
     result = pytester.runpytest(*lips_args(lips_inputs, "-rs", "--lips-tasks=test_split", "-k", "inner"))
     result.stdout.fnmatch_lines(["*SKIPPED*reported, not gated: task2.force_rmse = 0.1 eV/Å: profile too short*"])
+
+
+def test_suite_is_not_collected_twice_when_the_package_is_under_the_test_path(pytester: pytest.Pytester,
+                                                                               lips_inputs) -> None:
+    from pytest_lips.plugin import SUITE_DIR
+
+    result = pytester.runpytest(str(SUITE_DIR.parent), *lips_args(lips_inputs), "--co", "-q")
+    ids = [line for line in result.stdout.lines if "::" in line]
+    assert ids and all(line.startswith("lips/") for line in ids), ids[:5]
+    assert len(ids) == len(set(ids))
