@@ -153,11 +153,9 @@ def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool 
 
 def _conftest_provides_model(session: pytest.Session) -> bool:
     """Whether a root-level conftest.py overrides the ``lips_model`` fixture."""
-    fixturedefs = session._fixturemanager._arg2fixturedefs.get("lips_model", [])  # noqa: SLF001
-    return any(
-        fixturedef.baseid == "" and getattr(fixturedef.func, "__module__", "") != __name__
-        for fixturedef in fixturedefs
-    )
+    # Fixtures visible to the session node are those of plugins and root-level conftest files.
+    fixturedefs = session._fixturemanager.getfixturedefs("lips_model", session) or ()  # noqa: SLF001
+    return any(getattr(fixturedef.func, "__module__", "") != __name__ for fixturedef in fixturedefs)
 
 
 @pytest.hookimpl(tryfirst=True)
