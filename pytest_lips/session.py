@@ -324,9 +324,13 @@ class LipsSession:
             left = (total_steps - steps_done) / rate if rate > 0 else math.inf
             pct = 100.0 * steps_done / max(total_steps, 1)
             eta = "done" if finished else (f"~{left:.0f} s left" if math.isfinite(left) else "")
-            reporter.write_line(
-                f"[lips] {label}: {steps_done}/{total_steps} steps ({pct:.0f} %), {rate:.1f} steps/s, {eta}"
-            )
+            line = f"[lips] {label}: {steps_done}/{total_steps} steps ({pct:.0f} %), {rate:.1f} steps/s, {eta}"
+            capture = self.config.pluginmanager.get_plugin("capturemanager")
+            if capture is None:
+                reporter.write_line(line)
+                return
+            with capture.global_and_fixture_disabled():  # as pytest's live logging does
+                reporter.write_line(line)
 
         return callback
 

@@ -7,7 +7,8 @@ import numpy as np
 
 import convergence
 from settings import (CRYSTALS, MELT_QUENCH, PACK_DIR, PREPARED_DIR, PRERELAX, PRERELAX_FMAX_eV_A,
-                      PRERELAX_NAMES, PRODUCTION, RECORD_DIR, RELAX, RELAX_FMAX_eV_A, TASK2_CROSSCHECK_INDICES,
+                      PRERELAX_NAMES, PRODUCTION, RECORD_DIR, RELAX, RELAX_DE_WINDOW, RELAX_DE_meV_atom,
+                      RELAX_FMAX_LOOSE_eV_A, RELAX_FMAX_eV_A, TASK2_CROSSCHECK_INDICES,
                       TIGHT, WORK_DIR)
 
 EV_A3_TO_GPA = 160.21766208
@@ -39,7 +40,8 @@ def _task1_rows(form: dict) -> list[dict]:
             p = -sum(r["stress_eV_A3"][:3]) / 3 * EV_A3_TO_GPA
             f = form.get(c.name, {})
             row.update({
-                "status": "ok" if r["converged"] else "ok (unconverged)", "atoms": r["natoms"],
+                "status": ("ok (energy-converged)" if str(r.get("converged_by", "")).startswith("energy") else "ok")
+                if r["converged"] else "ok (unconverged)", "atoms": r["natoms"],
                 "k mesh": "x".join(map(str, r["kpts"])), "steps": r["steps"],
                 "E (eV/atom)": f"{r['energy_per_atom_eV']:.5f}",
                 "V start (Å³)": f"{r['start_volume_A3']:.2f}", "V relaxed (Å³)": f"{r['volume_A3']:.2f}",
@@ -118,7 +120,7 @@ SCF 1e-8 eV): it is an open, reproducible substitute at converged but cheaper se
 | occupations | Fermi–Dirac {PRODUCTION.smearing_eV:g} eV (energies extrapolated to zero width) |
 | SCF (single points) | {PRODUCTION.convergence} (energy eV/valence electron, forces eV/Å) |
 | SCF (relaxations) | {RELAX.convergence} |
-| relaxation | positions and cell, ASE `UnitCellFilter` (ASE 3.22; cell forces = virial/N) + BFGS (maxstep 0.1), fmax {RELAX_FMAX_eV_A} eV/Å on atoms and cell degrees of freedom (i.e. |σ| ≲ fmax·N/V ≈ 0.2–0.3 GPa); the first γ-Li3PS4 steps (0–5) were taken with ExpCellFilter, whose ASE-3.22 cell forces are the full virial; every step stored. GPAW restarts the SCF at every cell change, so the expensive cells ({", ".join(PRERELAX_NAMES)}) are first pre-relaxed at cheap settings ({PRERELAX.ecut_eV:g} eV, k density {PRERELAX.kdensity_A:g} Å, fmax {PRERELAX_FMAX_eV_A} eV/Å; scratch, not shipped) and then relaxed at production settings from there |
+| relaxation | positions and cell, ASE `UnitCellFilter` (ASE 3.22; cell forces = virial/N) + BFGS (maxstep 0.1), fmax {RELAX_FMAX_eV_A} eV/Å on atoms and cell degrees of freedom (i.e. ‖σ‖ ≲ fmax·N/V ≈ 0.2–0.3 GPa), or, where BFGS creeps along soft Li modes, fmax < {RELAX_FMAX_LOOSE_eV_A} eV/Å with ‖ΔE‖ < {RELAX_DE_meV_atom} meV/atom per step over {RELAX_DE_WINDOW} steps (recorded as `converged_by`); the first γ-Li3PS4 steps (0–6) were taken with ExpCellFilter, whose ASE-3.22 cell forces are the full virial; every step stored. GPAW restarts the SCF at every cell change, so the expensive cells ({", ".join(PRERELAX_NAMES)}) are first pre-relaxed at cheap settings ({PRERELAX.ecut_eV:g} eV, k density {PRERELAX.kdensity_A:g} Å, fmax {PRERELAX_FMAX_eV_A} eV/Å; scratch, not shipped) and then relaxed at production settings from there |
 
 ### Convergence check (Li2S primitive cell, 3 atoms, experimental lattice a = 5.7215 Å)
 

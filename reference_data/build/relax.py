@@ -15,7 +15,8 @@ from pathlib import Path
 from ase.io import read, write
 
 from settings import (PACK_DIR, PREPARED_DIR, PRERELAX, PRERELAX_FMAX_eV_A, PRERELAX_MAX_STEPS, PRERELAX_NAMES,
-                      RECORD_DIR, RELAX, RELAX_FMAX_eV_A, RELAX_MAX_STEPS, WORK_DIR, crystal)
+                      RECORD_DIR, RELAX, RELAX_DE_WINDOW, RELAX_DE_meV_atom, RELAX_FMAX_eV_A,
+                      RELAX_FMAX_LOOSE_eV_A, RELAX_MAX_STEPS, WORK_DIR, crystal)
 
 
 def paths(name: str) -> dict[str, Path]:
@@ -105,7 +106,9 @@ def run(name: str, max_new_steps: int | None = None) -> str:
     atoms.calc = make_calc(RELAX, mesh, log_path("relax", f"{name}.txt"))
     flt = UnitCellFilter(atoms)
     opt = BFGS(flt, logfile=str(log_path("relax", f"{name}.bfgs.log")), maxstep=0.1)
-    state = {"t": time.time(), "first": True, "n": steps_done}
+    state = {"t": time.time(), "first": True, "n": steps_done, "converged_by": "",
+             "energies": [float(fr.get_potential_energy()) for fr in read(p["steps"], index=":")]
+             if steps_done else []}
 
     def observe() -> None:
         now = time.time()
@@ -125,12 +128,28 @@ def run(name: str, max_new_steps: int | None = None) -> str:
         p["steps"].parent.mkdir(parents=True, exist_ok=True) if world.rank == 0 else None
         write(p["steps"], frame, format="extxyz", append=True)
         state["n"] += 1
+        # energy-converged stop (settings.RELAX_DE_meV_atom): soft Li modes make BFGS creep
+        en = state["energies"]
+        en.append(float(e))
+        if len(en) > RELAX_DE_WINDOW:
+            de = [abs(a - b) * 1000 / len(atoms) for a, b in zip(en[-RELAX_DE_WINDOW - 1:-1], en[-RELAX_DE_WINDOW:])]
+            if max(de) < RELAX_DE_meV_atom and fmax_filter < RELAX_FMAX_LOOSE_eV_A:
+                state["converged_by"] = (f"energy: fmax {fmax_filter:.3f} < {RELAX_FMAX_LOOSE_eV_A} eV/A and |dE| < "
+                                         f"{RELAX_DE_meV_atom} meV/atom per step over {RELAX_DE_WINDOW} steps")
+        if fmax_filter < RELAX_FMAX_eV_A:
+            state["converged_by"] = f"fmax < {RELAX_FMAX_eV_A} eV/A"
         master_write_json(p["progress"], {"name": name, "kpts": mesh, "steps_written": state["n"],
                                           "last_fmax_filter_eV_A": fmax_filter, "last_energy_eV": float(e),
                                           "settings": RELAX.to_dict()})
 
     opt.attach(observe, interval=1)
-    converged = opt.run(fmax=RELAX_FMAX_eV_A, steps=n_run)
+    for conv in opt.irun(fmax=RELAX_FMAX_eV_A, steps=n_run):
+        if conv:
+            state["converged_by"] = f"fmax < {RELAX_FMAX_eV_A} eV/A"
+        if state["converged_by"]:
+            break  # the last written frame is the relaxed structure
+    converged_by = state["converged_by"]
+    converged = bool(converged_by)
     if not converged and state["n"] < RELAX_MAX_STEPS:
         return "partial"
     frames = read(p["steps"], index=":")
@@ -140,6 +159,7 @@ def run(name: str, max_new_steps: int | None = None) -> str:
                       "origin": c.origin})
     write(p["final"], last, format="extxyz")
     rec = {"name": name, "formula": c.formula, "natoms": len(last), "converged": bool(converged),
+           "converged_by": converged_by,
            "fmax_eV_A": RELAX_FMAX_eV_A, "steps": len(frames), "kpts": mesh,
            "energy_eV": float(last.get_potential_energy()),
            "energy_per_atom_eV": float(last.get_potential_energy()) / len(last),

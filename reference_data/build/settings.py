@@ -68,6 +68,11 @@ TIGHT = PRODUCTION.replace(ecut_eV=700.0, kdensity_A=3.0,
 
 RELAX_FMAX_eV_A = 0.03
 RELAX_MAX_STEPS = 150
+#: secondary stop: fmax < RELAX_FMAX_LOOSE_eV_A and the energy changed by less than RELAX_DE_meV_atom per
+#: step over the last RELAX_DE_WINDOW steps (soft Li modes make BFGS creep with negligible energy gain)
+RELAX_FMAX_LOOSE_eV_A = 0.06
+RELAX_DE_meV_atom = 0.05
+RELAX_DE_WINDOW = 5
 
 #: cheap pre-relaxation (scratch, not shipped) for the expensive cells: the production relaxation then
 #: starts close to the PBEsol minimum and needs few expensive steps (each cell change restarts the SCF)

@@ -257,3 +257,17 @@ def test_suite_is_not_collected_twice_when_the_package_is_under_the_test_path(py
     ids = [line for line in result.stdout.lines if "::" in line]
     assert ids and all(line.startswith("lips/") for line in ids), ids[:5]
     assert len(ids) == len(set(ids))
+
+
+def test_progress_lines_and_quiet(pytester: pytest.Pytester, lips_inputs) -> None:
+    pytester.makepyfile(test_progress=textwrap.dedent("""
+        def test_md_like(lips_progress):
+            callback = lips_progress("demo run", 100)
+            for step in range(0, 101, 10):
+                callback(step)
+    """))
+    args = [*lips_args(lips_inputs, "--lips-tasks=test_split"), "-k", "md_like"]
+    result = pytester.runpytest(*args)
+    result.stdout.fnmatch_lines(["[[]lips[]] demo run: 100/100 steps (100 %)*done"])
+    quiet = pytester.runpytest(*args, "-q")
+    quiet.stdout.no_fnmatch_line("*demo run*")
