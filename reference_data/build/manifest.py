@@ -188,6 +188,10 @@ def task1_entries() -> list[dict]:
                 pr = json.loads(prog.read_text())
                 reason = (f"PBEsol relaxation in progress: {pr['steps_written']} steps written, last fmax "
                           f"{pr['last_fmax_filter_eV_A']:.3f} eV/Å (target {RELAX_FMAX_eV_A}); resumes from the last step")
+            elif (WORK_DIR / "prerelax" / f"{c.name}.steps.extxyz").exists():
+                n_pre = len(read(WORK_DIR / "prerelax" / f"{c.name}.steps.extxyz", index=":"))
+                reason = (f"cheap pre-relaxation running ({n_pre} steps done, scratch); the production PBEsol "
+                          "relaxation follows")
             else:
                 reason = "PBEsol relaxation queued (not started yet)"
             e.update(status="pending", reason=reason)
@@ -259,7 +263,7 @@ def in_flight(rel: str) -> bool:
 def write_manifest(n_task2: int, n_task2_total: int, task3_kind: str, n_data: int) -> dict:
     files = []
     for p in sorted(PACK_DIR.rglob("*")):
-        if not p.is_file() or p.name == "manifest.yaml" or p.suffix == ".tmp":
+        if not p.is_file() or p.name == "manifest.yaml" or p.suffix in (".tmp", ".part"):
             continue
         rel = p.relative_to(PACK_DIR).as_posix()
         if in_flight(rel):

@@ -53,10 +53,28 @@ def _task1_rows(form: dict) -> list[dict]:
             pr = json.loads(prog_p.read_text())
             row.update({"status": f"pending: {pr['steps_written']} steps, fmax {pr['last_fmax_filter_eV_A']:.3f}",
                         "k mesh": "x".join(map(str, pr["kpts"]))})
+        elif (WORK_DIR / "prerelax" / f"{c.name}.steps.extxyz").exists():
+            from ase.io import read as _read
+
+            n_pre = len(_read(WORK_DIR / "prerelax" / f"{c.name}.steps.extxyz", index=":"))
+            row["status"] = f"pending: cheap pre-relaxation running ({n_pre} steps)"
         else:
             row["status"] = "pending: queued"
         rows.append(row)
     return rows
+
+
+def _relaxed_reaction() -> str:
+    """Li2P2S6 + 2 Li2S -> 2 gamma-Li3PS4 at the relaxed structures (available before P2S5 is)."""
+    recs = {}
+    for n in ("Li2P2S6", "Li2S", "gamma-Li3PS4"):
+        p = RECORD_DIR / "task1" / f"{n}.json"
+        if not p.exists():
+            return ""
+        recs[n] = json.loads(p.read_text())["energy_per_atom_eV"]
+    de = (16 * recs["gamma-Li3PS4"] - 10 * recs["Li2P2S6"] - 6 * recs["Li2S"]) / 16 * 1000
+    return (f"Reaction energy at the relaxed structures, Li2P2S6 + 2 Li2S → 2 γ-Li3PS4: {de:.1f} meV/atom "
+            "(exothermic: γ-Li3PS4 is stable against Li2P2S6 + Li2S, as expected).\n")
 
 
 def _crosscheck_rows() -> list[dict]:
@@ -145,8 +163,9 @@ lower convex hull of the structures computed so far (0 = on the hull). "P" is th
 the last step.
 
 {_table(_task1_rows(form), ["name", "x_Li2S", "status", "atoms", "k mesh", "steps", "s/step", "V start (Å³)", "V relaxed (Å³)", "P (GPa)", "E (eV/atom)", "E_f (meV/atom)", "E_hull (meV/atom)"])}
+{_relaxed_reaction()}
 Sanity checks:
-- Li7P3S11 volume: experiment 829.35 Å³ (Yamane et al. 2007); PBEsol here: {f"{li7['volume_A3']:.2f} Å³ ({100 * (li7['volume_A3'] / 829.35 - 1):+.1f} %)" if li7 else "pending"}; CHGNet (provisional Task-3 cell): {f"{v_chg:.2f} Å³ ({100 * (v_chg / 829.35 - 1):+.1f} %)" if v_chg else "–"}; start (VASP PBE): 871.15 Å³.
+- Li7P3S11 volume: experiment 829.35 Å³ (Yamane et al. 2007); PBEsol here: {f"{li7['volume_A3']:.2f} Å³ ({100 * (li7['volume_A3'] / 829.35 - 1):+.1f} %)" if li7 else "pending"}; CHGNet (provisional Task-3 cell): {f"{v_chg:.2f} Å³ ({100 * (v_chg / 829.35 - 1):+.1f} %)" if v_chg else "–"}; DFT start: experimental cell (829.37 Å³); the CHGNet cell started from the VASP-PBE cell (871.15 Å³).
 - Expected ordering (Materials Project PBE; Holzwarth PAW-LDA): γ-Li3PS4 on the hull, β-Li3PS4 slightly above
   it, Li7P3S11 ≈ 8–20 meV/atom above γ-Li3PS4 + P2S5. See the E_hull column.
 - γ-Li3PS4 earlier PBEsol test on this machine: 309.2 Å³ against 309.1 Å³ for the experimental cell.
@@ -208,9 +227,14 @@ structure `task1/NAME.extxyz` with the recorded settings and k mesh and compares
 {_table([{"name": r["name"], "shipped (eV/atom)": f"{r['shipped_eV_atom']:.6f}", "recomputed (eV/atom)": f"{r['recomputed_eV_atom']:.6f}", "|Δ| (meV/atom)": f"{r['abs_diff_meV_atom']:.4f}", "wall_s": r['wall_s']} for r in repro], ["name", "shipped (eV/atom)", "recomputed (eV/atom)", "|Δ| (meV/atom)", "wall_s"])}
 ## Pending work and how to resume
 
-The GPAW queue works through: convergence check → Li2S, γ-Li3PS4, Li2P2S6, P2S5 (first pass capped at 40
-steps) → Task-2 single points → cross-check → remaining relaxations (P2S5, Li7P3S11, β-Li3PS4, HT-Li7PS6).
-Everything written is kept; re-running resumes (relaxations from their last stored step):
+The GPAW queue (one job at a time, 2 MPI ranks) works through: convergence check → Li2S, γ-Li3PS4,
+Li2P2S6, P2S5 (cheap pre-relaxation, then at most 40 production steps in this pass) → reproducibility check
+(Li2S) → CHGNet melt-quench (skipped when its snapshots exist) → 24 Task-2 single points → cross-check of
+snapshots {", ".join(map(str, TASK2_CROSSCHECK_INDICES))} → remaining relaxations (P2S5, Li7P3S11, β-Li3PS4,
+HT-Li7PS6; each pre-relaxed cheaply first). Measured costs on this machine (2 cores): see s/step above;
+a Li7P3S11 single point is several minutes.
+Everything written into the pack is kept; re-running resumes (relaxations from their last stored step;
+pre-relaxation progress lives in the git-ignored `reference_data/build/work/` and is redone in a fresh checkout):
 
     setsid nohup nice -n 5 python reference_data/build/build_pack.py --stage all > reference_data/build/work/logs/queue.out 2>&1 &
 

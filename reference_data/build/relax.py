@@ -9,6 +9,7 @@ record with settings, code versions and wall times goes to ``pack/records/task1/
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -26,6 +27,27 @@ def paths(name: str) -> dict[str, Path]:
         "record": RECORD_DIR / "task1" / f"{name}.json",
         "progress": RECORD_DIR / "task1" / f"{name}.progress.json",
     }
+
+
+def _read_complete(path: Path) -> list:
+    """All frames of a step file; a frame truncated by a killed job is dropped (and the file rewritten)."""
+    try:
+        return read(path, index=":")
+    except Exception:
+        from ase.parallel import world
+
+        lines = path.read_text().splitlines(keepends=True)
+        frames, i = [], 0
+        while i < len(lines):
+            n = int(lines[i])
+            if i + 2 + n > len(lines):
+                break
+            frames.append("".join(lines[i:i + 2 + n]))
+            i += 2 + n
+        if world.rank == 0:
+            path.write_text("".join(frames))
+        world.barrier()
+        return read(path, index=":") if frames else []
 
 
 def is_done(name: str) -> bool:
@@ -51,7 +73,7 @@ def prerelax(name: str) -> Path:
         return final
     start = read(PREPARED_DIR / f"{name}.extxyz")
     mesh = kpt_mesh(start, PRERELAX.kdensity_A)
-    done = read(steps_p, index=":") if steps_p.exists() else []
+    done = _read_complete(steps_p) if steps_p.exists() else []
     atoms = done[-1].copy() if done else start.copy()
     atoms.calc = make_calc(PRERELAX, mesh, log_path("relax", f"{name}.prerelax.txt"))
     flt = UnitCellFilter(atoms)
@@ -94,8 +116,8 @@ def run(name: str, max_new_steps: int | None = None) -> str:
     progress = json.loads(p["progress"].read_text()) if p["progress"].exists() else {}
     mesh = progress.get("kpts") or kpt_mesh(start, RELAX.kdensity_A)
     steps_done = 0
-    if p["steps"].exists():
-        frames = read(p["steps"], index=":")
+    frames = _read_complete(p["steps"]) if p["steps"].exists() else []
+    if frames:
         steps_done = len(frames)
         atoms = frames[-1].copy()
         atoms.calc = None
@@ -157,7 +179,11 @@ def run(name: str, max_new_steps: int | None = None) -> str:
     walls = [fr.info.get("wall_s", 0.0) for fr in frames]
     last.info.update({"name": name, "label": "crystalline", "relax_converged": bool(converged),
                       "origin": c.origin})
-    write(p["final"], last, format="extxyz")
+    tmp = p["final"].with_name(p["final"].name + ".part")
+    write(tmp, last, format="extxyz")  # then renamed: a killed job never leaves a truncated result
+    if world.rank == 0:
+        os.replace(tmp, p["final"])
+    world.barrier()
     rec = {"name": name, "formula": c.formula, "natoms": len(last), "converged": bool(converged),
            "converged_by": converged_by,
            "fmax_eV_A": RELAX_FMAX_eV_A, "steps": len(frames), "kpts": mesh,

@@ -8,6 +8,7 @@ Runs with the GPAW python under MPI.
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from settings import PACK_DIR, PRODUCTION, RECORD_DIR, TIGHT
@@ -40,7 +41,11 @@ def run_one(index: int, tight: bool = False) -> None:
     if world.rank == 0:
         out.parent.mkdir(parents=True, exist_ok=True)
     world.barrier()
-    write(out, labelled, format="extxyz")
+    tmp = out.with_name(out.name + ".part")
+    write(tmp, labelled, format="extxyz")  # then renamed: a killed job never leaves a truncated result
+    if world.rank == 0:
+        os.replace(tmp, out)
+    world.barrier()
     rec.update({"snapshot_index": index, "time_ps": snap.info["time_ps"], "regime": snap.info["regime"]})
     master_write_json(rec_path, rec)
 
