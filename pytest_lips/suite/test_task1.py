@@ -13,18 +13,13 @@ from typing import Any
 
 import pytest
 
+from pytest_lips.plugin import get_session as _session
 from pytest_lips.reference import task1_structure_names
 from pytest_lips.tasks import task1_formation as task
 
 pytestmark = [pytest.mark.lips, pytest.mark.lips_task1]
 
 NO_PACK = "no-reference-pack"
-
-
-def _session(config: pytest.Config) -> Any:
-    from pytest_lips.plugin import get_session
-
-    return get_session(config)
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

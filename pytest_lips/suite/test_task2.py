@@ -6,16 +6,11 @@ from typing import Any
 
 import pytest
 
+from pytest_lips.plugin import get_session as _session
 from pytest_lips.results import Metric
 from pytest_lips.tasks import task2_forces as task
 
 pytestmark = [pytest.mark.lips, pytest.mark.lips_task2]
-
-
-def _session(config: pytest.Config) -> Any:
-    from pytest_lips.plugin import get_session
-
-    return get_session(config)
 
 
 def _offset(config: pytest.Config, protocol: task.Task2Protocol) -> str:

@@ -15,16 +15,11 @@ from typing import Any
 
 import pytest
 
+from pytest_lips.plugin import get_session as _session
 from pytest_lips.results import RunRecord
 from pytest_lips.tasks import task3_conductivity as task
 
 pytestmark = [pytest.mark.lips, pytest.mark.lips_task3]
-
-
-def _session(config: pytest.Config) -> Any:
-    from pytest_lips.plugin import get_session
-
-    return get_session(config)
 
 
 def _protocol(config: pytest.Config) -> task.Task3Protocol:

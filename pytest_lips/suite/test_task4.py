@@ -16,18 +16,13 @@ from typing import Any
 
 import pytest
 
+from pytest_lips.plugin import get_session as _session
 from pytest_lips.results import Metric, RunRecord
 from pytest_lips.tasks import task4_robustness as task
 
 pytestmark = [pytest.mark.lips, pytest.mark.lips_task4]
 
 _START_FIELDS = ("n_atoms", "density_g_cm3", "covalent_ratio", "relax_fmax_eV_A", "relax_max_steps")
-
-
-def _session(config: pytest.Config) -> Any:
-    from pytest_lips.plugin import get_session
-
-    return get_session(config)
 
 
 def _protocol(config: pytest.Config) -> task.Task4Protocol:

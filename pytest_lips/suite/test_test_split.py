@@ -7,16 +7,11 @@ from typing import Any
 import pytest
 
 from pytest_lips.data import CATEGORIES
+from pytest_lips.plugin import get_session as _session
 from pytest_lips.results import Metric
 from pytest_lips.tasks import test_split as task
 
 pytestmark = [pytest.mark.lips, pytest.mark.lips_test_split]
-
-
-def _session(config: pytest.Config) -> Any:
-    from pytest_lips.plugin import get_session
-
-    return get_session(config)
 
 
 def _metrics(config: pytest.Config, model: Any, profile: Any, dataset: Any, store: Any) -> dict[str, Metric]:
