@@ -56,6 +56,17 @@ def _offsets(structures: Sequence[Any]) -> np.ndarray:
     return o
 
 
+def _empty_buffers(structures: Sequence[Any], compute_stress: bool
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+    """Atom offsets and NaN-filled energy (eV), force (eV/Å) and stress (eV/Å³) buffers."""
+    offsets = _offsets(structures)
+    n = len(structures)
+    energies = np.full(n, np.nan)
+    forces = np.full((int(offsets[-1]), 3), np.nan)
+    stresses = np.full((n, 3, 3), np.nan) if compute_stress else None
+    return offsets, energies, forces, stresses
+
+
 def _check_finite(pred: Predictions, what: str) -> Predictions:
     if not np.all(np.isfinite(pred.energies)) or not np.all(np.isfinite(pred.forces)):
         bad = np.flatnonzero(~np.isfinite(pred.energies))
@@ -79,10 +90,7 @@ def evaluate_graph_pes(model: Any, structures: Sequence[Any], compute_stress: bo
 
     start = time.perf_counter()
     n = len(structures)
-    offsets = _offsets(structures)
-    energies = np.full(n, np.nan)
-    forces = np.full((int(offsets[-1]), 3), np.nan)
-    stresses = np.full((n, 3, 3), np.nan) if compute_stress else None
+    offsets, energies, forces, stresses = _empty_buffers(structures, compute_stress)
     cutoff = float(model.cutoff.item())
     three_body = float(getattr(model, "three_body_cutoff", torch.tensor(0.0)).item())
     try:
@@ -151,11 +159,7 @@ def evaluate_calculator(calculator: Any, structures: Sequence[Any], compute_stre
                         progress: Callable[[int], None] | None = None) -> Predictions:
     """Evaluate an ASE calculator on ``structures`` one by one."""
     start = time.perf_counter()
-    n = len(structures)
-    offsets = _offsets(structures)
-    energies = np.full(n, np.nan)
-    forces = np.full((int(offsets[-1]), 3), np.nan)
-    stresses = np.full((n, 3, 3), np.nan) if compute_stress else None
+    offsets, energies, forces, stresses = _empty_buffers(structures, compute_stress)
     for i, atoms in enumerate(structures):
         work = _strip(atoms)
         work.calc = calculator
