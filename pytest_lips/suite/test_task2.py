@@ -36,6 +36,8 @@ def task2_metrics(pytestconfig, lips_model, lips_profile, lips_reference, lips_s
     metrics = [Metric.from_dict(m) for m in lips_store.get_or_compute(key, compute)["metrics"]]
     for m in metrics:
         m.model = lips_model.name
+        if pack.task2.reason:  # e.g. a pack whose snapshots are still being labelled ("partial: 12/24 ...")
+            m.note = f"{m.note}; reference {pack.key}: {pack.task2.reason}" if m.note else pack.task2.reason
     return {m.key: m for m in metrics}
 
 

@@ -91,13 +91,23 @@ def task2_out(index: int, tight: bool) -> Path:
     return PACK_DIR / "task2" / ("crosscheck" if tight else "dft") / f"{index:03d}.extxyz"
 
 
+def interleaved(n: int, stride: int = 8) -> list[int]:
+    """0, 8, 16, 4, 12, 20, 2, ...: a queue stopped part-way has covered every regime evenly in time."""
+    order: list[int] = []
+    step = stride
+    while step >= 1:
+        order += [i for i in range(0, n, step) if i not in order]
+        step //= 2
+    return order + [i for i in range(n) if i not in order]
+
+
 def stage_task2() -> None:
     snaps = PACK_DIR / "task2" / "snapshots_chgnet.extxyz"
     n = len(read(snaps, index=":")) if snaps.exists() else 0
-    for i in range(n):
-        if not task2_out(i, False).exists():
-            gpaw_job("task2", str(i))
-            stage_manifest()
+    todo = [i for i in interleaved(n) if not task2_out(i, False).exists()]
+    for start in range(0, len(todo), 3):  # one GPAW process per 3 snapshots (wavefunctions reused)
+        gpaw_job("task2", *map(str, todo[start:start + 3]))
+        stage_manifest()
 
 
 def stage_crosscheck() -> None:
@@ -112,7 +122,9 @@ def stage_reproduce(name: str = "Li2S") -> None:
     from settings import RECORD_DIR
 
     if relax_done(name) and not (RECORD_DIR / "reproduce" / f"{name}.json").exists():
-        gpaw_job("reproduce", name)
+        log(f"start reproduce {name}")
+        rc = py("reproduce.py", name)
+        log(f"end reproduce {name} rc={rc}")
 
 
 def stage_manifest() -> None:
@@ -142,8 +154,8 @@ def main() -> None:
         gpaw_job("convergence")
         stage_manifest()
     if s == "all":
-        stage_relax(SMALL, FIRST_PASS_CAP)
         stage_reproduce("Li2S")
+        stage_relax(SMALL, FIRST_PASS_CAP)
         stage_md()  # CHGNet, minutes; skipped when pack/task2/snapshots_chgnet.extxyz exists
         stage_task2()
         stage_crosscheck()

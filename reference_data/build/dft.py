@@ -78,11 +78,16 @@ def labelled_copy(atoms: Atoms, energy: float, forces: np.ndarray, stress: np.nd
 
 
 def single_point(atoms: Atoms, settings: DFTSettings, txt: str | Path, mesh: list[int] | None = None,
-                 stress: bool = True) -> tuple[Atoms, dict]:
-    """Energy, forces (and stress) of one structure. Returns (labelled atoms, record)."""
+                 stress: bool = True, calc=None) -> tuple[Atoms, dict]:
+    """Energy, forces (and stress) of one structure. Returns (labelled atoms, record).
+
+    ``calc``: an existing GPAW calculator made by :func:`make_calc` with the same settings and mesh, to
+    reuse; GPAW then starts the SCF from the previous structure's wavefunctions when only positions
+    changed (same cell and atoms), which saves iterations but not accuracy (same convergence criteria).
+    """
     mesh = mesh or kpt_mesh(atoms, settings.kdensity_A)
     work = atoms.copy()
-    work.calc = make_calc(settings, mesh, txt)
+    work.calc = calc if calc is not None else make_calc(settings, mesh, txt)
     t0 = time.time()
     e = work.get_potential_energy()
     f = work.get_forces()

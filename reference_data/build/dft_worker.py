@@ -1,8 +1,7 @@
 """Entry point of one GPAW job; launched by ``build_pack.py`` as
 ``mpirun -np 2 /usr/bin/python3 reference_data/build/dft_worker.py <job> [args]``.
 
-Jobs: ``convergence`` | ``relax NAME [MAX_NEW_STEPS]`` | ``task2 INDEX`` | ``crosscheck INDEX`` |
-``reproduce NAME``. Each job writes its results into the pack as soon as they exist and skips work
+Jobs: ``convergence`` | ``relax NAME [MAX_NEW_STEPS]`` | ``task2 INDEX...`` | ``crosscheck INDEX...``. Each job writes its results into the pack as soon as they exist and skips work
 already present, so the queue can be killed and restarted at any time.
 """
 from __future__ import annotations
@@ -27,11 +26,7 @@ def main(argv: list[str]) -> None:
     elif job in ("task2", "crosscheck"):
         import task2_dft
 
-        task2_dft.run_one(int(argv[1]), tight=(job == "crosscheck"))
-    elif job == "reproduce":
-        import reproduce
-
-        reproduce.run(argv[1])
+        task2_dft.run_many([int(a) for a in argv[1:]], tight=(job == "crosscheck"))
     else:
         raise SystemExit(f"unknown job {job!r}")
 

@@ -8,7 +8,7 @@ import numpy as np
 import convergence
 from settings import (CRYSTALS, MELT_QUENCH, PACK_DIR, PREPARED_DIR, PRERELAX, PRERELAX_FMAX_eV_A,
                       PRERELAX_NAMES, PRODUCTION, RECORD_DIR, RELAX, RELAX_DE_WINDOW, RELAX_DE_meV_atom,
-                      RELAX_FMAX_LOOSE_eV_A, RELAX_FMAX_eV_A, TASK2_CROSSCHECK_INDICES,
+                      RELAX_CELL_STRESS_GPa, RELAX_FMAX_LOOSE_eV_A, RELAX_FMAX_eV_A, TASK2_CROSSCHECK_INDICES,
                       TIGHT, WORK_DIR)
 
 EV_A3_TO_GPA = 160.21766208
@@ -138,7 +138,7 @@ SCF 1e-8 eV): it is an open, reproducible substitute at converged but cheaper se
 | occupations | Fermi–Dirac {PRODUCTION.smearing_eV:g} eV (energies extrapolated to zero width) |
 | SCF (single points) | {PRODUCTION.convergence} (energy eV/valence electron, forces eV/Å) |
 | SCF (relaxations) | {RELAX.convergence} |
-| relaxation | positions and cell, ASE `UnitCellFilter` (ASE 3.22; cell forces = virial/N) + BFGS (maxstep 0.1), fmax {RELAX_FMAX_eV_A} eV/Å on atoms and cell degrees of freedom (i.e. ‖σ‖ ≲ fmax·N/V ≈ 0.2–0.3 GPa), or, where BFGS creeps along soft Li modes, fmax < {RELAX_FMAX_LOOSE_eV_A} eV/Å with ‖ΔE‖ < {RELAX_DE_meV_atom} meV/atom per step over {RELAX_DE_WINDOW} steps (recorded as `converged_by`); the first γ-Li3PS4 steps (0–6) were taken with ExpCellFilter, whose ASE-3.22 cell forces are the full virial; every step stored. GPAW restarts the SCF at every cell change, so the expensive cells ({", ".join(PRERELAX_NAMES)}) are first pre-relaxed at cheap settings ({PRERELAX.ecut_eV:g} eV, k density {PRERELAX.kdensity_A:g} Å, fmax {PRERELAX_FMAX_eV_A} eV/Å; scratch, not shipped) and then relaxed at production settings from there |
+| relaxation | positions and cell, BFGS (maxstep 0.1) to fmax < {RELAX_FMAX_eV_A} eV/Å on the atoms with every stress component ≤ {RELAX_CELL_STRESS_GPa} GPa. Two phases: while the stress is above {RELAX_CELL_STRESS_GPa} GPa, cell and positions move together (ASE `UnitCellFilter`, ASE 3.22: cell forces = virial/N); below it the cell is held and only positions move, because GPAW restarts its SCF from scratch at every cell change (P2S5: 36 SCF iterations per cell step); a positions phase that pushes the stress back above the limit returns to the cell phase (`relax_mode` in every step). Li2S, γ-Li3PS4 and Li2P2S6 were relaxed before the two-phase rule, in the cell phase throughout. Where BFGS creeps along soft Li modes: fmax < {RELAX_FMAX_LOOSE_eV_A} eV/Å with |ΔE| < {RELAX_DE_meV_atom} meV/atom per step over {RELAX_DE_WINDOW} steps (recorded as `converged_by`); the first γ-Li3PS4 steps (0–6) were taken with ExpCellFilter, whose ASE-3.22 cell forces are the full virial; every step stored. The expensive cells ({", ".join(PRERELAX_NAMES)}) are first pre-relaxed at cheap settings ({PRERELAX.ecut_eV:g} eV, k density {PRERELAX.kdensity_A:g} Å, fmax {PRERELAX_FMAX_eV_A} eV/Å; scratch, not shipped) and then relaxed at production settings from there |
 
 ### Convergence check (Li2S primitive cell, 3 atoms, experimental lattice a = 5.7215 Å)
 
@@ -220,11 +220,13 @@ or (HT-Li7PS6) kept as the 56-atom ordered cubic cell.
 
 ## Reproducibility
 
-`python reference_data/build/reproduce.py NAME` recomputes the single point of the shipped relaxed
-structure `task1/NAME.extxyz` with the recorded settings and k mesh and compares the energy (tolerance
-1 meV/atom). Measured:
+`python reference_data/build/reproduce.py NAME` re-runs the generator on one structure from nothing
+but the repository and the shared starting structures: it generates the PBEsol setups afresh with
+`gpaw-setup -f PBEsol Li P S` (and compares their sha256 with the recorded ones), relaxes NAME from its
+prepared start with the production settings into a scratch pack, and compares the relaxed energy per atom
+with the shipped one (tolerance 1 meV/atom). Measured:
 
-{_table([{"name": r["name"], "shipped (eV/atom)": f"{r['shipped_eV_atom']:.6f}", "recomputed (eV/atom)": f"{r['recomputed_eV_atom']:.6f}", "|Δ| (meV/atom)": f"{r['abs_diff_meV_atom']:.4f}", "wall_s": r['wall_s']} for r in repro], ["name", "shipped (eV/atom)", "recomputed (eV/atom)", "|Δ| (meV/atom)", "wall_s"])}
+{_table([{"name": r["name"], "shipped (eV/atom)": f"{r['shipped_eV_atom']:.6f}", "re-run (eV/atom)": f"{r['recomputed_eV_atom']:.6f}", "ΔE (meV/atom)": f"{r['abs_diff_meV_atom']:.4f}", "volume shipped / re-run (Å³)": f"{r.get('shipped_volume_A3', float('nan')):.3f} / {r.get('recomputed_volume_A3', float('nan')):.3f}", "setups identical": r.get('setups_match_shipped_record'), "wall_s": r['wall_s']} for r in repro], ["name", "shipped (eV/atom)", "re-run (eV/atom)", "ΔE (meV/atom)", "volume shipped / re-run (Å³)", "setups identical", "wall_s"])}
 ## Pending work and how to resume
 
 The GPAW queue (one job at a time, 2 MPI ranks) works through: convergence check → Li2S, γ-Li3PS4,

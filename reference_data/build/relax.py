@@ -1,7 +1,8 @@
 """Resumable PBEsol relaxation of positions and cell (GPAW python, ASE 3.22, under MPI).
 
-UnitCellFilter + BFGS to ``RELAX_FMAX_eV_A`` (the filter's cell forces are virial/N, so the criterion
-also bounds the stress). Every DFT-labelled step (energy, forces, stress) is appended to
+BFGS to ``RELAX_FMAX_eV_A`` on the atoms with every stress component below ``RELAX_CELL_STRESS_GPa``:
+positions and cell together (UnitCellFilter) while the stress is above that, positions only at fixed cell
+once it is below (see ``run``). Every DFT-labelled step (energy, forces, stress) is appended to
 ``pack/task1/relax/<name>.extxyz`` the moment it exists; a re-run continues from the last written step
 (a fresh BFGS Hessian). When converged the last step is written as ``pack/task1/<name>.extxyz`` and a
 record with settings, code versions and wall times goes to ``pack/records/task1/<name>.json``.
@@ -17,7 +18,7 @@ from ase.io import read, write
 
 from settings import (PACK_DIR, PREPARED_DIR, PRERELAX, PRERELAX_FMAX_eV_A, PRERELAX_MAX_STEPS, PRERELAX_NAMES,
                       RECORD_DIR, RELAX, RELAX_DE_WINDOW, RELAX_DE_meV_atom, RELAX_FMAX_eV_A,
-                      RELAX_FMAX_LOOSE_eV_A, RELAX_MAX_STEPS, WORK_DIR, crystal)
+                      RELAX_FMAX_LOOSE_eV_A, RELAX_MAX_STEPS, RELAX_CELL_STRESS_GPa, WORK_DIR, crystal)
 
 
 def paths(name: str) -> dict[str, Path]:
@@ -94,8 +95,21 @@ def prerelax(name: str) -> Path:
     return final
 
 
+def _max_stress_GPa(atoms) -> float:
+    from ase.units import GPa
+
+    return float(abs(atoms.get_stress()).max() / GPa)
+
+
 def run(name: str, max_new_steps: int | None = None) -> str:
-    """Relax ``name`` (continuing from its written steps). Returns 'done', 'partial' or 'skipped'."""
+    """Relax ``name`` (continuing from its written steps). Returns 'done', 'partial' or 'skipped'.
+
+    Two phases, chosen from the last written step: while any stress component exceeds
+    ``RELAX_CELL_STRESS_GPa`` the cell and positions relax together (UnitCellFilter); below it the cell is
+    fixed and only positions relax, so GPAW keeps its wavefunctions between steps. A positions phase that
+    drives the stress back above the limit hands over to a cell phase. Converged means fmax on the atoms
+    < ``RELAX_FMAX_eV_A`` with the stress below the limit (or the energy-converged criterion).
+    """
     from ase.constraints import UnitCellFilter
     from ase.optimize import BFGS
     from ase.parallel import world
@@ -115,61 +129,78 @@ def run(name: str, max_new_steps: int | None = None) -> str:
     prepared_volume = float(read(PREPARED_DIR / f"{name}.extxyz").get_volume())
     progress = json.loads(p["progress"].read_text()) if p["progress"].exists() else {}
     mesh = progress.get("kpts") or kpt_mesh(start, RELAX.kdensity_A)
-    steps_done = 0
     frames = _read_complete(p["steps"]) if p["steps"].exists() else []
+    steps_done = len(frames)
     if frames:
-        steps_done = len(frames)
         atoms = frames[-1].copy()
         atoms.calc = None
     else:
         atoms = start.copy()
-    total_steps_left = RELAX_MAX_STEPS - steps_done
-    n_run = min(total_steps_left, max_new_steps) if max_new_steps else total_steps_left
+    budget = RELAX_MAX_STEPS - steps_done
+    if max_new_steps:
+        budget = min(budget, max_new_steps)
     atoms.calc = make_calc(RELAX, mesh, log_path("relax", f"{name}.txt"))
-    flt = UnitCellFilter(atoms)
-    opt = BFGS(flt, logfile=str(log_path("relax", f"{name}.bfgs.log")), maxstep=0.1)
-    state = {"t": time.time(), "first": True, "n": steps_done, "converged_by": "",
-             "energies": [float(fr.get_potential_energy()) for fr in read(p["steps"], index=":")]
-             if steps_done else []}
+    state = {"t": time.time(), "skip_first": steps_done > 0, "n": steps_done, "converged_by": "",
+             "switch": False, "energies": [float(fr.get_potential_energy()) for fr in frames]}
+    cell_phase = not frames or _max_stress_GPa(frames[-1]) > RELAX_CELL_STRESS_GPa
 
-    def observe() -> None:
-        now = time.time()
-        wall = now - state["t"]
-        state["t"] = now
-        if state["first"] and steps_done > 0:  # resumed: this geometry is already the last written frame
-            state["first"] = False
-            return
-        state["first"] = False
-        e = atoms.get_potential_energy()
-        f = atoms.get_forces()
-        s = atoms.get_stress()
-        fmax_filter = float((flt.get_forces() ** 2).sum(axis=1).max() ** 0.5)
-        frame = labelled_copy(atoms, e, f, s, {
-            "name": name, "step": state["n"], "wall_s": round(wall, 1), "fmax_filter_eV_A": round(fmax_filter, 5),
-            "volume_A3": round(float(atoms.get_volume()), 4), "label": "relaxation"})
-        p["steps"].parent.mkdir(parents=True, exist_ok=True) if world.rank == 0 else None
-        write(p["steps"], frame, format="extxyz", append=True)
-        state["n"] += 1
-        # energy-converged stop (settings.RELAX_DE_meV_atom): soft Li modes make BFGS creep
-        en = state["energies"]
-        en.append(float(e))
-        if len(en) > RELAX_DE_WINDOW:
-            de = [abs(a - b) * 1000 / len(atoms) for a, b in zip(en[-RELAX_DE_WINDOW - 1:-1], en[-RELAX_DE_WINDOW:])]
-            if max(de) < RELAX_DE_meV_atom and fmax_filter < RELAX_FMAX_LOOSE_eV_A:
-                state["converged_by"] = (f"energy: fmax {fmax_filter:.3f} < {RELAX_FMAX_LOOSE_eV_A} eV/A and |dE| < "
-                                         f"{RELAX_DE_meV_atom} meV/atom per step over {RELAX_DE_WINDOW} steps")
-        if fmax_filter < RELAX_FMAX_eV_A:
-            state["converged_by"] = f"fmax < {RELAX_FMAX_eV_A} eV/A"
-        master_write_json(p["progress"], {"name": name, "kpts": mesh, "steps_written": state["n"],
-                                          "last_fmax_filter_eV_A": fmax_filter, "last_energy_eV": float(e),
-                                          "settings": RELAX.to_dict()})
+    while budget > 0 and not state["converged_by"]:
+        mode = "cell" if cell_phase else "positions"
+        target = UnitCellFilter(atoms) if cell_phase else atoms
+        opt = BFGS(target, logfile=str(log_path("relax", f"{name}.bfgs.log")), maxstep=0.1)
+        state["switch"] = False
 
-    opt.attach(observe, interval=1)
-    for conv in opt.irun(fmax=RELAX_FMAX_eV_A, steps=n_run):
-        if conv:
-            state["converged_by"] = f"fmax < {RELAX_FMAX_eV_A} eV/A"
-        if state["converged_by"]:
-            break  # the last written frame is the relaxed structure
+        def observe(target=target, mode=mode) -> None:
+            now = time.time()
+            wall = now - state["t"]
+            state["t"] = now
+            if state["skip_first"]:  # resumed: this geometry is already the last written frame
+                state["skip_first"] = False
+                return
+            e = atoms.get_potential_energy()
+            f = atoms.get_forces()
+            s = atoms.get_stress()
+            fmax_atoms = float((f ** 2).sum(axis=1).max() ** 0.5)
+            fmax_opt = float((target.get_forces() ** 2).sum(axis=1).max() ** 0.5)
+            smax = _max_stress_GPa(atoms)
+            frame = labelled_copy(atoms, e, f, s, {
+                "name": name, "step": state["n"], "wall_s": round(wall, 1), "fmax_filter_eV_A": round(fmax_opt, 5),
+                "fmax_atoms_eV_A": round(fmax_atoms, 5), "max_stress_GPa": round(smax, 4), "relax_mode": mode,
+                "volume_A3": round(float(atoms.get_volume()), 4), "label": "relaxation"})
+            if world.rank == 0:
+                p["steps"].parent.mkdir(parents=True, exist_ok=True)
+            write(p["steps"], frame, format="extxyz", append=True)
+            state["n"] += 1
+            stress_ok = smax <= RELAX_CELL_STRESS_GPa
+            # energy-converged stop (settings.RELAX_DE_meV_atom): soft Li modes make BFGS creep
+            en = state["energies"]
+            en.append(float(e))
+            if len(en) > RELAX_DE_WINDOW and stress_ok:
+                de = [abs(a - b) * 1000 / len(atoms) for a, b in zip(en[-RELAX_DE_WINDOW - 1:-1], en[-RELAX_DE_WINDOW:])]
+                if max(de) < RELAX_DE_meV_atom and fmax_atoms < RELAX_FMAX_LOOSE_eV_A:
+                    state["converged_by"] = (f"energy: fmax {fmax_atoms:.3f} < {RELAX_FMAX_LOOSE_eV_A} eV/A and |dE| < "
+                                             f"{RELAX_DE_meV_atom} meV/atom per step over {RELAX_DE_WINDOW} steps, "
+                                             f"stress {smax:.2f} <= {RELAX_CELL_STRESS_GPa} GPa")
+            if fmax_atoms < RELAX_FMAX_eV_A and stress_ok:
+                state["converged_by"] = (f"fmax {fmax_atoms:.3f} < {RELAX_FMAX_eV_A} eV/A, "
+                                         f"stress {smax:.2f} <= {RELAX_CELL_STRESS_GPa} GPa")
+            # phase hand-over: cell settled -> positions only; stress back up -> cell again
+            state["switch"] = stress_ok if mode == "cell" else not stress_ok
+            master_write_json(p["progress"], {"name": name, "kpts": mesh, "steps_written": state["n"],
+                                              "last_fmax_atoms_eV_A": fmax_atoms, "last_max_stress_GPa": smax,
+                                              "relax_mode": mode, "last_energy_eV": float(e),
+                                              "settings": RELAX.to_dict()})
+
+        opt.attach(observe, interval=1)
+        n_before = state["n"]
+        for _ in opt.irun(fmax=0.0, steps=budget):  # convergence is judged in observe()
+            if state["converged_by"] or state["switch"]:
+                break
+        budget -= max(1, state["n"] - n_before)
+        if state["switch"] and not state["converged_by"]:
+            cell_phase = not cell_phase  # BFGS has already stepped past the last written frame: no skip
+        elif not state["converged_by"]:
+            break
     converged_by = state["converged_by"]
     converged = bool(converged_by)
     if not converged and state["n"] < RELAX_MAX_STEPS:
@@ -186,10 +217,15 @@ def run(name: str, max_new_steps: int | None = None) -> str:
     world.barrier()
     rec = {"name": name, "formula": c.formula, "natoms": len(last), "converged": bool(converged),
            "converged_by": converged_by,
-           "fmax_eV_A": RELAX_FMAX_eV_A, "steps": len(frames), "kpts": mesh,
+           "fmax_eV_A": RELAX_FMAX_eV_A, "cell_stress_limit_GPa": RELAX_CELL_STRESS_GPa,
+           "steps": len(frames), "kpts": mesh,
+           "steps_by_mode": {m: sum(1 for fr in frames if fr.info.get("relax_mode", "cell") == m)
+                             for m in ("cell", "positions")},
            "energy_eV": float(last.get_potential_energy()),
            "energy_per_atom_eV": float(last.get_potential_energy()) / len(last),
            "volume_A3": float(last.get_volume()), "start_volume_A3": prepared_volume,
+           "max_stress_GPa": _max_stress_GPa(last),
+           "fmax_atoms_final_eV_A": float((last.get_forces() ** 2).sum(axis=1).max() ** 0.5),
            "prerelaxed": name in PRERELAX_NAMES,
            "prerelax_settings": PRERELAX.to_dict() if name in PRERELAX_NAMES else None,
            "cellpar": [float(x) for x in last.cell.cellpar()],

@@ -19,9 +19,10 @@ from pathlib import Path
 
 BUILD_DIR = Path(__file__).resolve().parent
 REPO_DIR = BUILD_DIR.parent.parent
-PACK_DIR = BUILD_DIR.parent / "pack"
+#: LIPS_PACK_DIR / LIPS_SETUP_DIR redirect a run (reproduce.py re-runs the generator into scratch)
+PACK_DIR = Path(os.environ.get("LIPS_PACK_DIR", BUILD_DIR.parent / "pack"))
 WORK_DIR = BUILD_DIR / "work"
-SETUP_DIR = WORK_DIR / "setups"
+SETUP_DIR = Path(os.environ.get("LIPS_SETUP_DIR", WORK_DIR / "setups"))
 PREPARED_DIR = WORK_DIR / "prepared"
 LOG_DIR = WORK_DIR / "logs"
 RECORD_DIR = PACK_DIR / "records"
@@ -73,6 +74,10 @@ RELAX_MAX_STEPS = 150
 RELAX_FMAX_LOOSE_eV_A = 0.06
 RELAX_DE_meV_atom = 0.05
 RELAX_DE_WINDOW = 5
+#: two-phase relaxation: once every stress component is below this, the cell is held fixed and only the
+#: positions are relaxed (GPAW restarts its SCF from scratch at every cell change, ~3x the cost of a
+#: positions step); if the stress rises above it again, the cell is released again
+RELAX_CELL_STRESS_GPa = 0.5
 
 #: cheap pre-relaxation (scratch, not shipped) for the expensive cells: the production relaxation then
 #: starts close to the PBEsol minimum and needs few expensive steps (each cell change restarts the SCF)

@@ -22,7 +22,8 @@ def out_paths(index: int, tight: bool) -> tuple[Path, Path]:
             RECORD_DIR / ("task2_crosscheck" if tight else "task2") / f"{index:03d}.json")
 
 
-def run_one(index: int, tight: bool = False) -> None:
+def run_one(index: int, tight: bool = False, calc=None, previous: int | None = None) -> None:
+    """Label snapshot ``index``; ``calc`` (with ``previous``, the snapshot it last computed) is reused."""
     from ase.io import read, write
     from ase.parallel import world
 
@@ -34,7 +35,8 @@ def run_one(index: int, tight: bool = False) -> None:
     snap = read(SNAPSHOTS, index=index)
     settings = TIGHT if tight else PRODUCTION
     tag = "tight" if tight else "prod"
-    labelled, rec = single_point(snap, settings, log_path("task2", f"{index:03d}_{tag}.txt"))
+    labelled, rec = single_point(snap, settings, log_path("task2", f"{index:03d}_{tag}.txt"), calc=calc)
+    rec["scf_start"] = "atomic guess" if previous is None else f"wavefunctions of snapshot {previous}"
     for key in ("snapshot_index", "time_ps", "temperature_K", "temperature_inst_K", "regime", "msd_S_A2"):
         labelled.info[key] = snap.info[key]
     labelled.info["label"] = f"Iter1-meltquench-{snap.info['regime']}"
@@ -48,6 +50,29 @@ def run_one(index: int, tight: bool = False) -> None:
     world.barrier()
     rec.update({"snapshot_index": index, "time_ps": snap.info["time_ps"], "regime": snap.info["regime"]})
     master_write_json(rec_path, rec)
+
+
+def run_many(indices: list[int], tight: bool = False) -> None:
+    """Label several snapshots in one GPAW process, in the given order, each written when done.
+
+    All snapshots share one cell (NVT), so one calculator serves them all and each SCF starts from the
+    previous snapshot's wavefunctions.
+    """
+    from ase.io import read
+
+    from dft import kpt_mesh, log_path, make_calc
+
+    todo = [i for i in indices if not out_paths(i, tight)[0].exists()]
+    if not todo:
+        return
+    settings = TIGHT if tight else PRODUCTION
+    first = read(SNAPSHOTS, index=todo[0])
+    calc = make_calc(settings, kpt_mesh(first, settings.kdensity_A),
+                     log_path("task2", f"batch_{todo[0]:03d}_{'tight' if tight else 'prod'}.txt"))
+    previous = None
+    for i in todo:
+        run_one(i, tight, calc=calc, previous=previous)
+        previous = i
 
 
 def n_snapshots() -> int:
