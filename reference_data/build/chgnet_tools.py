@@ -10,7 +10,6 @@ import argparse
 import time
 from pathlib import Path
 
-import numpy as np
 from ase import Atoms
 from ase.io import read, write
 

@@ -7,7 +7,6 @@ present (resumable). ``summary()`` (any python) turns the records into the table
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 from settings import (CONV_ECUT_AT_KDENSITY_A, CONV_ECUTS_eV, CONV_K_AT_ECUT_eV, CONV_KDENSITIES_A,
                       CONV_STRUCTURE, PREPARED_DIR, PRODUCTION, REACTION_ECUTS_eV, RECORD_DIR)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +19,6 @@ import yaml
 from ase import Atoms
 from ase.io import read, write
 
-import convergence
 from settings import (CRYSTALS, MELT_QUENCH, PACK_DIR, PRODUCTION, RECORD_DIR, RELAX, RELAX_FMAX_eV_A, TIGHT,
                       WORK_DIR, crystal)
 

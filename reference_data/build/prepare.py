@@ -101,7 +101,7 @@ def order_ht_li7ps6(atoms: Atoms, n_li: int = 28) -> tuple[Atoms, dict]:
     li = Atoms(["Li"] * n_li, scaled_positions=sites[sel], cell=atoms.cell, pbc=True)
     out = li + frame
     info = {"n_sites": int(n), "n_li": n_li, "min_li_li_A": float(best[0][-1]),
-            "n_li_li_below_2p5_A": n_li_li_below(li_only := Atoms(["Li"] * n_li, scaled_positions=sites[sel],
+            "n_li_li_below_2p5_A": n_li_li_below(Atoms(["Li"] * n_li, scaled_positions=sites[sel],
                                                                     cell=atoms.cell, pbc=True)),
             "li_li_pairs_below_2.0_2.3_2.6_3.0_A": [-x for x in best[0][:4]],
             "min_li_li_input_A": round(min_li_li(atoms), 4),

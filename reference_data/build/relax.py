@@ -16,9 +16,24 @@ from pathlib import Path
 
 from ase.io import read, write
 
-from settings import (PACK_DIR, PREPARED_DIR, PRERELAX, PRERELAX_FMAX_eV_A, PRERELAX_MAX_STEPS, PRERELAX_NAMES,
-                      RECORD_DIR, RELAX, RELAX_DE_WINDOW, RELAX_DE_meV_atom, RELAX_FMAX_eV_A,
-                      RELAX_FMAX_LOOSE_eV_A, RELAX_MAX_STEPS, RELAX_CELL_STRESS_GPa, WORK_DIR, crystal)
+from settings import (
+    PACK_DIR,
+    PREPARED_DIR,
+    PRERELAX,
+    PRERELAX_MAX_STEPS,
+    PRERELAX_NAMES,
+    RECORD_DIR,
+    RELAX,
+    RELAX_DE_WINDOW,
+    RELAX_MAX_STEPS,
+    WORK_DIR,
+    PRERELAX_FMAX_eV_A,
+    RELAX_CELL_STRESS_GPa,
+    RELAX_DE_meV_atom,
+    RELAX_FMAX_eV_A,
+    RELAX_FMAX_LOOSE_eV_A,
+    crystal,
+)
 
 
 def paths(name: str) -> dict[str, Path]:
@@ -55,99 +70,37 @@ def is_done(name: str) -> bool:
     return paths(name)["final"].exists()
 
 
-def prerelax(name: str) -> Path:
-    """Cheap pre-relaxation (``settings.PRERELAX``, scratch in work/prerelax/); returns the start file for
-    the production relaxation. Resumable like the production relaxation; steps are not shipped."""
-    from ase.constraints import UnitCellFilter
-    from ase.optimize import BFGS
-
-    from dft import kpt_mesh, log_path, make_calc
-
-    from ase.parallel import world
-
-    d = WORK_DIR / "prerelax"
-    if world.rank == 0:
-        d.mkdir(parents=True, exist_ok=True)
-    world.barrier()
-    final, steps_p = d / f"{name}.final.extxyz", d / f"{name}.steps.extxyz"
-    if final.exists():
-        return final
-    start = read(PREPARED_DIR / f"{name}.extxyz")
-    mesh = kpt_mesh(start, PRERELAX.kdensity_A)
-    done = _read_complete(steps_p) if steps_p.exists() else []
-    atoms = done[-1].copy() if done else start.copy()
-    atoms.calc = make_calc(PRERELAX, mesh, log_path("relax", f"{name}.prerelax.txt"))
-    flt = UnitCellFilter(atoms)
-    opt = BFGS(flt, logfile=str(log_path("relax", f"{name}.prerelax.bfgs.log")), maxstep=0.1)
-
-    def observe() -> None:
-        a = atoms.copy()
-        a.calc = None
-        a.info = {"energy_prerelax_eV": float(atoms.get_potential_energy()), "kpts": "x".join(map(str, mesh))}
-        write(steps_p, a, format="extxyz", append=True)
-
-    opt.attach(observe, interval=1)
-    opt.run(fmax=PRERELAX_FMAX_eV_A, steps=max(1, PRERELAX_MAX_STEPS - len(done)))
-    out = atoms.copy()
-    out.calc = None
-    out.info = {"prerelax": f"{PRERELAX.to_dict()} mesh {mesh}"}
-    write(final, out, format="extxyz")
-    return final
-
-
 def _max_stress_GPa(atoms) -> float:
     from ase.units import GPa
 
     return float(abs(atoms.get_stress()).max() / GPa)
 
 
-def run(name: str, max_new_steps: int | None = None) -> str:
-    """Relax ``name`` (continuing from its written steps). Returns 'done', 'partial' or 'skipped'.
+def two_phase_bfgs(atoms, frames: list, steps_path: Path, budget: int, fmax_eV_A: float, step_info: dict,
+                   bfgs_log: Path, on_step=None) -> str:
+    """Relax ``atoms`` (calculator attached) with BFGS in two phases; returns how it converged ('' if not).
 
-    Two phases, chosen from the last written step: while any stress component exceeds
-    ``RELAX_CELL_STRESS_GPa`` the cell and positions relax together (UnitCellFilter); below it the cell is
-    fixed and only positions relax, so GPAW keeps its wavefunctions between steps. A positions phase that
-    drives the stress back above the limit hands over to a cell phase. Converged means fmax on the atoms
-    < ``RELAX_FMAX_eV_A`` with the stress below the limit (or the energy-converged criterion).
+    Phases, chosen from the last written frame (``frames``): while any stress component exceeds
+    ``RELAX_CELL_STRESS_GPa``, cell and positions move together (UnitCellFilter); below it the cell is held
+    and only positions move, so GPAW keeps its wavefunctions between steps instead of restarting the SCF.
+    A positions phase that pushes the stress back above the limit hands over to a cell phase. Converged:
+    fmax on the atoms < ``fmax_eV_A`` with the stress below the limit, or the energy-converged criterion
+    (``RELAX_DE_*``). Every step is appended to ``steps_path`` as a labelled frame the moment it exists
+    (``step_info`` added to its info); ``on_step(frame)`` is called after each write.
     """
     from ase.constraints import UnitCellFilter
     from ase.optimize import BFGS
     from ase.parallel import world
 
-    from dft import code_info, kpt_mesh, labelled_copy, log_path, make_calc, master_write_json
+    from dft import labelled_copy
 
-    p = paths(name)
-    if p["final"].exists():
-        return "skipped"
-    c = crystal(name)
-    start_file = PREPARED_DIR / f"{name}.extxyz"
-    if name in PRERELAX_NAMES and not p["steps"].exists():
-        start_file = prerelax(name)
-    elif name in PRERELAX_NAMES and (WORK_DIR / "prerelax" / f"{name}.final.extxyz").exists():
-        start_file = WORK_DIR / "prerelax" / f"{name}.final.extxyz"
-    start = read(start_file)
-    prepared_volume = float(read(PREPARED_DIR / f"{name}.extxyz").get_volume())
-    progress = json.loads(p["progress"].read_text()) if p["progress"].exists() else {}
-    mesh = progress.get("kpts") or kpt_mesh(start, RELAX.kdensity_A)
-    frames = _read_complete(p["steps"]) if p["steps"].exists() else []
-    steps_done = len(frames)
-    if frames:
-        atoms = frames[-1].copy()
-        atoms.calc = None
-    else:
-        atoms = start.copy()
-    budget = RELAX_MAX_STEPS - steps_done
-    if max_new_steps:
-        budget = min(budget, max_new_steps)
-    atoms.calc = make_calc(RELAX, mesh, log_path("relax", f"{name}.txt"))
-    state = {"t": time.time(), "skip_first": steps_done > 0, "n": steps_done, "converged_by": "",
+    state = {"t": time.time(), "skip_first": bool(frames), "n": len(frames), "converged_by": "",
              "switch": False, "energies": [float(fr.get_potential_energy()) for fr in frames]}
     cell_phase = not frames or _max_stress_GPa(frames[-1]) > RELAX_CELL_STRESS_GPa
-
     while budget > 0 and not state["converged_by"]:
         mode = "cell" if cell_phase else "positions"
         target = UnitCellFilter(atoms) if cell_phase else atoms
-        opt = BFGS(target, logfile=str(log_path("relax", f"{name}.bfgs.log")), maxstep=0.1)
+        opt = BFGS(target, logfile=str(bfgs_log), maxstep=0.1)
         state["switch"] = False
 
         def observe(target=target, mode=mode) -> None:
@@ -164,12 +117,12 @@ def run(name: str, max_new_steps: int | None = None) -> str:
             fmax_opt = float((target.get_forces() ** 2).sum(axis=1).max() ** 0.5)
             smax = _max_stress_GPa(atoms)
             frame = labelled_copy(atoms, e, f, s, {
-                "name": name, "step": state["n"], "wall_s": round(wall, 1), "fmax_filter_eV_A": round(fmax_opt, 5),
+                **step_info, "step": state["n"], "wall_s": round(wall, 1), "fmax_filter_eV_A": round(fmax_opt, 5),
                 "fmax_atoms_eV_A": round(fmax_atoms, 5), "max_stress_GPa": round(smax, 4), "relax_mode": mode,
-                "volume_A3": round(float(atoms.get_volume()), 4), "label": "relaxation"})
+                "volume_A3": round(float(atoms.get_volume()), 4)})
             if world.rank == 0:
-                p["steps"].parent.mkdir(parents=True, exist_ok=True)
-            write(p["steps"], frame, format="extxyz", append=True)
+                steps_path.parent.mkdir(parents=True, exist_ok=True)
+            write(steps_path, frame, format="extxyz", append=True)
             state["n"] += 1
             stress_ok = smax <= RELAX_CELL_STRESS_GPa
             # energy-converged stop (settings.RELAX_DE_meV_atom): soft Li modes make BFGS creep
@@ -181,15 +134,13 @@ def run(name: str, max_new_steps: int | None = None) -> str:
                     state["converged_by"] = (f"energy: fmax {fmax_atoms:.3f} < {RELAX_FMAX_LOOSE_eV_A} eV/A and |dE| < "
                                              f"{RELAX_DE_meV_atom} meV/atom per step over {RELAX_DE_WINDOW} steps, "
                                              f"stress {smax:.2f} <= {RELAX_CELL_STRESS_GPa} GPa")
-            if fmax_atoms < RELAX_FMAX_eV_A and stress_ok:
-                state["converged_by"] = (f"fmax {fmax_atoms:.3f} < {RELAX_FMAX_eV_A} eV/A, "
+            if fmax_atoms < fmax_eV_A and stress_ok:
+                state["converged_by"] = (f"fmax {fmax_atoms:.3f} < {fmax_eV_A} eV/A, "
                                          f"stress {smax:.2f} <= {RELAX_CELL_STRESS_GPa} GPa")
             # phase hand-over: cell settled -> positions only; stress back up -> cell again
             state["switch"] = stress_ok if mode == "cell" else not stress_ok
-            master_write_json(p["progress"], {"name": name, "kpts": mesh, "steps_written": state["n"],
-                                              "last_fmax_atoms_eV_A": fmax_atoms, "last_max_stress_GPa": smax,
-                                              "relax_mode": mode, "last_energy_eV": float(e),
-                                              "settings": RELAX.to_dict()})
+            if on_step is not None:
+                on_step(frame, mode)
 
         opt.attach(observe, interval=1)
         n_before = state["n"]
@@ -201,9 +152,82 @@ def run(name: str, max_new_steps: int | None = None) -> str:
             cell_phase = not cell_phase  # BFGS has already stepped past the last written frame: no skip
         elif not state["converged_by"]:
             break
-    converged_by = state["converged_by"]
+    return state["converged_by"]
+
+
+def prerelax(name: str) -> Path:
+    """Cheap pre-relaxation (``settings.PRERELAX``, scratch in work/prerelax/, same two-phase BFGS as the
+    production run); returns the start file for the production relaxation. Resumable; steps not shipped."""
+    from ase.parallel import world
+
+    from dft import kpt_mesh, log_path, make_calc
+
+    d = WORK_DIR / "prerelax"
+    if world.rank == 0:
+        d.mkdir(parents=True, exist_ok=True)
+    world.barrier()
+    final, steps_p = d / f"{name}.final.extxyz", d / f"{name}.steps.extxyz"
+    if final.exists():
+        return final
+    start = read(PREPARED_DIR / f"{name}.extxyz")
+    mesh = kpt_mesh(start, PRERELAX.kdensity_A)
+    done = _read_complete(steps_p) if steps_p.exists() else []
+    done = [fr for fr in done if fr.calc is not None]  # frames of the older format carry no labels
+    atoms = done[-1].copy() if done else start.copy()
+    atoms.calc = make_calc(PRERELAX, mesh, log_path("relax", f"{name}.prerelax.txt"))
+    two_phase_bfgs(atoms, done, steps_p, PRERELAX_MAX_STEPS - len(done), PRERELAX_FMAX_eV_A,
+                   {"name": name, "label": "prerelaxation", "kpts": "x".join(map(str, mesh))},
+                   log_path("relax", f"{name}.prerelax.bfgs.log"))
+    out = read(steps_p, index=-1)
+    out.calc = None
+    out.info = {"prerelax": f"{PRERELAX.to_dict()} mesh {mesh}"}
+    write(final, out, format="extxyz")
+    return final
+
+
+def run(name: str, max_new_steps: int | None = None) -> str:
+    """Relax ``name`` at production settings with :func:`two_phase_bfgs`, continuing from its written steps
+    (``pack/task1/relax/<name>.extxyz``). Returns 'done', 'partial' or 'skipped'."""
+    from ase.parallel import world
+
+    from dft import code_info, kpt_mesh, log_path, make_calc, master_write_json
+
+    p = paths(name)
+    if p["final"].exists():
+        return "skipped"
+    c = crystal(name)
+    start_file = PREPARED_DIR / f"{name}.extxyz"
+    if name in PRERELAX_NAMES and not p["steps"].exists():
+        start_file = prerelax(name)
+    elif name in PRERELAX_NAMES and (WORK_DIR / "prerelax" / f"{name}.final.extxyz").exists():
+        start_file = WORK_DIR / "prerelax" / f"{name}.final.extxyz"
+    start = read(start_file)
+    prepared_volume = float(read(PREPARED_DIR / f"{name}.extxyz").get_volume())
+    progress = json.loads(p["progress"].read_text()) if p["progress"].exists() else {}
+    mesh = progress.get("kpts") or kpt_mesh(start, RELAX.kdensity_A)
+    frames = _read_complete(p["steps"]) if p["steps"].exists() else []
+    if frames:
+        atoms = frames[-1].copy()
+        atoms.calc = None
+    else:
+        atoms = start.copy()
+    budget = RELAX_MAX_STEPS - len(frames)
+    if max_new_steps:
+        budget = min(budget, max_new_steps)
+    atoms.calc = make_calc(RELAX, mesh, log_path("relax", f"{name}.txt"))
+
+    def progress_note(frame, mode: str) -> None:
+        master_write_json(p["progress"], {
+            "name": name, "kpts": mesh, "steps_written": int(frame.info["step"]) + 1,
+            "last_fmax_atoms_eV_A": frame.info["fmax_atoms_eV_A"], "last_max_stress_GPa": frame.info["max_stress_GPa"],
+            "relax_mode": mode, "last_energy_eV": float(frame.get_potential_energy()), "settings": RELAX.to_dict()})
+
+    converged_by = two_phase_bfgs(atoms, frames, p["steps"], budget, RELAX_FMAX_eV_A,
+                                  {"name": name, "label": "relaxation"}, log_path("relax", f"{name}.bfgs.log"),
+                                  on_step=progress_note)
+    n_written = len(_read_complete(p["steps"])) if p["steps"].exists() else 0
     converged = bool(converged_by)
-    if not converged and state["n"] < RELAX_MAX_STEPS:
+    if not converged and n_written < RELAX_MAX_STEPS:
         return "partial"
     frames = read(p["steps"], index=":")
     last = frames[-1]
