@@ -101,10 +101,11 @@ def interleaved(n: int, stride: int = 8) -> list[int]:
     return order + [i for i in range(n) if i not in order]
 
 
-def stage_task2() -> None:
+def stage_task2(first: int | None = None) -> None:
+    """Label the snapshots in :func:`interleaved` order; ``first``: stop once that many are labelled."""
     snaps = PACK_DIR / "task2" / "snapshots_chgnet.extxyz"
     n = len(read(snaps, index=":")) if snaps.exists() else 0
-    todo = [i for i in interleaved(n) if not task2_out(i, False).exists()]
+    todo = [i for i in interleaved(n)[:first] if not task2_out(i, False).exists()]
     for start in range(0, len(todo), 3):  # one GPAW process per 3 snapshots (wavefunctions reused)
         gpaw_job("task2", *map(str, todo[start:start + 3]))
         stage_manifest()
@@ -157,6 +158,8 @@ def main() -> None:
         stage_reproduce("Li2S")
         stage_relax(SMALL, FIRST_PASS_CAP)
         stage_md()  # CHGNet, minutes; skipped when pack/task2/snapshots_chgnet.extxyz exists
+        stage_task2(first=6)  # two per regime: Task 2 usable on the pack
+        stage_relax(("Li7P3S11",))  # lattice sanity check and the Task-3 cell
         stage_task2()
         stage_crosscheck()
         stage_relax(SMALL + BIG)

@@ -129,7 +129,7 @@ def assemble_data() -> int:
             traj = read(steps, index=":")
             for i, a in enumerate(traj):
                 # the relaxed structure is the last step: label it once, as "crystalline"
-                label = "crystalline" if (final_exists and i == len(traj) - 1) else "relaxation"
+                label = "crystalline" if (final_exists and i == len(traj) - 1) else "crystalline-relaxation"
                 frames.append(lips_frame(a, label, {"structure": c.name, "step": int(a.info.get("step", i))}))
     for p in sorted((PACK_DIR / "task2" / "dft").glob("*.extxyz")):
         a = read(p)
@@ -176,6 +176,23 @@ def formation_energies() -> dict[str, dict]:
 
 
 # ---------------------------------------------------------------- manifest
+def relax_progress(name: str) -> str:
+    """One line on a relaxation that has not finished: steps, last fmax and stress, or pre-relaxation/queue."""
+    prog = RECORD_DIR / "task1" / f"{name}.progress.json"
+    pre = WORK_DIR / "prerelax" / f"{name}.steps.extxyz"
+    if prog.exists():
+        pr = json.loads(prog.read_text())
+        fmax = pr.get("last_fmax_atoms_eV_A", pr.get("last_fmax_filter_eV_A", float("nan")))
+        stress = pr.get("last_max_stress_GPa")
+        return (f"PBEsol relaxation in progress: {pr['steps_written']} steps written, last fmax {fmax:.3f} eV/Å "
+                f"(target {RELAX_FMAX_eV_A})" + (f", max stress {stress:.2f} GPa" if stress is not None else "")
+                + "; resumes from the last step")
+    if pre.exists():
+        return (f"cheap pre-relaxation running ({len(read(pre, index=':'))} steps done, scratch); the production "
+                "PBEsol relaxation follows")
+    return "PBEsol relaxation queued (not started yet)"
+
+
 def task1_entries() -> list[dict]:
     out = []
     for c in CRYSTALS:
@@ -183,7 +200,6 @@ def task1_entries() -> list[dict]:
              "extrapolation": c.extrapolation}
         final = PACK_DIR / "task1" / f"{c.name}.extxyz"
         steps = PACK_DIR / "task1" / "relax" / f"{c.name}.extxyz"
-        prog = RECORD_DIR / "task1" / f"{c.name}.progress.json"
         if c.source is None:
             e.update(status="missing", reason=c.origin)
         elif final.exists():
@@ -192,16 +208,7 @@ def task1_entries() -> list[dict]:
             e.update(status="ok", reason=reason, file=f"task1/{c.name}.extxyz",
                      relaxation_file=f"task1/relax/{c.name}.extxyz")
         else:
-            if prog.exists():
-                pr = json.loads(prog.read_text())
-                reason = (f"PBEsol relaxation in progress: {pr['steps_written']} steps written, last fmax "
-                          f"{pr['last_fmax_filter_eV_A']:.3f} eV/Å (target {RELAX_FMAX_eV_A}); resumes from the last step")
-            elif (WORK_DIR / "prerelax" / f"{c.name}.steps.extxyz").exists():
-                n_pre = len(read(WORK_DIR / "prerelax" / f"{c.name}.steps.extxyz", index=":"))
-                reason = (f"cheap pre-relaxation running ({n_pre} steps done, scratch); the production PBEsol "
-                          "relaxation follows")
-            else:
-                reason = "PBEsol relaxation queued (not started yet)"
+            reason = relax_progress(c.name)
             e.update(status="pending", reason=reason)
             if steps.exists():
                 e["relaxation_file"] = f"task1/relax/{c.name}.extxyz"

@@ -6,6 +6,7 @@ import json
 import numpy as np
 
 import convergence
+from manifest import relax_progress
 from settings import (CRYSTALS, MELT_QUENCH, PACK_DIR, PREPARED_DIR, PRERELAX, PRERELAX_FMAX_eV_A,
                       PRERELAX_NAMES, PRODUCTION, RECORD_DIR, RELAX, RELAX_DE_WINDOW, RELAX_DE_meV_atom,
                       RELAX_CELL_STRESS_GPa, RELAX_FMAX_LOOSE_eV_A, RELAX_FMAX_eV_A, TASK2_CROSSCHECK_INDICES,
@@ -49,17 +50,10 @@ def _task1_rows(form: dict) -> list[dict]:
                 "E_f (meV/atom)": _fmt(1000 * f["ef_eV_atom"], 1) if f else "–",
                 "E_hull (meV/atom)": _fmt(1000 * f["e_above_hull_eV_atom"], 1) if f and "e_above_hull_eV_atom" in f else "–",
             })
-        elif prog_p.exists():
-            pr = json.loads(prog_p.read_text())
-            row.update({"status": f"pending: {pr['steps_written']} steps, fmax {pr['last_fmax_filter_eV_A']:.3f}",
-                        "k mesh": "x".join(map(str, pr["kpts"]))})
-        elif (WORK_DIR / "prerelax" / f"{c.name}.steps.extxyz").exists():
-            from ase.io import read as _read
-
-            n_pre = len(_read(WORK_DIR / "prerelax" / f"{c.name}.steps.extxyz", index=":"))
-            row["status"] = f"pending: cheap pre-relaxation running ({n_pre} steps)"
         else:
-            row["status"] = "pending: queued"
+            row["status"] = "pending: " + relax_progress(c.name)
+            if prog_p.exists():
+                row["k mesh"] = "x".join(map(str, json.loads(prog_p.read_text())["kpts"]))
         rows.append(row)
     return rows
 
@@ -207,8 +201,11 @@ Cross-check at tighter settings ({TIGHT.ecut_eV:g} eV, k density {TIGHT.kdensity
 ## Training data
 
 `data/lips_open.extxyz`: {n_data} frames, every PBEsol frame of the pack at production settings, LiPS-25
-format: info `energy` (eV), `virial` (eV, = −stress·V), `label` (`relaxation`, `crystalline`,
-`Iter1-meltquench`), per-atom `forces`.
+format: info `energy` (eV), `virial` (eV, = −stress·V), `label`, per-atom `forces`. Labels follow LiPS-25's
+categories as pytest-lips reads them (`pytest_lips.data.label_category`): `crystalline` (a relaxed crystal),
+`crystalline-relaxation` (a DFT relaxation step; category crystalline) and `Iter1-meltquench` (a Task-2
+melt-quench snapshot; category iter1). `structure`/`step` or `regime`/`time_ps`/`temperature_K` say where
+each frame comes from. Use it as `pytest --lips-data=reference_data/pack/data/lips_open.extxyz ...`.
 
 ## Origin of the starting structures (inputs only; not shipped)
 
@@ -229,12 +226,14 @@ with the shipped one (tolerance 1 meV/atom). Measured:
 {_table([{"name": r["name"], "shipped (eV/atom)": f"{r['shipped_eV_atom']:.6f}", "re-run (eV/atom)": f"{r['recomputed_eV_atom']:.6f}", "ΔE (meV/atom)": f"{r['abs_diff_meV_atom']:.4f}", "volume shipped / re-run (Å³)": f"{r.get('shipped_volume_A3', float('nan')):.3f} / {r.get('recomputed_volume_A3', float('nan')):.3f}", "setups identical": r.get('setups_match_shipped_record'), "wall_s": r['wall_s']} for r in repro], ["name", "shipped (eV/atom)", "re-run (eV/atom)", "ΔE (meV/atom)", "volume shipped / re-run (Å³)", "setups identical", "wall_s"])}
 ## Pending work and how to resume
 
-The GPAW queue (one job at a time, 2 MPI ranks) works through: convergence check → Li2S, γ-Li3PS4,
-Li2P2S6, P2S5 (cheap pre-relaxation, then at most 40 production steps in this pass) → reproducibility check
-(Li2S) → CHGNet melt-quench (skipped when its snapshots exist) → 24 Task-2 single points → cross-check of
-snapshots {", ".join(map(str, TASK2_CROSSCHECK_INDICES))} → remaining relaxations (P2S5, Li7P3S11, β-Li3PS4,
-HT-Li7PS6; each pre-relaxed cheaply first). Measured costs on this machine (2 cores): see s/step above;
-a Li7P3S11 single point is several minutes.
+The GPAW queue (one job at a time, 2 MPI ranks) works through: convergence check → reproducibility check
+(Li2S) → Li2S, γ-Li3PS4, Li2P2S6, P2S5 (cheap pre-relaxation, then at most 40 production steps in this
+pass) → CHGNet melt-quench (skipped when its snapshots exist) → the first 6 Task-2 single points (two per
+regime; Task 2 is usable from then on) → Li7P3S11 → the other Task-2 single points (interleaved order
+0, 8, 16, 4, 12, 20, …, three per GPAW process, each SCF starting from the previous snapshot's
+wavefunctions) → cross-check of snapshots {", ".join(map(str, TASK2_CROSSCHECK_INDICES))} → remaining
+relaxations (P2S5 if unfinished, β-Li3PS4, HT-Li7PS6; each pre-relaxed cheaply first). Measured costs on
+this machine (2 cores): see s/step above; a Li7P3S11 single point is several minutes.
 Everything written into the pack is kept; re-running resumes (relaxations from their last stored step;
 pre-relaxation progress lives in the git-ignored `reference_data/build/work/` and is redone in a fresh checkout):
 

@@ -1,0 +1,56 @@
+"""The shipped PBEsol data file (``reference_data/pack/data/lips_open.extxyz``) read as ``--lips-data``.
+
+It is assembled by ``reference_data/build/manifest.py`` from the pack's DFT frames; these tests read it with
+the plugin's own loader and check it against the pack entries it was assembled from.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from pytest_lips.data import load_lips_dataset
+from pytest_lips.reference import load_reference_pack
+
+
+@pytest.fixture(scope="module")
+def pack():
+    return load_reference_pack()
+
+
+@pytest.fixture(scope="module")
+def open_data(pack, tmp_path_factory):
+    if pack.data is None or not pack.data.available:
+        pytest.skip("the default pack ships no data file yet")
+    return load_lips_dataset(pack.data.path, tmp_path_factory.mktemp("cache"), allow_download=False)
+
+
+def test_every_frame_is_fully_labelled(open_data):
+    assert len(open_data) > 0
+    assert np.isfinite(open_data.energies).all()
+    assert np.isfinite(open_data.forces).all() and open_data.forces.shape == (open_data.total_atoms, 3)
+    assert all(open_data.has_virial(i) for i in range(len(open_data)))
+    assert set(np.unique(open_data.numbers)) <= {3, 15, 16}
+
+
+def test_labels_map_to_lips25_categories(open_data):
+    # relaxation steps count as crystalline, melt-quench snapshots as the first iteration round
+    assert set(open_data.categories) <= {"crystalline", "iter1"}
+    assert "crystalline" in set(open_data.categories)
+
+
+def test_split_is_stratified_80_10_10(open_data):
+    n = len(open_data)
+    sizes = [len(open_data.split_indices(s)) for s in ("train", "val", "test")]
+    assert sum(sizes) == n
+    assert abs(sizes[0] - 0.8 * n) <= 3 and abs(sizes[1] - 0.1 * n) <= 3
+
+
+def test_relaxed_crystals_appear_with_their_pack_energies(pack, open_data):
+    """Each finished Task-1 structure is in the data file once, as "crystalline", with the same energy."""
+    relaxed = [i for i in range(len(open_data)) if open_data.labels[i] == "crystalline"]
+    finished = [e for e in pack.task1 if e.available]
+    assert len(relaxed) == len(finished)
+    data_energies = sorted(float(open_data.energies[i]) for i in relaxed)
+    pack_energies = sorted(float(e.atoms().get_potential_energy()) for e in finished)
+    assert np.allclose(data_energies, pack_energies, atol=1e-6)
