@@ -178,7 +178,7 @@ class MeltQuench:
 
 
 MELT_QUENCH = MeltQuench()
-TASK2_CROSSCHECK_INDICES = (0, 12, 23)  # one crystal, one liquid, one amorphous snapshot
+TASK2_CROSSCHECK_INDICES = (0, 12, 20)  # one crystal, one liquid, one amorphous snapshot
 
 
 def gpaw_env() -> dict:
