@@ -60,9 +60,28 @@ def _orbit_48h(atoms: Atoms, symprec: float = 0.05) -> np.ndarray:
     return np.array(sites)
 
 
+def _empty_4c(atoms: Atoms, min_dist_A: float = 2.0) -> np.ndarray:
+    """The tetrahedral 4c sites of F-43m, P on 4a: P + (1/4, 1/4, 1/4) (fractional), if empty.
+
+    In the argyrodite framework each is surrounded by four S of four PS4 units (2.28 Å in the shared cell);
+    4b and 4d hold the free S.  Sites closer than ``min_dist_A`` to a framework atom are dropped.
+    """
+    frame = atoms[[a.symbol != "Li" for a in atoms]]
+    p_frac = atoms[[a.symbol == "P" for a in atoms]].get_scaled_positions()
+    cand = (p_frac + 0.25) % 1.0
+    _, d = get_distances(cand @ atoms.cell[:], frame.positions, cell=atoms.cell, pbc=True)
+    return cand[d.min(axis=1) >= min_dist_A]
+
+
 def order_ht_li7ps6(atoms: Atoms, n_li: int = 28) -> tuple[Atoms, dict]:
-    """Choose n_li of the symmetry-generated Li sites maximising the minimum Li–Li distance."""
-    sites = _orbit_48h(atoms)
+    """Choose n_li Li sites, fewest short Li–Li pairs first, then the largest minimum Li–Li distance.
+
+    Candidates: the 48h orbit of the shared Li sites under the framework's symmetry (24 pairs 1.9 Å apart,
+    so at most 24 Li without a short pair) and the empty tetrahedral 4c sites (:func:`_empty_4c`).
+    """
+    h48 = _orbit_48h(atoms)
+    c4 = _empty_4c(atoms)
+    sites = np.vstack([h48, c4]) if len(c4) else h48
     cart = sites @ atoms.cell[:]
     _, d = get_distances(cart, cell=atoms.cell, pbc=True)
     np.fill_diagonal(d, np.inf)
@@ -100,7 +119,8 @@ def order_ht_li7ps6(atoms: Atoms, n_li: int = 28) -> tuple[Atoms, dict]:
     frame = atoms[[a.symbol != "Li" for a in atoms]]
     li = Atoms(["Li"] * n_li, scaled_positions=sites[sel], cell=atoms.cell, pbc=True)
     out = li + frame
-    info = {"n_sites": int(n), "n_li": n_li, "min_li_li_A": float(best[0][-1]),
+    info = {"n_sites": int(n), "n_48h": int(len(h48)), "n_4c": int(len(c4)),
+            "n_li_on_4c": int(sum(1 for k in sel if k >= len(h48))), "n_li": n_li, "min_li_li_A": float(best[0][-1]),
             "n_li_li_below_2p5_A": n_li_li_below(Atoms(["Li"] * n_li, scaled_positions=sites[sel],
                                                                     cell=atoms.cell, pbc=True)),
             "li_li_pairs_below_2.0_2.3_2.6_3.0_A": [-x for x in best[0][:4]],
