@@ -120,7 +120,22 @@ def assemble_task3() -> str:
     return "chgnet"
 
 
+def frame_split(frame_id: str) -> str:
+    """Stable train/val/test assignment of one relaxation frame (80:10:10 by a hash of its id).
+
+    A hash, not a shuffled stratified split, so that frames keep their split as the data file grows.
+    """
+    bucket = int(hashlib.sha256(frame_id.encode()).hexdigest(), 16) % 10
+    return "test" if bucket == 0 else "val" if bucket == 1 else "train"
+
+
 def assemble_data() -> int:
+    """Write ``data/lips_open.extxyz``: every production-settings DFT frame, with ``label`` and ``split``.
+
+    Task-2 snapshots are always ``split=test``: they are Task 2's reference, so a model trained on this
+    file (``examples/train_example_model.py`` never trains on test frames) is not scored on its training
+    data. Relaxation steps get :func:`frame_split` of ``<structure>/<step>``.
+    """
     frames: list[Atoms] = []
     for c in CRYSTALS:
         steps = PACK_DIR / "task1" / "relax" / f"{c.name}.extxyz"
@@ -130,11 +145,13 @@ def assemble_data() -> int:
             for i, a in enumerate(traj):
                 # the relaxed structure is the last step: label it once, as "crystalline"
                 label = "crystalline" if (final_exists and i == len(traj) - 1) else "crystalline-relaxation"
-                frames.append(lips_frame(a, label, {"structure": c.name, "step": int(a.info.get("step", i))}))
+                step = int(a.info.get("step", i))
+                frames.append(lips_frame(a, label, {"structure": c.name, "step": step,
+                                                    "split": frame_split(f"{c.name}/{step}")}))
     for p in sorted((PACK_DIR / "task2" / "dft").glob("*.extxyz")):
         a = read(p)
         frames.append(lips_frame(a, "Iter1-meltquench", {"regime": a.info["regime"], "time_ps": a.info["time_ps"],
-                                                         "temperature_K": a.info["temperature_K"]}))
+                                                         "temperature_K": a.info["temperature_K"], "split": "test"}))
     if frames:
         (PACK_DIR / "data").mkdir(parents=True, exist_ok=True)
         write(PACK_DIR / DATA_FILE, frames, format="extxyz")

@@ -206,7 +206,11 @@ format: info `energy` (eV), `virial` (eV, = −stress·V), `label`, per-atom `fo
 categories as pytest-lips reads them (`pytest_lips.data.label_category`): `crystalline` (a relaxed crystal),
 `crystalline-relaxation` (a DFT relaxation step; category crystalline) and `Iter1-meltquench` (a Task-2
 melt-quench snapshot; category iter1). `structure`/`step` or `regime`/`time_ps`/`temperature_K` say where
-each frame comes from. Use it as `pytest --lips-data=reference_data/pack/data/lips_open.extxyz ...`.
+each frame comes from. `split` is fixed in the file: every Task-2 snapshot is `test` (it is Task 2's
+reference, so a model trained on the train/val frames is not scored on its own training data); relaxation
+steps are assigned 80:10:10 by a hash of `<structure>/<step>`, so they keep their split as the file grows
+(neighbouring steps of one relaxation are correlated: treat the relaxation test frames as an optimistic
+check). Use it as `pytest --lips-data=reference_data/pack/data/lips_open.extxyz ...`.
 
 ## Origin of the starting structures (inputs only; not shipped)
 

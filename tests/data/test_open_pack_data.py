@@ -39,11 +39,16 @@ def test_labels_map_to_lips25_categories(open_data):
     assert "crystalline" in set(open_data.categories)
 
 
-def test_split_is_stratified_80_10_10(open_data):
-    n = len(open_data)
-    sizes = [len(open_data.split_indices(s)) for s in ("train", "val", "test")]
-    assert sum(sizes) == n
-    assert abs(sizes[0] - 0.8 * n) <= 3 and abs(sizes[1] - 0.1 * n) <= 3
+def test_split_comes_from_the_file_and_keeps_task2_out_of_training(open_data):
+    assert open_data.split_source == "file"
+    test = set(open_data.split_indices("test").tolist())
+    iter1 = {i for i in range(len(open_data)) if open_data.categories[i] == "iter1"}
+    assert iter1 <= test, "Task-2 snapshots must never be offered for training"
+    relax = [i for i in range(len(open_data)) if open_data.categories[i] == "crystalline"]
+    n_train = sum(1 for i in relax if i in set(open_data.split_indices("train").tolist()))
+    # 80 % expected for the hashed relaxation frames; 4 binomial sigmas either way
+    sigma = (len(relax) * 0.8 * 0.2) ** 0.5
+    assert abs(n_train - 0.8 * len(relax)) <= 4 * sigma
 
 
 def test_relaxed_crystals_appear_with_their_pack_energies(pack, open_data):
