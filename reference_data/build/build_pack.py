@@ -3,7 +3,7 @@
     python reference_data/build/build_pack.py --stage all        # prepare + CHGNet + GPAW queue + manifest
     python reference_data/build/build_pack.py --stage manifest   # only rewrite the manifest/assembled files
 
-Stages: prep, task3-chgnet, md, convergence, relax, task2, crosscheck, manifest, all.
+Stages: prep, task3-chgnet, md, convergence, relax, task2, crosscheck, train, manifest, all.
 The GPAW jobs run one at a time (``settings.MPI_RANKS`` ranks) as
 ``mpirun -np 2 gpaw python dft_worker.py <job>``; each job writes its results into the pack as soon as
 they exist and skips what is already there, so a killed queue resumes where it stopped when re-run.
@@ -128,6 +128,16 @@ def stage_reproduce(name: str = "Li2S") -> None:
         log(f"end reproduce {name} rc={rc}")
 
 
+def stage_train() -> None:
+    """Training-only frames (train_frames.py): CHGNet/rattle candidates, then one GPAW job per set."""
+    py("train_frames.py")
+    import train_frames
+
+    for set_id in train_frames.pending_sets():
+        gpaw_job("train", set_id)
+        stage_manifest()
+
+
 def stage_manifest() -> None:
     py("manifest.py")
 
@@ -136,7 +146,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--stage", default="all",
                     choices=["prep", "task3-chgnet", "md", "convergence", "relax", "task2", "crosscheck",
-                             "manifest", "all"])
+                             "train", "manifest", "all"])
     a = ap.parse_args()
     WORK_DIR.mkdir(parents=True, exist_ok=True)
     lock = open(WORK_DIR / "queue.lock", "w")
@@ -162,13 +172,17 @@ def main() -> None:
         stage_relax(("Li7P3S11",))  # lattice sanity check and the Task-3 cell
         stage_task2()
         stage_crosscheck()
+        stage_train()  # training-only frames for the example model (small cells)
         stage_relax(SMALL + BIG)
+        stage_train()  # sets whose crystal only now exists
     if s == "relax":
         stage_relax(SMALL + BIG)
     if s == "task2":
         stage_task2()
     if s == "crosscheck":
         stage_crosscheck()
+    if s == "train":
+        stage_train()
     stage_manifest()
     log(f"stage {s} finished")
 

@@ -1,7 +1,8 @@
 """Entry point of one GPAW job; launched by ``build_pack.py`` as
 ``mpirun -np 2 /usr/bin/python3 reference_data/build/dft_worker.py <job> [args]``.
 
-Jobs: ``convergence`` | ``relax NAME [MAX_NEW_STEPS]`` | ``task2 INDEX...`` | ``crosscheck INDEX...``. Each job writes its results into the pack as soon as they exist and skips work
+Jobs: ``convergence`` | ``relax NAME [MAX_NEW_STEPS]`` | ``task2 INDEX...`` | ``crosscheck INDEX...`` |
+``train SET``. Each job writes its results into the pack as soon as they exist and skips work
 already present, so the queue can be killed and restarted at any time.
 """
 from __future__ import annotations
@@ -27,6 +28,10 @@ def main(argv: list[str]) -> None:
         import task2_dft
 
         task2_dft.run_many([int(a) for a in argv[1:]], tight=(job == "crosscheck"))
+    elif job == "train":
+        import train_frames
+
+        train_frames.label(argv[1])
     else:
         raise SystemExit(f"unknown job {job!r}")
 

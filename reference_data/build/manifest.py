@@ -152,6 +152,11 @@ def assemble_data() -> int:
         a = read(p)
         frames.append(lips_frame(a, "Iter1-meltquench", {"regime": a.info["regime"], "time_ps": a.info["time_ps"],
                                                          "temperature_K": a.info["temperature_K"], "split": "test"}))
+    import train_frames
+
+    for a in train_frames.labelled_frames():
+        keep = {k: a.info[k] for k in ("structure", "set", "index", "temperature_K", "rattle_sigma_A") if k in a.info}
+        frames.append(lips_frame(a, a.info["label"], {**keep, "split": frame_split(f"{a.info['set']}/{a.info['index']}")}))
     if frames:
         (PACK_DIR / "data").mkdir(parents=True, exist_ok=True)
         write(PACK_DIR / DATA_FILE, frames, format="extxyz")
@@ -271,6 +276,13 @@ def describe(rel: str) -> tuple[str, str, dict | None]:
                     {"code": "CHGNet 0.4.2 (pretrained model v0.3.0) via ASE 3.29", "functional": "none (MLIP)"})
         return ("Task 3 Li7P3S11 cell: PBEsol-relaxed (positions+cell)", a.info.get("provenance", ""),
                 {"scf": method_dict(RELAX)["scf"]})
+    if rel.startswith("train/candidates/"):
+        return ("training-only candidates (positions, cell; no labels): " + Path(rel).stem,
+                "train_frames.py from the PBEsol-relaxed crystal (rattled: seeded strain and displacements; "
+                "md: CHGNet 0.4.2 Langevin NVT)", None)
+    if rel.startswith("train/dft/"):
+        return ("one training-only frame with PBEsol labels (build intermediate; same frame as in "
+                + DATA_FILE + ")", "train_frames.py candidate", None)
     if rel == DATA_FILE:
         return ("LiPS-format training data: every PBEsol frame of the pack at production settings (energy, "
                 "virial, forces, label)", "this generator", None)

@@ -58,6 +58,16 @@ def _task1_rows(form: dict) -> list[dict]:
     return rows
 
 
+def _train_counts() -> str:
+    import train_frames
+
+    done = {d.name: len(list(d.glob("*.extxyz"))) for d in sorted(train_frames.LABELLED.glob("*"))} \
+        if train_frames.LABELLED.exists() else {}
+    total = {p.stem: sum(1 for ln in p.read_text().splitlines() if ln.strip().isdigit())
+             for p in sorted(train_frames.CANDIDATES.glob("*.extxyz"))} if train_frames.CANDIDATES.exists() else {}
+    return ", ".join(f"{k} {done.get(k, 0)}/{n}" for k, n in total.items()) or "none yet"
+
+
 def _relaxed_reaction() -> str:
     """Li2P2S6 + 2 Li2S -> 2 gamma-Li3PS4 at the relaxed structures (available before P2S5 is)."""
     recs = {}
@@ -204,8 +214,11 @@ Cross-check at tighter settings ({TIGHT.ecut_eV:g} eV, k density {TIGHT.kdensity
 `data/lips_open.extxyz`: {n_data} frames, every PBEsol frame of the pack at production settings, LiPS-25
 format: info `energy` (eV), `virial` (eV, = −stress·V), `label`, per-atom `forces`. Labels follow LiPS-25's
 categories as pytest-lips reads them (`pytest_lips.data.label_category`): `crystalline` (a relaxed crystal),
-`crystalline-relaxation` (a DFT relaxation step; category crystalline) and `Iter1-meltquench` (a Task-2
-melt-quench snapshot; category iter1). `structure`/`step` or `regime`/`time_ps`/`temperature_K` say where
+`crystalline-relaxation` (a DFT relaxation step; category crystalline), `Iter1-meltquench` (a Task-2
+melt-quench snapshot; category iter1), and the training-only frames of `train_frames.py`:
+`crystalline-rattled` (a relaxed crystal with seeded random strain, σ 0.02, and displacements, σ 0.05–0.2 Å)
+and `Iter2-md-<crystal>-<T>K` (CHGNet Langevin NVT snapshots at 600/1000/1500 K; category iter2), which
+no task uses as a reference. Training-only frames labelled so far: {_train_counts()}. `structure`/`step` or `regime`/`time_ps`/`temperature_K` say where
 each frame comes from. `split` is fixed in the file: every Task-2 snapshot is `test` (it is Task 2's
 reference, so a model trained on the train/val frames is not scored on its own training data); relaxation
 steps are assigned 80:10:10 by a hash of `<structure>/<step>`, so they keep their split as the file grows
