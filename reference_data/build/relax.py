@@ -81,8 +81,9 @@ def two_phase_bfgs(atoms, frames: list, steps_path: Path, budget: int, fmax_eV_A
     """Relax ``atoms`` (calculator attached) with BFGS in two phases; returns how it converged ('' if not).
 
     Phases, chosen from the last written frame (``frames``): while any stress component exceeds
-    ``RELAX_CELL_STRESS_GPa``, cell and positions move together (UnitCellFilter); below it the cell is held
-    and only positions move, so GPAW keeps its wavefunctions between steps instead of restarting the SCF.
+    ``RELAX_CELL_STRESS_GPa``, cell and positions move together (UnitCellFilter, BFGS); below it the cell
+    is held and only positions move (PreconLBFGS with the Exp preconditioner), so GPAW keeps its
+    wavefunctions between steps instead of restarting the SCF.
     A positions phase that pushes the stress back above the limit hands over to a cell phase. Converged:
     fmax on the atoms < ``fmax_eV_A`` with the stress below the limit, or the energy-converged criterion
     (``RELAX_DE_*``). Every step is appended to ``steps_path`` as a labelled frame the moment it exists
@@ -90,6 +91,7 @@ def two_phase_bfgs(atoms, frames: list, steps_path: Path, budget: int, fmax_eV_A
     """
     from ase.constraints import UnitCellFilter
     from ase.optimize import BFGS
+    from ase.optimize.precon import Exp, PreconLBFGS
     from ase.parallel import world
 
     from dft import labelled_copy
@@ -99,8 +101,15 @@ def two_phase_bfgs(atoms, frames: list, steps_path: Path, budget: int, fmax_eV_A
     cell_phase = not frames or _max_stress_GPa(frames[-1]) > RELAX_CELL_STRESS_GPa
     while budget > 0 and not state["converged_by"]:
         mode = "cell" if cell_phase else "positions"
-        target = UnitCellFilter(atoms) if cell_phase else atoms
-        opt = BFGS(target, logfile=str(bfgs_log), maxstep=0.1)
+        if cell_phase:
+            target = UnitCellFilter(atoms)
+            opt = BFGS(target, logfile=str(bfgs_log), maxstep=0.1)
+        else:
+            # positions only: LBFGS preconditioned with ASE's Exp Hessian model from the bond network (stiff
+            # P-S bonds, soft intermolecular modes), Armijo line search; plain BFGS from alpha*I needed
+            # many steps of ~4 meV each on P2S5
+            target = atoms
+            opt = PreconLBFGS(atoms, precon=Exp(A=3.0), use_armijo=True, logfile=str(bfgs_log))
         state["switch"] = False
 
         def observe(target=target, mode=mode) -> None:
