@@ -4,15 +4,16 @@
     python examples/train_example_model.py --data my.extxyz    # any LiPS-25-style extxyz file
 
 Labels, in order of preference (``--data`` overrides):
-1. ``reference_data/pack/data/lips_open.extxyz`` - the project's PBEsol (DFT) data, once it exists and has
-   at least ``--min-dft-frames`` (200) frames covering Li, P and S;
+1. ``reference_data/pack/data/lips_open.extxyz`` - the project's PBEsol (DFT) data, once it has at least
+   ``--min-dft-frames`` (100) non-test frames covering Li, P and S. Its ``split`` key is used as is: the
+   Task-2 snapshots are all ``test`` (they are Task 2's reference), so the model never trains on them;
 2. ``fixtures/data/chgnet_lips_frames.extxyz`` - CHGNet 0.4.2 labels (NOT DFT), shipped for the tests.
 
 Model: ``AdditionModel(offset=LearnableOffset(), core=ZBL (switched off smoothly between 1.2 and 2.0 A),
 many_body=MACE(Li/P/S, channels 16, 2 layers, cutoff 5 A, l_max 2, correlation 3))``.
 Loss: per-atom energy MSE + 0.1 x force MSE (eV, A), Adam with linear LR decay, fixed seed, CPU,
-one thread by default. Frames whose ``info["split"] == "test"`` are never trained on. The model with the
-lowest validation loss is kept. Saved with ``torch.save(model, --out)``; load it with
+one thread by default. Frames whose ``info["split"] == "test"`` are never trained on; they are scored at
+the end (all, and per label family). The model with the lowest validation loss is kept. Saved with ``torch.save(model, --out)``; load it with
 ``graph_pes.models.load_model`` or use it directly: ``pytest --lips-model=examples/lips-example-model.pt``.
 """
 from __future__ import annotations
@@ -38,14 +39,16 @@ CUTOFF_A = 5.0
 
 
 def default_data(min_frames: int) -> Path:
-    """The DFT data file once it is complete enough (>= ``min_frames`` frames covering Li, P and S), else CHGNet."""
+    """The DFT data file once it is complete enough (>= ``min_frames`` trainable, i.e. non-test, frames
+    covering Li, P and S), else the CHGNet-labelled fixture."""
     if DFT_DATA.exists():
-        frames = read(DFT_DATA, index=":")
+        frames = [a for a in read(DFT_DATA, index=":") if str(a.info.get("split", "")).lower() != "test"]
         elements = {s for a in frames for s in a.get_chemical_symbols()}
         if len(frames) >= min_frames and {"Li", "P", "S"} <= elements:
             return DFT_DATA
-        print(f"note: {DFT_DATA.relative_to(ROOT)} has {len(frames)} frames with elements {sorted(elements)}: "
-              f"not yet a training set (need >= {min_frames} frames with Li, P and S); using CHGNet labels")
+        print(f"note: {DFT_DATA.relative_to(ROOT)} has {len(frames)} trainable frames with elements "
+              f"{sorted(elements)}: not yet a training set (need >= {min_frames} with Li, P and S); "
+              "using CHGNet labels")
     return CHGNET_DATA
 
 
@@ -69,11 +72,18 @@ def make_model(cutoff: float = CUTOFF_A) -> AdditionModel:
 
 
 def split(frames, val_fraction: float, seed: int):
-    usable = [a for a in frames if str(a.info.get("split", "")).lower() != "test"]
+    """(train, validation, test) frames: the file's ``split`` key when every frame has one (LiPS-25 and
+    ``lips_open.extxyz`` do), else ``val_fraction`` of the non-test frames drawn at random as validation."""
+    tags = [str(a.info.get("split", "")).lower() for a in frames]
+    test = [a for a, t in zip(frames, tags) if t == "test"]
+    if all(t in ("train", "val", "test") for t in tags) and "val" in tags:
+        return ([a for a, t in zip(frames, tags) if t == "train"], [a for a, t in zip(frames, tags) if t == "val"],
+                test)
+    usable = [a for a, t in zip(frames, tags) if t != "test"]
     rng = np.random.default_rng(seed)
     idx = rng.permutation(len(usable))
     n_val = max(1, int(round(val_fraction * len(usable))))
-    return [usable[i] for i in sorted(idx[n_val:])], [usable[i] for i in sorted(idx[:n_val])], len(frames) - len(usable)
+    return [usable[i] for i in sorted(idx[n_val:])], [usable[i] for i in sorted(idx[:n_val])], test
 
 
 @torch.no_grad()
@@ -117,8 +127,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", default=None, help=f"extxyz with energy/forces (default: {DFT_DATA.name} if present, "
                     f"else {CHGNET_DATA.relative_to(ROOT)})")
-    ap.add_argument("--min-dft-frames", type=int, default=200,
-                    help="use the DFT file by default only once it has this many frames (default 200)")
+    ap.add_argument("--min-dft-frames", type=int, default=100,
+                    help="use the DFT file by default only once it has this many non-test frames (default 100)")
     ap.add_argument("--out", default=str(ROOT / "examples" / "lips-example-model.pt"))
     ap.add_argument("--epochs", type=int, default=80)
     ap.add_argument("--batch-size", type=int, default=4)
@@ -135,9 +145,10 @@ def main() -> None:
     data = Path(args.data) if args.data else default_data(args.min_dft_frames)
     frames = read(data, index=":")
     sources = sorted({str(a.info.get("source", "unknown")) for a in frames})
-    train_frames, val_frames, n_test = split(frames, args.val_fraction, args.seed)
+    train_frames, val_frames, test_frames = split(frames, args.val_fraction, args.seed)
     print(f"data: {data} ({len(frames)} frames; label sources: {sources})")
-    print(f"train {len(train_frames)} / validation {len(val_frames)} frames; {n_test} test-split frames left out")
+    print(f"train {len(train_frames)} / validation {len(val_frames)} frames; {len(test_frames)} test-split "
+          "frames left out (scored at the end)")
 
     g_tr = [AtomicGraph.from_ase(a, cutoff=CUTOFF_A) for a in train_frames]
     g_va = [AtomicGraph.from_ase(a, cutoff=CUTOFF_A) for a in val_frames]
@@ -183,6 +194,14 @@ def main() -> None:
     model.load_state_dict(best[1])
     model.eval()
     tr, va = errors(model, g_tr), errors(model, g_va)
+    # test split, never seen in training: all of it, and by label family (e.g. Task-2 snapshots apart)
+    test = {}
+    if test_frames:
+        test["all"] = errors(model, [AtomicGraph.from_ase(a, cutoff=CUTOFF_A) for a in test_frames])
+        families = sorted({str(a.info.get("label", "")).split("-")[0] for a in test_frames})
+        for fam in families:
+            sub = [a for a in test_frames if str(a.info.get("label", "")).split("-")[0] == fam]
+            test[f"{fam} ({len(sub)} frames)"] = errors(model, [AtomicGraph.from_ase(a, cutoff=CUTOFF_A) for a in sub])
     summary = {
         "data": str(data.relative_to(ROOT)) if data.is_relative_to(ROOT) else str(data),
         "label_sources": sources,
@@ -194,6 +213,8 @@ def main() -> None:
         "threads": args.threads,
         "train": {k: round(v, 4) for k, v in tr.items()},
         "validation": {k: round(v, 4) for k, v in va.items()},
+        "n_test": len(test_frames),
+        "test": {name: {k: round(v, 4) for k, v in e.items()} for name, e in test.items()},
         "graph_pes_elements_seen": model.elements_seen,
     }
     out = Path(args.out)
