@@ -164,6 +164,22 @@ def assemble_data() -> int:
 
 
 # ---------------------------------------------------------------- analysis
+def energy_above_hull(points: dict[str, tuple[float, float]]) -> dict[str, float]:
+    """Energy above the lower convex hull (eV/atom) of ``name -> (composition x, E_f)`` points.
+
+    ``scipy.spatial.ConvexHull`` of the points plus one far above them (so that collinear points still
+    span a 2-D hull); the lower hull at x is the maximum of its facets' lines there (it is convex).
+    """
+    from scipy.spatial import ConvexHull
+
+    xy = np.array(list(points.values()), dtype=float)
+    top = [[0.5 * (xy[:, 0].min() + xy[:, 0].max()), xy[:, 1].max() + 1e3]]
+    hull = ConvexHull(np.vstack([xy, top]))
+    lower = [(nx, ny, c) for nx, ny, c in hull.equations if ny < -1e-12]
+    return {name: float(y - max(-(nx * x + c) / ny for nx, ny, c in lower))
+            for name, (x, y) in points.items()}
+
+
 def formation_energies() -> dict[str, dict]:
     """Formation energy per atom relative to Li2S and P2S5 (eV/atom) and energy above the hull."""
     recs = records("task1")
@@ -179,21 +195,9 @@ def formation_energies() -> dict[str, dict]:
         y = n_l / (n_l + n_p)  # fraction of atoms from Li2S
         ef = r["energy_per_atom_eV"] - (y * e_l + (1 - y) * e_p)
         pts[name] = {"x_Li2S": x, "atom_fraction_Li2S": y, "ef_eV_atom": ef}
-    # lower convex hull in (y, ef)
-    pp = sorted((v["atom_fraction_Li2S"], v["ef_eV_atom"]) for v in pts.values())
-    hull: list[tuple[float, float]] = []
-    for q in pp:
-        while len(hull) >= 2 and ((hull[-1][0] - hull[-2][0]) * (q[1] - hull[-2][1])
-                                  - (hull[-1][1] - hull[-2][1]) * (q[0] - hull[-2][0])) <= 0:
-            hull.pop()
-        hull.append(q)
-    for v in pts.values():
-        y = v["atom_fraction_Li2S"]
-        for (x0, e0), (x1, e1) in zip(hull, hull[1:]):
-            if x0 - 1e-9 <= y <= x1 + 1e-9:
-                eh = e0 + (e1 - e0) * (y - x0) / (x1 - x0) if x1 > x0 else e0
-                v["e_above_hull_eV_atom"] = v["ef_eV_atom"] - eh
-                break
+    hull = energy_above_hull({n: (v["atom_fraction_Li2S"], v["ef_eV_atom"]) for n, v in pts.items()})
+    for n, v in pts.items():
+        v["e_above_hull_eV_atom"] = hull[n]
     return pts
 
 

@@ -1,0 +1,109 @@
+"""The reference-pack generator's pure parts (``reference_data/build``), without GPAW.
+
+The GPAW jobs themselves are checked by the shipped records (``reproduce.py``); here: the hull, the
+Task-2 labelling order, the data-file split, the HT-Li7PS6 Li ordering and the two-phase relaxation loop
+(driven by EMT instead of DFT).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+BUILD = Path(__file__).resolve().parents[2] / "reference_data" / "build"
+sys.path.insert(0, str(BUILD))
+
+import build_pack  # noqa: E402
+import manifest  # noqa: E402
+import settings  # noqa: E402
+
+from pytest_lips.analysis.formation import formation_energy_per_atom  # noqa: E402
+from pytest_lips.reference import load_reference_pack  # noqa: E402
+
+
+def test_energy_above_hull_analytic():
+    # A(0,0), B(1,0) end members; C(0.5,-0.1) on the hull; D(0.75, 0) lies 0.05 above the C-B facet
+    pts = {"A": (0.0, 0.0), "B": (1.0, 0.0), "C": (0.5, -0.1), "D": (0.75, 0.0), "E": (0.25, -0.02)}
+    e = manifest.energy_above_hull(pts)
+    assert e["A"] == pytest.approx(0.0, abs=1e-12) and e["B"] == pytest.approx(0.0, abs=1e-12)
+    assert e["C"] == pytest.approx(0.0, abs=1e-12)
+    assert e["D"] == pytest.approx(0.05)
+    assert e["E"] == pytest.approx(-0.02 + 0.05)  # the A-C facet is at -0.05 at x = 0.25
+
+
+def test_energy_above_hull_end_members_only():
+    assert manifest.energy_above_hull({"A": (0.0, 0.0), "B": (1.0, 0.0)}) == pytest.approx({"A": 0.0, "B": 0.0})
+
+
+def test_task2_labelling_order_covers_every_regime_early():
+    order = build_pack.interleaved(24)
+    assert sorted(order) == list(range(24))
+    regime = [i // 8 for i in order]  # 0-7 crystal, 8-15 liquid, 16-23 amorphous
+    assert sorted(regime[:3]) == [0, 1, 2]
+    assert sorted(regime[:6]) == [0, 0, 1, 1, 2, 2]
+    assert set(settings.TASK2_CROSSCHECK_INDICES) <= set(order[:6])
+
+
+def test_frame_split_is_stable_and_80_10_10():
+    ids = [f"P2S5/{k}" for k in range(2000)]
+    first = [manifest.frame_split(i) for i in ids]
+    assert first == [manifest.frame_split(i) for i in ids]
+    counts = {s: first.count(s) for s in ("train", "val", "test")}
+    assert abs(counts["train"] / 2000 - 0.8) < 0.03 and abs(counts["test"] / 2000 - 0.1) < 0.02
+
+
+def test_pack_formation_energies_match_the_plugin():
+    """The pack README's E_f (generator) against pytest_lips.analysis.formation (plugin), same energies."""
+    pack = load_reference_pack()
+    ready = {e.name: e for e in pack.task1 if e.available}
+    if not {"Li2S", "P2S5"} <= set(ready):
+        pytest.skip("P2S5 or Li2S not yet relaxed in the default pack")
+    gen = manifest.formation_energies()
+    e_li2s = ready["Li2S"].atoms().get_potential_energy() / len(ready["Li2S"].atoms())
+    e_p2s5 = ready["P2S5"].atoms().get_potential_energy() / len(ready["P2S5"].atoms())
+    for name, entry in ready.items():
+        atoms = entry.atoms()
+        ef = formation_energy_per_atom(atoms.get_potential_energy(), Counter(atoms.get_chemical_symbols()),
+                                       e_li2s * 3, e_p2s5 * 7)
+        assert gen[name]["ef_eV_atom"] == pytest.approx(ef, abs=1e-9), name
+
+
+def test_ht_li7ps6_ordering_has_no_short_li_li_pair():
+    src = settings.SHARED_STRUCTURES / "HT-Li7PS6_ordered_approx.vasp"
+    if not src.exists():
+        pytest.skip(f"starting structure {src} not on this machine")
+    import prepare
+    from ase.io import read
+
+    atoms, info = prepare.order_ht_li7ps6(read(src))
+    assert atoms.get_chemical_formula() == read(src).get_chemical_formula()
+    assert prepare.min_li_li(atoms) >= 2.0
+    assert info["li_li_pairs_below_2.0_2.3_2.6_3.0_A"][0] == 0
+
+
+def test_two_phase_relaxation_with_emt(tmp_path):
+    """Strained, rattled Cu: the loop starts in the cell phase, hands over to positions only, converges,
+    and writes every step as a labelled frame."""
+    import relax
+    from ase.build import bulk
+    from ase.calculators.emt import EMT
+    from ase.io import read
+
+    atoms = bulk("Cu", cubic=True) * (2, 2, 2)
+    atoms.set_cell(atoms.cell[:] * 1.03, scale_atoms=True)
+    atoms.rattle(0.05, seed=3)
+    atoms.calc = EMT()
+    steps = tmp_path / "steps.extxyz"
+    converged_by = relax.two_phase_bfgs(atoms, [], steps, 200, 0.03, {"name": "Cu"}, tmp_path / "opt.log")
+    frames = read(steps, index=":")
+    modes = [f.info["relax_mode"] for f in frames]
+    assert converged_by.startswith("fmax"), converged_by
+    assert modes[0] == "cell" and "positions" in modes
+    last = frames[-1]
+    assert last.info["fmax_atoms_eV_A"] < 0.03 and last.info["max_stress_GPa"] <= settings.RELAX_CELL_STRESS_GPa
+    assert np.allclose(last.get_forces(), atoms.get_forces(), atol=1e-3)
+    assert [f.info["step"] for f in frames] == list(range(len(frames)))
