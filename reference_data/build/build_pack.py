@@ -166,9 +166,10 @@ def main() -> None:
         stage_manifest()
     if s == "all":
         stage_reproduce("Li2S")
-        stage_relax(SMALL, FIRST_PASS_CAP)
+        stage_relax(("Li2S", "gamma-Li3PS4", "Li2P2S6"))
         stage_md()  # CHGNet, minutes; skipped when pack/task2/snapshots_chgnet.extxyz exists
         stage_task2(first=6)  # two per regime: Task 2 usable on the pack
+        stage_relax(("P2S5",), FIRST_PASS_CAP)  # the end member every formation energy needs
         stage_relax(("Li7P3S11",))  # lattice sanity check and the Task-3 cell
         stage_task2()
         stage_crosscheck()

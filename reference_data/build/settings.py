@@ -78,6 +78,11 @@ RELAX_DE_WINDOW = 5
 #: positions are relaxed (GPAW restarts its SCF from scratch at every cell change, ~3x the cost of a
 #: positions step); if the stress rises above it again, the cell is released again
 RELAX_CELL_STRESS_GPa = 0.5
+#: stiffness scale mu (eV/Å^2) of ASE's Exp preconditioner in the positions phase. ASE would estimate it
+#: from forces at a sinusoidally displaced copy, but that displacement breaks the crystal symmetry GPAW
+#: has fixed (RuntimeError 'Broken symmetry!'); 1.5 is the secant estimate <P1 dx, -dF>/<P1 dx, P1 dx>
+#: over P2S5's BFGS steps 6-11 (0.7-3.3 step by step); the Armijo line search absorbs the rest
+RELAX_PRECON_MU_eV_A2 = 1.5
 
 #: cheap pre-relaxation (scratch, not shipped) for the expensive cells: the production relaxation then
 #: starts close to the PBEsol minimum and needs few expensive steps (each cell change restarts the SCF)
