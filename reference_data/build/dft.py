@@ -116,6 +116,21 @@ def master_write_json(path: Path, data: dict) -> None:
     world.barrier()
 
 
+def master_write_atoms(path: Path, atoms: Atoms) -> None:
+    """Write one extxyz frame atomically: a complete temporary file renamed by rank 0, so a killed job
+    never leaves a truncated result (``ase.io.write`` itself writes on rank 0 only)."""
+    from ase.io import write
+
+    if world.rank == 0:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    world.barrier()
+    tmp = path.with_name(path.name + ".part")
+    write(tmp, atoms, format="extxyz")
+    if world.rank == 0:
+        os.replace(tmp, path)
+    world.barrier()
+
+
 def log_path(*parts: str) -> Path:
     p = LOG_DIR.joinpath(*parts)
     if world.rank == 0:

@@ -10,7 +10,6 @@ record with settings, code versions and wall times goes to ``pack/records/task1/
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 
@@ -202,9 +201,8 @@ def prerelax(name: str) -> Path:
 def run(name: str, max_new_steps: int | None = None) -> str:
     """Relax ``name`` at production settings with :func:`two_phase_bfgs`, continuing from its written steps
     (``pack/task1/relax/<name>.extxyz``). Returns 'done', 'partial' or 'skipped'."""
-    from ase.parallel import world
 
-    from dft import code_info, kpt_mesh, log_path, make_calc, master_write_json
+    from dft import code_info, kpt_mesh, log_path, make_calc, master_write_atoms, master_write_json
 
     p = paths(name)
     if p["final"].exists():
@@ -248,11 +246,7 @@ def run(name: str, max_new_steps: int | None = None) -> str:
     walls = [fr.info.get("wall_s", 0.0) for fr in frames]
     last.info.update({"name": name, "label": "crystalline", "relax_converged": bool(converged),
                       "origin": c.origin})
-    tmp = p["final"].with_name(p["final"].name + ".part")
-    write(tmp, last, format="extxyz")  # then renamed: a killed job never leaves a truncated result
-    if world.rank == 0:
-        os.replace(tmp, p["final"])
-    world.barrier()
+    master_write_atoms(p["final"], last)
     rec = {"name": name, "formula": c.formula, "natoms": len(last), "converged": bool(converged),
            "converged_by": converged_by,
            "fmax_eV_A": RELAX_FMAX_eV_A, "cell_stress_limit_GPa": RELAX_CELL_STRESS_GPa,

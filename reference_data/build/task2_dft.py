@@ -8,7 +8,6 @@ Runs with the GPAW python under MPI.
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from settings import PACK_DIR, PRODUCTION, RECORD_DIR, TIGHT
@@ -24,10 +23,9 @@ def out_paths(index: int, tight: bool) -> tuple[Path, Path]:
 
 def run_one(index: int, tight: bool = False, calc=None, previous: int | None = None) -> None:
     """Label snapshot ``index``; ``calc`` (with ``previous``, the snapshot it last computed) is reused."""
-    from ase.io import read, write
-    from ase.parallel import world
+    from ase.io import read
 
-    from dft import log_path, master_write_json, single_point
+    from dft import log_path, master_write_atoms, master_write_json, single_point
 
     out, rec_path = out_paths(index, tight)
     if out.exists():
@@ -40,14 +38,7 @@ def run_one(index: int, tight: bool = False, calc=None, previous: int | None = N
     for key in ("snapshot_index", "time_ps", "temperature_K", "temperature_inst_K", "regime", "msd_S_A2"):
         labelled.info[key] = snap.info[key]
     labelled.info["label"] = f"Iter1-meltquench-{snap.info['regime']}"
-    if world.rank == 0:
-        out.parent.mkdir(parents=True, exist_ok=True)
-    world.barrier()
-    tmp = out.with_name(out.name + ".part")
-    write(tmp, labelled, format="extxyz")  # then renamed: a killed job never leaves a truncated result
-    if world.rank == 0:
-        os.replace(tmp, out)
-    world.barrier()
+    master_write_atoms(out, labelled)
     rec.update({"snapshot_index": index, "time_ps": snap.info["time_ps"], "regime": snap.info["regime"]})
     master_write_json(rec_path, rec)
 

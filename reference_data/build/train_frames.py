@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -176,10 +175,9 @@ def pending_sets() -> list[str]:
 
 def label(set_id: str) -> None:
     """GPAW side (under MPI): label every candidate of ``set_id`` not labelled yet."""
-    from ase.io import read, write
-    from ase.parallel import world
+    from ase.io import read
 
-    from dft import code_info, kpt_mesh, log_path, make_calc, master_write_json, single_point
+    from dft import code_info, kpt_mesh, log_path, make_calc, master_write_atoms, master_write_json, single_point
 
     frames = read(CANDIDATES / f"{set_id}.extxyz", index=":")
     calc, cell = None, None
@@ -196,14 +194,7 @@ def label(set_id: str) -> None:
                                      calc=calc)
         labelled.info.update({key: v for key, v in cand.info.items()})
         labelled.info.update({"kpts": "x".join(map(str, rec["kpts"])), "scf_iterations": rec["scf_iterations"]})
-        if world.rank == 0:
-            out.parent.mkdir(parents=True, exist_ok=True)
-        world.barrier()
-        tmp = out.with_name(out.name + ".part")
-        write(tmp, labelled, format="extxyz")
-        if world.rank == 0:
-            os.replace(tmp, out)
-        world.barrier()
+        master_write_atoms(out, labelled)
     master_write_json(RECORD_DIR / "train" / f"{set_id}.json",
                       {"set": asdict(train_set(set_id)), "settings": PRODUCTION.to_dict(), **code_info()})
 
