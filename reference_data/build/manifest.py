@@ -182,19 +182,22 @@ def energy_above_hull(points: dict[str, tuple[float, float]]) -> dict[str, float
 
 def formation_energies() -> dict[str, dict]:
     """Formation energy per atom relative to Li2S and P2S5 (eV/atom) and energy above the hull."""
-    recs = records("task1")
+    recs = {n: r for n, r in records("task1").items() if not n.endswith(".progress")}
+    for c in CRYSTALS:  # an unfinished relaxation that stands in provisionally (see provisional_structure)
+        prov = PACK_DIR / "task1" / f"{c.name}.provisional.extxyz"
+        if c.name not in recs and prov.exists():
+            a = read(prov)
+            recs[c.name] = {"energy_per_atom_eV": a.get_potential_energy() / len(a), "provisional": True}
     if "Li2S" not in recs or "P2S5" not in recs:
         return {}
     e_l, e_p = recs["Li2S"]["energy_per_atom_eV"], recs["P2S5"]["energy_per_atom_eV"]
     pts = {}
     for name, r in recs.items():
-        if name.endswith(".progress"):
-            continue
         x = crystal(name).x_Li2S
         n_l, n_p = 3 * x, 7 * (1 - x)
         y = n_l / (n_l + n_p)  # fraction of atoms from Li2S
         ef = r["energy_per_atom_eV"] - (y * e_l + (1 - y) * e_p)
-        pts[name] = {"x_Li2S": x, "atom_fraction_Li2S": y, "ef_eV_atom": ef}
+        pts[name] = {"x_Li2S": x, "atom_fraction_Li2S": y, "ef_eV_atom": ef, "provisional": bool(r.get("provisional"))}
     hull = energy_above_hull({n: (v["atom_fraction_Li2S"], v["ef_eV_atom"]) for n, v in pts.items()})
     for n, v in pts.items():
         v["e_above_hull_eV_atom"] = hull[n]
@@ -219,6 +222,48 @@ def relax_progress(name: str) -> str:
     return "PBEsol relaxation queued (not started yet)"
 
 
+#: an unfinished relaxation whose energy per atom moved by less than this over the last
+#: PROVISIONAL_WINDOW production steps stands in as the reference (status ok, reason says "provisional")
+PROVISIONAL_DRIFT_meV_atom = 1.0
+PROVISIONAL_WINDOW = 5
+
+
+def complete_frames(path: Path) -> list[Atoms]:
+    """Frames of an extxyz that a running job may be appending to: a truncated last frame is ignored."""
+    import io
+
+    lines = path.read_text().splitlines(keepends=True)
+    i, end = 0, 0
+    while i < len(lines) and lines[i].strip():
+        n = int(lines[i])
+        if i + 2 + n > len(lines):
+            break
+        i += 2 + n
+        end = i
+    return read(io.StringIO("".join(lines[:end])), index=":", format="extxyz") if end else []
+
+
+def provisional_structure(name: str) -> str | None:
+    """Write ``task1/<name>.provisional.extxyz`` (the last production step) when the unfinished relaxation of
+    ``name`` has settled in energy; returns the reason to record, or None (and removes a stale file)."""
+    out = PACK_DIR / "task1" / f"{name}.provisional.extxyz"
+    steps = PACK_DIR / "task1" / "relax" / f"{name}.extxyz"
+    frames = complete_frames(steps) if steps.exists() and not (PACK_DIR / "task1" / f"{name}.extxyz").exists() else []
+    if len(frames) > PROVISIONAL_WINDOW:
+        e = [f.get_potential_energy() / len(f) for f in frames[-PROVISIONAL_WINDOW - 1:]]
+        drift = 1000 * (e[0] - e[-1])
+        last = frames[-1]
+        if abs(drift) <= PROVISIONAL_DRIFT_meV_atom:
+            fmax = float((last.get_forces() ** 2).sum(axis=1).max() ** 0.5)
+            last.info.update({"name": name, "label": "crystalline", "provisional": True})
+            write(out, last, format="extxyz")
+            return (f"provisional: the PBEsol relaxation is still running; this is its step {len(frames) - 1} "
+                    f"(fmax {fmax:.3f} eV/Å, target {RELAX_FMAX_eV_A}; energy down {drift:.2f} meV/atom over the "
+                    f"last {PROVISIONAL_WINDOW} steps)")
+    out.unlink(missing_ok=True)
+    return None
+
+
 def task1_entries() -> list[dict]:
     out = []
     for c in CRYSTALS:
@@ -233,6 +278,8 @@ def task1_entries() -> list[dict]:
             reason = "" if rec["converged"] else f"relaxation stopped unconverged after {rec['steps']} steps"
             e.update(status="ok", reason=reason, file=f"task1/{c.name}.extxyz",
                      relaxation_file=f"task1/relax/{c.name}.extxyz")
+        elif (provisional := provisional_structure(c.name)) is not None:
+            e.update(status="ok", reason=provisional, file=f"task1/{c.name}.provisional.extxyz")
         else:
             reason = relax_progress(c.name)
             e.update(status="pending", reason=reason)
@@ -248,6 +295,11 @@ def describe(rel: str) -> tuple[str, str, dict | None]:
     if rel.startswith("task1/relax/"):
         n = Path(rel).stem
         return (f"every DFT step of the PBEsol position+cell relaxation of {n} (energy, forces, stress)",
+                "start: " + crystal(n).origin, {"scf": method_dict(RELAX)["scf"]})
+    if parts[0] == "task1" and rel.endswith(".provisional.extxyz"):
+        n = Path(rel).name.removesuffix(".provisional.extxyz")
+        return (f"PROVISIONAL {n}: latest step of its unfinished PBEsol relaxation (energy settled; see the "
+                "manifest reason); replaced by the relaxed structure when the relaxation finishes",
                 "start: " + crystal(n).origin, {"scf": method_dict(RELAX)["scf"]})
     if parts[0] == "task1":
         n = Path(rel).stem
@@ -310,6 +362,7 @@ def in_flight(rel: str) -> bool:
 
 def write_manifest(n_task2: int, n_task2_total: int, task2_regimes: dict[str, int], task3_kind: str,
                    n_data: int) -> dict:
+    task1 = task1_entries()  # first: it may write or remove a provisional structure file
     files = []
     for p in sorted(PACK_DIR.rglob("*")):
         if not p.is_file() or p.name == "manifest.yaml" or p.suffix in (".tmp", ".part"):
@@ -347,7 +400,7 @@ def write_manifest(n_task2: int, n_task2_total: int, task2_regimes: dict[str, in
         "method": method_dict(PRODUCTION),
         "units": {"energy": "eV", "forces": "eV/Å", "stress": "eV/Å^3", "positions": "Å"},
         "files": files,
-        "task1": {"end_members": {"Li2S": "Li2S", "P2S5": "P2S5"}, "structures": task1_entries()},
+        "task1": {"end_members": {"Li2S": "Li2S", "P2S5": "P2S5"}, "structures": task1},
         "task2": t2,
         "task3": t3,
         "data": {"file": DATA_FILE, "status": "ok" if n_data else "pending"},

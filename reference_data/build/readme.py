@@ -54,6 +54,19 @@ def _task1_rows(form: dict) -> list[dict]:
             row["status"] = "pending: " + relax_progress(c.name)
             if prog_p.exists():
                 row["k mesh"] = "x".join(map(str, json.loads(prog_p.read_text())["kpts"]))
+            prov = PACK_DIR / "task1" / f"{c.name}.provisional.extxyz"
+            f = form.get(c.name, {})
+            if prov.exists() and f:
+                from ase.io import read as _read
+
+                a = _read(prov)
+                row.update({
+                    "status": "PROVISIONAL (" + row["status"].removeprefix("pending: ") + ")", "atoms": len(a),
+                    "E (eV/atom)": f"{a.get_potential_energy() / len(a):.5f}", "V relaxed (Å³)": f"{a.get_volume():.2f}",
+                    "P (GPa)": f"{-sum(a.get_stress()[:3]) / 3 * EV_A3_TO_GPA:.2f}",
+                    "E_f (meV/atom)": _fmt(1000 * f["ef_eV_atom"], 1),
+                    "E_hull (meV/atom)": _fmt(1000 * f["e_above_hull_eV_atom"], 1),
+                })
         rows.append(row)
     return rows
 
