@@ -261,6 +261,8 @@ def analyse(pack: ReferencePack, results: Mapping[str, Mapping[str, Mapping[str,
     ref = reference_energies(entries)
     by_name = {e.name: e for e in entries}
     not_run = {e.name: f"{e.status}: {e.reason}".rstrip(": ") for e in entries if not e.available}
+    # available but qualified by the pack, e.g. "provisional: the PBEsol relaxation is still running ..."
+    caveats = {e.name: e.reason for e in entries if e.available and e.reason}
     metrics: list[Metric] = []
     end_names = set(pack.end_members.values())
     missing_end = [w for w, n in pack.end_members.items() if n not in ref]
@@ -307,6 +309,9 @@ def analyse(pack: ReferencePack, results: Mapping[str, Mapping[str, Mapping[str,
                     note += f"; not run: {', '.join(sorted(skipped))}"
                 if subset:
                     note += "; extrapolation set, reported apart"
+                used = sorted(set(caveats) & (set(names) | set(pack.end_members.values())))
+                if used:
+                    note += "; reference caveats: " + ", ".join(f"{n} ({caveats[n].split(':')[0]})" for n in used)
             metrics.append(Metric(
                 key=f"{TASK}.{key}", value=value, unit="meV/atom", model=model, task=TASK, n=len(errors),
                 gated=(not subset) and bool(errors) and not problem, note=note,
@@ -317,6 +322,7 @@ def analyse(pack: ReferencePack, results: Mapping[str, Mapping[str, Mapping[str,
                     "structures": [{"name": n, "in_metric": n in names, **per_structure[n]}
                                    for n in sorted(per_structure)],
                     "not_run": skipped,
+                    "reference_caveats": caveats,
                     "end_members": end_member_info,
                     "protocol": protocol.to_dict(),
                     "pack": pack.key,

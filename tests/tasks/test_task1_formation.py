@@ -137,3 +137,23 @@ def test_protocol_validation():
         task.Task1Protocol.from_section({"fmax": 0.1})
     with pytest.raises(LipsUsageError, match="optimizer"):
         task.Task1Protocol.from_section({"optimizer": "LBFGS"})
+
+
+def test_task1_note_names_reference_caveats(tmp_path):
+    """An entry the pack qualifies (status ok with a reason, e.g. a provisional end member) is named in the
+    metric's note and listed in its details."""
+    import yaml
+
+    root = tmp_path / "pack"
+    make_pack(root, lj(epsilon=0.06, sigma=2.05))
+    manifest = yaml.safe_load((root / "manifest.yaml").read_text())
+    for s in manifest["task1"]["structures"]:
+        if s["name"] == "P2S5":
+            s["reason"] = "provisional: relaxation still running"
+    (root / "manifest.yaml").write_text(yaml.safe_dump(manifest, sort_keys=False))
+    pack = load_reference_pack(root)
+    protocol = task.Task1Protocol.from_section({"max_steps": 2})
+    results = task.run_all(pack, lj(), protocol)
+    metric = {m.key: m for m in task.analyse(pack, results, protocol, "lj")}["task1.ef_rmse_single_point"]
+    assert "reference caveats: P2S5 (provisional)" in metric.note
+    assert metric.details["reference_caveats"] == {"P2S5": "provisional: relaxation still running"}
