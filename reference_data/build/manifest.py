@@ -360,9 +360,8 @@ def in_flight(rel: str) -> bool:
     return False
 
 
-def write_manifest(n_task2: int, n_task2_total: int, task2_regimes: dict[str, int], task3_kind: str,
-                   n_data: int) -> dict:
-    task1 = task1_entries()  # first: it may write or remove a provisional structure file
+def write_manifest(task1: list[dict], n_task2: int, n_task2_total: int, task2_regimes: dict[str, int],
+                   task3_kind: str, n_data: int) -> dict:
     files = []
     for p in sorted(PACK_DIR.rglob("*")):
         if not p.is_file() or p.name == "manifest.yaml" or p.suffix in (".tmp", ".part"):
@@ -412,6 +411,7 @@ def write_manifest(n_task2: int, n_task2_total: int, task2_regimes: dict[str, in
 
 
 def main() -> None:
+    task1 = task1_entries()  # first: it writes or removes the provisional structure files the rest reads
     n2, n2t, regimes = assemble_task2()
     assemble_md_log()
     t3 = assemble_task3()
@@ -419,7 +419,7 @@ def main() -> None:
     import readme
 
     readme.write(formation_energies(), n2, n2t, t3, nd)
-    write_manifest(n2, n2t, regimes, t3, nd)
+    write_manifest(task1, n2, n2t, regimes, t3, nd)
     print(f"manifest: task2 {n2}/{n2t}, task3 {t3}, data frames {nd}")
 
 
