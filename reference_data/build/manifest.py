@@ -274,6 +274,7 @@ def task1_entries() -> list[dict]:
         if c.source is None:
             e.update(status="missing", reason=c.origin)
         elif final.exists():
+            (PACK_DIR / "task1" / f"{c.name}.provisional.extxyz").unlink(missing_ok=True)  # superseded
             rec = json.loads((RECORD_DIR / "task1" / f"{c.name}.json").read_text())
             reason = "" if rec["converged"] else f"relaxation stopped unconverged after {rec['steps']} steps"
             e.update(status="ok", reason=reason, file=f"task1/{c.name}.extxyz",
