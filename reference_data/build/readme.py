@@ -16,7 +16,7 @@ EV_A3_TO_GPA = 160.21766208
 
 
 def _fmt(v, nd=3) -> str:
-    return "–" if v is None else f"{v:.{nd}f}"
+    return "–" if v is None else f"{round(v, nd) + 0.0:.{nd}f}"  # + 0.0: no "-0.0"
 
 
 def _table(rows: list[dict], cols: list[str]) -> str:
