@@ -83,7 +83,9 @@ def single_point(atoms: Atoms, settings: DFTSettings, txt: str | Path, mesh: lis
 
     ``calc``: an existing GPAW calculator made by :func:`make_calc` with the same settings and mesh, to
     reuse; GPAW then starts the SCF from the previous structure's wavefunctions when only positions
-    changed (same cell and atoms), which saves iterations but not accuracy (same convergence criteria).
+    changed (same cell and atoms). Same convergence criteria, so the same accuracy; it only pays between
+    similar structures (relaxation steps): between Task-2 snapshots of different regimes the SCF still took
+    31-42 iterations, as from the atomic guess.
     """
     mesh = mesh or kpt_mesh(atoms, settings.kdensity_A)
     work = atoms.copy()
