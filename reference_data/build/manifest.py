@@ -19,6 +19,7 @@ import yaml
 from ase import Atoms
 from ase.io import read, write
 
+from relax import complete_frames
 from settings import (CRYSTALS, MELT_QUENCH, PACK_DIR, PRODUCTION, RECORD_DIR, RELAX, RELAX_FMAX_eV_A, TIGHT,
                       WORK_DIR, crystal)
 
@@ -226,21 +227,6 @@ def relax_progress(name: str) -> str:
 #: PROVISIONAL_WINDOW production steps stands in as the reference (status ok, reason says "provisional")
 PROVISIONAL_DRIFT_meV_atom = 1.0
 PROVISIONAL_WINDOW = 5
-
-
-def complete_frames(path: Path) -> list[Atoms]:
-    """Frames of an extxyz that a running job may be appending to: a truncated last frame is ignored."""
-    import io
-
-    lines = path.read_text().splitlines(keepends=True)
-    i, end = 0, 0
-    while i < len(lines) and lines[i].strip():
-        n = int(lines[i])
-        if i + 2 + n > len(lines):
-            break
-        i += 2 + n
-        end = i
-    return read(io.StringIO("".join(lines[:end])), index=":", format="extxyz") if end else []
 
 
 def provisional_structure(name: str) -> str | None:

@@ -74,11 +74,7 @@ def _task1_rows(form: dict) -> list[dict]:
 def _train_counts() -> str:
     import train_frames
 
-    done = {d.name: len(list(d.glob("*.extxyz"))) for d in sorted(train_frames.LABELLED.glob("*"))} \
-        if train_frames.LABELLED.exists() else {}
-    total = {p.stem: sum(1 for ln in p.read_text().splitlines() if ln.strip().isdigit())
-             for p in sorted(train_frames.CANDIDATES.glob("*.extxyz"))} if train_frames.CANDIDATES.exists() else {}
-    return ", ".join(f"{k} {done.get(k, 0)}/{n}" for k, n in total.items()) or "none yet"
+    return ", ".join(f"{k} {done}/{n}" for k, (done, n) in train_frames.progress().items()) or "none yet"
 
 
 def _relaxed_reaction() -> str:

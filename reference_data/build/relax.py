@@ -45,6 +45,27 @@ def paths(name: str) -> dict[str, Path]:
     }
 
 
+def complete_text(path: Path) -> str:
+    """The complete frames of an extxyz a job may be appending to (a truncated last frame is left out)."""
+    lines = path.read_text().splitlines(keepends=True)
+    i, end = 0, 0
+    while i < len(lines) and lines[i].strip():
+        n = int(lines[i])
+        if i + 2 + n > len(lines):
+            break
+        i += 2 + n
+        end = i
+    return "".join(lines[:end])
+
+
+def complete_frames(path: Path) -> list:
+    """Frames of :func:`complete_text` (read-only: safe on a file another job is writing)."""
+    import io
+
+    text = complete_text(path)
+    return read(io.StringIO(text), index=":", format="extxyz") if text else []
+
+
 def _read_complete(path: Path) -> list:
     """All frames of a step file; a frame truncated by a killed job is dropped (and the file rewritten)."""
     try:
@@ -52,18 +73,11 @@ def _read_complete(path: Path) -> list:
     except Exception:
         from ase.parallel import world
 
-        lines = path.read_text().splitlines(keepends=True)
-        frames, i = [], 0
-        while i < len(lines):
-            n = int(lines[i])
-            if i + 2 + n > len(lines):
-                break
-            frames.append("".join(lines[i:i + 2 + n]))
-            i += 2 + n
+        text = complete_text(path)
         if world.rank == 0:
-            path.write_text("".join(frames))
+            path.write_text(text)
         world.barrier()
-        return read(path, index=":") if frames else []
+        return read(path, index=":") if text else []
 
 
 def is_done(name: str) -> bool:

@@ -162,15 +162,19 @@ def make_candidates() -> list[str]:
     return written
 
 
-def pending_sets() -> list[str]:
-    """Sets with candidates not all labelled yet (path checks only)."""
-    out = []
+def progress() -> dict[str, tuple[int, int]]:
+    """``set_id -> (labelled, candidates)`` for every set with candidates (path checks only)."""
+    out = {}
     for path in sorted(CANDIDATES.glob("*.extxyz")) if CANDIDATES.exists() else []:
-        n = sum(1 for line in path.read_text().splitlines() if line.strip().isdigit())
+        n = sum(1 for line in path.read_text().splitlines() if line.strip().isdigit())  # atom-count lines
         done = len(list((LABELLED / path.stem).glob("*.extxyz"))) if (LABELLED / path.stem).exists() else 0
-        if done < n:
-            out.append(path.stem)
+        out[path.stem] = (done, n)
     return out
+
+
+def pending_sets() -> list[str]:
+    """Sets with candidates not all labelled yet."""
+    return [set_id for set_id, (done, n) in progress().items() if done < n]
 
 
 def label(set_id: str) -> None:
