@@ -171,9 +171,9 @@ def main() -> None:
         stage_task2(first=6)  # two per regime: Task 2 usable on the pack
         stage_relax(("P2S5",), FIRST_PASS_CAP)  # the end member every formation energy needs
         stage_relax(("Li7P3S11",))  # lattice sanity check and the Task-3 cell
+        stage_train()  # training-only frames for the example model (small cells, ~1 h in all)
         stage_task2()
         stage_crosscheck()
-        stage_train()  # training-only frames for the example model (small cells)
         stage_relax(SMALL + BIG)
         stage_train()  # sets whose crystal only now exists
     if s == "relax":

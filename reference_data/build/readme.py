@@ -256,7 +256,8 @@ with the shipped one (tolerance 1 meV/atom). Measured:
 The GPAW queue (one job at a time, 2 MPI ranks) works through: convergence check → reproducibility check
 (Li2S) → Li2S, γ-Li3PS4, Li2P2S6, P2S5 (cheap pre-relaxation, then at most 40 production steps in this
 pass) → CHGNet melt-quench (skipped when its snapshots exist) → the first 6 Task-2 single points (two per
-regime; Task 2 is usable from then on) → Li7P3S11 → the other Task-2 single points (interleaved order
+regime; Task 2 is usable from then on) → Li7P3S11 → training-only frames for the example model (rattled
+and CHGNet-MD copies of the small relaxed crystals, `train_frames.py`) → the other Task-2 single points (interleaved order
 0, 8, 16, 4, 12, 20, …, three per GPAW process, each SCF starting from the previous snapshot's
 wavefunctions) → cross-check of snapshots {", ".join(map(str, TASK2_CROSSCHECK_INDICES))} → remaining
 relaxations (P2S5 if unfinished, β-Li3PS4, HT-Li7PS6; each pre-relaxed cheaply first). Measured costs on
