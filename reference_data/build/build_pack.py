@@ -128,12 +128,13 @@ def stage_reproduce(name: str = "Li2S") -> None:
         log(f"end reproduce {name} rc={rc}")
 
 
-def stage_train() -> None:
-    """Training-only frames (train_frames.py): CHGNet/rattle candidates, then one GPAW job per set."""
+def stage_train(crystals: tuple[str, ...] | None = None) -> None:
+    """Training-only frames (train_frames.py): CHGNet/rattle candidates, then one GPAW job per set (only
+    the sets made from ``crystals`` if given)."""
     py("train_frames.py")
     import train_frames
 
-    for set_id in train_frames.pending_sets():
+    for set_id in train_frames.pending_sets(crystals):
         gpaw_job("train", set_id)
         stage_manifest()
 
@@ -171,7 +172,7 @@ def main() -> None:
         stage_task2(first=6)  # two per regime: Task 2 usable on the pack
         stage_relax(("P2S5",), FIRST_PASS_CAP)  # the end member every formation energy needs
         stage_relax(("Li7P3S11",))  # lattice sanity check and the Task-3 cell
-        stage_train()  # training-only frames for the example model (small cells, ~1 h in all)
+        stage_train(SMALL)  # training-only frames for the example model (small cells, ~1 h in all)
         stage_task2()
         stage_crosscheck()
         stage_relax(SMALL + BIG)

@@ -226,7 +226,7 @@ categories as pytest-lips reads them (`pytest_lips.data.label_category`): `cryst
 `crystalline-relaxation` (a DFT relaxation step; category crystalline), `Iter1-meltquench` (a Task-2
 melt-quench snapshot; category iter1), and the training-only frames of `train_frames.py`:
 `crystalline-rattled` (a relaxed crystal with seeded random strain, σ 0.02, and displacements, σ 0.05–0.2 Å)
-and `Iter2-md-<crystal>-<T>K` (CHGNet Langevin NVT snapshots at 600/1000/1500 K; category iter2), which
+and `Iter2-md-<crystal>-<T>K` (CHGNet Langevin NVT snapshots of γ-Li3PS4 at 600/1000/1500 K and of Li7P3S11 at 600/1200 K, independent of the Task-2 trajectory; category iter2), which
 no task uses as a reference. Training-only frames labelled so far: {_train_counts()}. `structure`/`step` or `regime`/`time_ps`/`temperature_K` say where
 each frame comes from. `split` is fixed in the file: every Task-2 snapshot is `test` (it is Task 2's
 reference, so a model trained on the train/val frames is not scored on its own training data); relaxation
@@ -260,7 +260,8 @@ regime; Task 2 is usable from then on) → Li7P3S11 → training-only frames for
 and CHGNet-MD copies of the small relaxed crystals, `train_frames.py`) → the other Task-2 single points (interleaved order
 0, 8, 16, 4, 12, 20, …, three per GPAW process, each SCF starting from the previous snapshot's
 wavefunctions) → cross-check of snapshots {", ".join(map(str, TASK2_CROSSCHECK_INDICES))} → remaining
-relaxations (P2S5 if unfinished, β-Li3PS4, HT-Li7PS6; each pre-relaxed cheaply first). Measured costs on
+relaxations (P2S5 if unfinished, β-Li3PS4, HT-Li7PS6; each pre-relaxed cheaply first) → training-only
+frames of the large cells (Li7P3S11 MD, last because each is a 42-atom single point). Measured costs on
 this machine (2 cores): see s/step above; a Li7P3S11 single point is several minutes.
 Everything written into the pack is kept; re-running resumes (relaxations from their last stored step;
 pre-relaxation progress lives in the git-ignored `reference_data/build/work/` and is redone in a fresh checkout):

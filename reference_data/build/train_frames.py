@@ -72,6 +72,9 @@ TRAIN_SETS: tuple[TrainSet, ...] = (
     TrainSet("gamma-Li3PS4", "rattle", n=8),
     TrainSet("gamma-Li3PS4", "md", n=4, temperatures_K=(600.0, 1000.0, 1500.0)),
     TrainSet("P2S5", "rattle", n=4),
+    # the Task-2/3 compound itself, from an independent CHGNet trajectory (its own seed, no melt-quench):
+    # 42-atom single points cost ~7 min each, so the queue labels this set last
+    TrainSet("Li7P3S11", "md", n=3, temperatures_K=(600.0, 1200.0)),
 )
 
 
@@ -172,9 +175,13 @@ def progress() -> dict[str, tuple[int, int]]:
     return out
 
 
-def pending_sets() -> list[str]:
-    """Sets with candidates not all labelled yet."""
-    return [set_id for set_id, (done, n) in progress().items() if done < n]
+def pending_sets(crystals: tuple[str, ...] | None = None) -> list[str]:
+    """Sets with candidates not all labelled yet, in ``TRAIN_SETS`` order (cheap cells first); only those
+    made from ``crystals`` if given."""
+    state = progress()
+    return [s.set_id for s in TRAIN_SETS
+            if s.set_id in state and state[s.set_id][0] < state[s.set_id][1]
+            and (crystals is None or s.name in crystals)]
 
 
 def label(set_id: str) -> None:

@@ -107,3 +107,25 @@ def test_two_phase_relaxation_with_emt(tmp_path):
     assert last.info["fmax_atoms_eV_A"] < 0.03 and last.info["max_stress_GPa"] <= settings.RELAX_CELL_STRESS_GPa
     assert np.allclose(last.get_forces(), atoms.get_forces(), atol=1e-3)
     assert [f.info["step"] for f in frames] == list(range(len(frames)))
+
+
+def test_training_sets_are_labelled_cheap_cells_first(tmp_path, monkeypatch):
+    import train_frames
+    from ase.build import bulk
+    from ase.io import write
+
+    monkeypatch.setattr(train_frames, "CANDIDATES", tmp_path / "candidates")
+    monkeypatch.setattr(train_frames, "LABELLED", tmp_path / "dft")
+    atoms = bulk("Cu")
+    for s in reversed(train_frames.TRAIN_SETS):  # written in the opposite order: the order must not follow files
+        (tmp_path / "candidates").mkdir(exist_ok=True)
+        write(tmp_path / "candidates" / f"{s.set_id}.extxyz", [atoms] * 2, format="extxyz")
+    first = train_frames.TRAIN_SETS[0]
+    (tmp_path / "dft" / first.set_id).mkdir(parents=True)
+    for k in range(2):  # the first set fully labelled: no longer pending
+        write(tmp_path / "dft" / first.set_id / f"{k:03d}.extxyz", atoms, format="extxyz")
+    expected = [s.set_id for s in train_frames.TRAIN_SETS[1:]]
+    assert train_frames.pending_sets() == expected
+    small = train_frames.pending_sets(build_pack.SMALL)
+    assert small == [s.set_id for s in train_frames.TRAIN_SETS[1:] if s.name in build_pack.SMALL]
+    assert "md-Li7P3S11" in expected and "md-Li7P3S11" not in small
