@@ -129,3 +129,24 @@ def test_training_sets_are_labelled_cheap_cells_first(tmp_path, monkeypatch):
     small = train_frames.pending_sets(build_pack.SMALL)
     assert small == [s.set_id for s in train_frames.TRAIN_SETS[1:] if s.name in build_pack.SMALL]
     assert "md-Li7P3S11" in expected and "md-Li7P3S11" not in small
+
+
+def test_decomposition_balances_the_formulas():
+    import reactions
+
+    assert reactions.decomposition("Li7P3S11", ["Li3PS4", "P2S5"]) == pytest.approx({"Li3PS4": 7 / 3, "P2S5": 1 / 3})
+    assert reactions.decomposition("Li3PS4", ["Li2P2S6", "Li2S"]) == pytest.approx({"Li2P2S6": 0.5, "Li2S": 1.0})
+    with pytest.raises(ValueError, match="cannot balance"):
+        reactions.decomposition("Li3PS4", ["Li2S"])  # no P
+
+
+def test_energy_relative_to_mixture_by_atom_fractions():
+    import reactions
+
+    # Li7P3S11 (21 atoms) = 7/3 Li3PS4 (56/3 atoms) + 1/3 P2S5 (7/3 atoms): atom fractions 8/9 and 1/9
+    e_t, e_g, e_p = -4.55, -4.57302, -4.89765
+    expected = 1000 * (e_t - (8 / 9 * e_g + 1 / 9 * e_p))
+    got = reactions.energy_relative_to_meV_atom("Li7P3S11", e_t, {"Li3PS4": e_g, "P2S5": e_p})
+    assert got == pytest.approx(expected)
+    # a target made of its own products is at zero
+    assert reactions.energy_relative_to_meV_atom("Li3PS4", -4.6, {"Li3PS4": -4.6}) == pytest.approx(0.0, abs=1e-9)
