@@ -27,6 +27,7 @@ from settings import (
     RELAX_MAX_STEPS,
     WORK_DIR,
     PRERELAX_FMAX_eV_A,
+    RELAX_CELL_REENTRY,
     RELAX_CELL_STRESS_GPa,
     RELAX_PRECON_MU_eV_A2,
     RELAX_DE_meV_atom,
@@ -90,6 +91,23 @@ def _max_stress_GPa(atoms) -> float:
     return float(abs(atoms.get_stress()).max() / GPa)
 
 
+def phase_after_step(mode: str, stress_GPa: float, fmax_atoms_eV_A: float, fmax_target_eV_A: float) -> str:
+    """The relaxation phase ('cell' or 'positions') for the next step, with hysteresis.
+
+    The cell phase hands over once every stress component is within ``RELAX_CELL_STRESS_GPa``. The
+    positions phase tolerates stress up to ``RELAX_CELL_REENTRY`` times that limit while the atoms are
+    still moving (relaxing the atoms shifts the stress by a few 0.1 GPa; switching on every crossing
+    restarts the optimiser every few steps, as Li7P3S11's pre-relaxation showed), and returns to the cell
+    phase when the stress exceeds that, or when the atoms are converged but the stress is not.
+    """
+    limit = RELAX_CELL_STRESS_GPa
+    if mode == "cell":
+        return "positions" if stress_GPa <= limit else "cell"
+    if stress_GPa > RELAX_CELL_REENTRY * limit or (fmax_atoms_eV_A < fmax_target_eV_A and stress_GPa > limit):
+        return "cell"
+    return "positions"
+
+
 def two_phase_bfgs(atoms, frames: list, steps_path: Path, budget: int, fmax_eV_A: float, step_info: dict,
                    bfgs_log: Path, on_step=None) -> str:
     """Relax ``atoms`` (calculator attached) with BFGS in two phases; returns how it converged ('' if not).
@@ -98,7 +116,7 @@ def two_phase_bfgs(atoms, frames: list, steps_path: Path, budget: int, fmax_eV_A
     ``RELAX_CELL_STRESS_GPa``, cell and positions move together (UnitCellFilter, BFGS); below it the cell
     is held and only positions move (PreconLBFGS with the Exp preconditioner), so GPAW keeps its
     wavefunctions between steps instead of restarting the SCF.
-    A positions phase that pushes the stress back above the limit hands over to a cell phase. Converged:
+    Hand-overs follow :func:`phase_after_step` (with hysteresis). Converged:
     fmax on the atoms < ``fmax_eV_A`` with the stress below the limit, or the energy-converged criterion
     (``RELAX_DE_*``). Every step is appended to ``steps_path`` as a labelled frame the moment it exists
     (``step_info`` added to its info); ``on_step(frame)`` is called after each write.
@@ -115,7 +133,13 @@ def two_phase_bfgs(atoms, frames: list, steps_path: Path, budget: int, fmax_eV_A
 
     state = {"t": time.time(), "skip_first": bool(frames), "n": len(frames), "converged_by": "",
              "switch": False, "energies": [float(fr.get_potential_energy()) for fr in frames]}
-    cell_phase = not frames or _max_stress_GPa(frames[-1]) > RELAX_CELL_STRESS_GPa
+    if frames:  # resumed: the phase the last written step leads to
+        last = frames[-1]
+        fmax_last = float((last.get_forces() ** 2).sum(axis=1).max() ** 0.5)
+        cell_phase = phase_after_step(last.info.get("relax_mode", "cell"), _max_stress_GPa(last), fmax_last,
+                                      fmax_eV_A) == "cell"
+    else:
+        cell_phase = True
     while budget > 0 and not state["converged_by"]:
         mode = "cell" if cell_phase else "positions"
         if cell_phase:
@@ -164,8 +188,8 @@ def two_phase_bfgs(atoms, frames: list, steps_path: Path, budget: int, fmax_eV_A
             if fmax_atoms < fmax_eV_A and stress_ok:
                 state["converged_by"] = (f"fmax {fmax_atoms:.3f} < {fmax_eV_A} eV/A, "
                                          f"stress {smax:.2f} <= {RELAX_CELL_STRESS_GPa} GPa")
-            # phase hand-over: cell settled -> positions only; stress back up -> cell again
-            state["switch"] = stress_ok if mode == "cell" else not stress_ok
+            # phase hand-over: cell settled -> positions only; stress well back up -> cell again
+            state["switch"] = phase_after_step(mode, smax, fmax_atoms, fmax_eV_A) != mode
             if on_step is not None:
                 on_step(frame, mode)
 

@@ -76,8 +76,11 @@ RELAX_DE_meV_atom = 0.05
 RELAX_DE_WINDOW = 5
 #: two-phase relaxation: once every stress component is below this, the cell is held fixed and only the
 #: positions are relaxed (GPAW restarts its SCF from scratch at every cell change, ~3x the cost of a
-#: positions step); if the stress rises above it again, the cell is released again
+#: positions step); if the stress rises well above it again, the cell is released again
 RELAX_CELL_STRESS_GPa = 0.5
+#: the positions phase returns to the cell phase above RELAX_CELL_REENTRY x RELAX_CELL_STRESS_GPa (hysteresis;
+#: relax.phase_after_step)
+RELAX_CELL_REENTRY = 1.5
 #: stiffness scale mu (eV/Å^2) of ASE's Exp preconditioner in the positions phase. ASE would estimate it
 #: from forces at a sinusoidally displaced copy, but that displacement breaks the crystal symmetry GPAW
 #: has fixed (RuntimeError 'Broken symmetry!'); 1.5 is the secant estimate <P1 dx, -dF>/<P1 dx, P1 dx>

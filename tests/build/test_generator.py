@@ -150,3 +150,17 @@ def test_energy_relative_to_mixture_by_atom_fractions():
     assert got == pytest.approx(expected)
     # a target made of its own products is at zero
     assert reactions.energy_relative_to_meV_atom("Li3PS4", -4.6, {"Li3PS4": -4.6}) == pytest.approx(0.0, abs=1e-9)
+
+
+def test_relaxation_phase_hand_over_has_hysteresis():
+    import relax
+
+    limit, reentry = settings.RELAX_CELL_STRESS_GPa, settings.RELAX_CELL_REENTRY
+    assert relax.phase_after_step("cell", 1.01 * limit, 0.5, 0.03) == "cell"
+    assert relax.phase_after_step("cell", 0.99 * limit, 0.5, 0.03) == "positions"
+    # positions: a stress a little above the limit is tolerated while the atoms still move ...
+    assert relax.phase_after_step("positions", 1.1 * limit, 0.5, 0.03) == "positions"
+    assert relax.phase_after_step("positions", 1.01 * reentry * limit, 0.5, 0.03) == "cell"
+    # ... but not once they are converged: then the cell has to move
+    assert relax.phase_after_step("positions", 1.1 * limit, 0.01, 0.03) == "cell"
+    assert relax.phase_after_step("positions", 0.9 * limit, 0.01, 0.03) == "positions"
