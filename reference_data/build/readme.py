@@ -193,7 +193,7 @@ the last step.
 {_table(_task1_rows(form), ["name", "x_Li2S", "status", "atoms", "k mesh", "steps", "s/step", "V start (Å³)", "V relaxed (Å³)", "P (GPa)", "E (eV/atom)", "E_f (meV/atom)", "E_hull (meV/atom)"])}
 {_relaxed_reaction()}
 Sanity checks:
-- Li7P3S11 volume: experiment 829.35 Å³ (Yamane et al. 2007); PBEsol here: {f"{li7['volume_A3']:.2f} Å³ ({100 * (li7['volume_A3'] / 829.35 - 1):+.1f} %)" if li7 else "pending"}; CHGNet (provisional Task-3 cell): {f"{v_chg:.2f} Å³ ({100 * (v_chg / 829.35 - 1):+.1f} %)" if v_chg else "–"}; DFT start: experimental cell (829.37 Å³); the CHGNet cell started from the VASP-PBE cell (871.15 Å³).
+- Li7P3S11 volume: experiment 829.35 Å³ (Yamane et al. 2007); PBEsol here: {f"{li7['volume_A3']:.2f} Å³ ({100 * (li7['volume_A3'] / 829.35 - 1):+.1f} %)" if li7 else "pending"}; CHGNet ({"the provisional Task-3 cell until the PBEsol one existed" if li7 else "provisional Task-3 cell"}): {f"{v_chg:.2f} Å³ ({100 * (v_chg / 829.35 - 1):+.1f} %)" if v_chg else "–"}; DFT start: experimental cell (829.37 Å³); the CHGNet cell started from the VASP-PBE cell (871.15 Å³).
 - Li7P3S11 against 7/3 γ-Li3PS4 + 1/3 P2S5 (energy per atom of Li7P3S11 minus that of the mixture):
   PBEsol here {_li7p3s11_vs_gamma_p2s5()}; Materials Project (PBE) +19.9 meV/atom, PAW-LDA +7.6 meV/atom
   (slightly above: metastable, as made by quenching a glass). Its E_hull column is relative to the lower
