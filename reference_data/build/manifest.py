@@ -60,11 +60,16 @@ def virial(atoms: Atoms) -> np.ndarray:
     return -voigt_6_to_full_3x3_stress(atoms.get_stress()) * atoms.get_volume()
 
 
+#: ``info["source"]`` of every frame of the data file (what produced the labels)
+LABEL_SOURCE = "GPAW PBEsol, production settings of the lips-open-pbesol pack (reference_data/pack/README.md)"
+
+
 def lips_frame(atoms: Atoms, label: str, extra: dict | None = None) -> Atoms:
     out = Atoms(atoms.get_chemical_symbols(), positions=atoms.get_positions(), cell=atoms.cell[:], pbc=True)
     out.info["energy"] = float(atoms.get_potential_energy())
     out.info["virial"] = virial(atoms)
     out.info["label"] = label
+    out.info["source"] = LABEL_SOURCE
     out.info.update(extra or {})
     out.arrays["forces"] = atoms.get_forces().copy()
     return out
