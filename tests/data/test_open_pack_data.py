@@ -34,9 +34,12 @@ def test_every_frame_is_fully_labelled(open_data):
 
 
 def test_labels_map_to_lips25_categories(open_data):
-    # relaxation steps count as crystalline, melt-quench snapshots as the first iteration round
-    assert set(open_data.categories) <= {"crystalline", "iter1"}
+    # relaxation steps and rattled crystals count as crystalline, melt-quench snapshots as the first
+    # iteration round, the training-only CHGNet-MD frames (label Iter2-md-...) as the second
+    assert set(open_data.categories) <= {"crystalline", "iter1", "iter2"}
     assert "crystalline" in set(open_data.categories)
+    iter2 = [i for i in range(len(open_data)) if open_data.categories[i] == "iter2"]
+    assert all(str(open_data.labels[i]).startswith("Iter2-md-") for i in iter2)
 
 
 def test_split_comes_from_the_file_and_keeps_task2_out_of_training(open_data):
