@@ -78,31 +78,31 @@ def _train_counts() -> str:
     return ", ".join(f"{k} {done}/{n}" for k, (done, n) in train_frames.progress().items()) or "none yet"
 
 
+def _relaxed_energy_vs(target: tuple[str, str], products: dict[str, str]) -> float | None:
+    """Energy per atom (meV/atom) of the relaxed crystal ``target`` = (pack name, formula) above the balanced
+    mixture of the relaxed ``products`` (formula -> pack name); None until all of them are relaxed."""
+    e = {}
+    for name in (target[0], *products.values()):
+        p = RECORD_DIR / "task1" / f"{name}.json"
+        if not p.exists():
+            return None
+        e[name] = json.loads(p.read_text())["energy_per_atom_eV"]
+    return energy_relative_to_meV_atom(target[1], e[target[0]], {f: e[n] for f, n in products.items()})
+
+
 def _relaxed_reaction() -> str:
     """Li2P2S6 + 2 Li2S -> 2 gamma-Li3PS4 at the relaxed structures (available before P2S5 is)."""
-    recs = {}
-    for n in ("Li2P2S6", "Li2S", "gamma-Li3PS4"):
-        p = RECORD_DIR / "task1" / f"{n}.json"
-        if not p.exists():
-            return ""
-        recs[n] = json.loads(p.read_text())["energy_per_atom_eV"]
-    de = energy_relative_to_meV_atom("Li3PS4", recs["gamma-Li3PS4"],
-                                     {"Li2P2S6": recs["Li2P2S6"], "Li2S": recs["Li2S"]})
+    de = _relaxed_energy_vs(("gamma-Li3PS4", "Li3PS4"), {"Li2P2S6": "Li2P2S6", "Li2S": "Li2S"})
+    if de is None:
+        return ""
     return (f"Reaction energy at the relaxed structures, Li2P2S6 + 2 Li2S → 2 γ-Li3PS4: {de:.1f} meV/atom "
             "(exothermic: γ-Li3PS4 is stable against Li2P2S6 + Li2S, as expected).\n")
 
 
 def _li7p3s11_vs_gamma_p2s5() -> str:
     """Li7P3S11 against 7/3 γ-Li3PS4 + 1/3 P2S5, the decomposition the Materials Project numbers refer to."""
-    recs = {}
-    for n in ("Li7P3S11", "gamma-Li3PS4", "P2S5"):
-        p = RECORD_DIR / "task1" / f"{n}.json"
-        if not p.exists():
-            return "pending (needs the relaxed Li7P3S11)"
-        recs[n] = json.loads(p.read_text())["energy_per_atom_eV"]
-    de = energy_relative_to_meV_atom("Li7P3S11", recs["Li7P3S11"],
-                                     {"Li3PS4": recs["gamma-Li3PS4"], "P2S5": recs["P2S5"]})
-    return f"{de:+.1f} meV/atom"
+    de = _relaxed_energy_vs(("Li7P3S11", "Li7P3S11"), {"Li3PS4": "gamma-Li3PS4", "P2S5": "P2S5"})
+    return "pending (needs the relaxed Li7P3S11)" if de is None else f"{de:+.1f} meV/atom"
 
 
 def _crosscheck_rows() -> list[dict]:
