@@ -19,7 +19,7 @@ import yaml
 from ase import Atoms
 from ase.io import read, write
 
-from relax import complete_frames
+from relax import complete_frames, max_force_eV_A
 from settings import (CRYSTALS, MELT_QUENCH, PACK_DIR, PRODUCTION, RECORD_DIR, RELAX, RELAX_FMAX_eV_A, TIGHT,
                       WORK_DIR, crystal)
 
@@ -245,7 +245,7 @@ def provisional_structure(name: str) -> str | None:
         drift = 1000 * (e[0] - e[-1])
         last = frames[-1]
         if abs(drift) <= PROVISIONAL_DRIFT_meV_atom:
-            fmax = float((last.get_forces() ** 2).sum(axis=1).max() ** 0.5)
+            fmax = max_force_eV_A(last.get_forces())
             last.info.update({"name": name, "label": "crystalline", "provisional": True})
             write(out, last, format="extxyz")
             return (f"provisional: the PBEsol relaxation is still running; this is its step {len(frames) - 1} "

@@ -91,6 +91,11 @@ def _max_stress_GPa(atoms) -> float:
     return float(abs(atoms.get_stress()).max() / GPa)
 
 
+def max_force_eV_A(forces) -> float:
+    """Largest force norm over the atoms (eV/Å) of an (N, 3) force array."""
+    return float((forces ** 2).sum(axis=1).max() ** 0.5)
+
+
 def phase_after_step(mode: str, stress_GPa: float, fmax_atoms_eV_A: float, fmax_target_eV_A: float) -> str:
     """The relaxation phase ('cell' or 'positions') for the next step, with hysteresis.
 
@@ -135,7 +140,7 @@ def two_phase_bfgs(atoms, frames: list, steps_path: Path, budget: int, fmax_eV_A
              "switch": False, "energies": [float(fr.get_potential_energy()) for fr in frames]}
     if frames:  # resumed: the phase the last written step leads to
         last = frames[-1]
-        fmax_last = float((last.get_forces() ** 2).sum(axis=1).max() ** 0.5)
+        fmax_last = max_force_eV_A(last.get_forces())
         cell_phase = phase_after_step(last.info.get("relax_mode", "cell"), _max_stress_GPa(last), fmax_last,
                                       fmax_eV_A) == "cell"
     else:
@@ -164,8 +169,8 @@ def two_phase_bfgs(atoms, frames: list, steps_path: Path, budget: int, fmax_eV_A
             e = atoms.get_potential_energy()
             f = atoms.get_forces()
             s = atoms.get_stress()
-            fmax_atoms = float((f ** 2).sum(axis=1).max() ** 0.5)
-            fmax_opt = float((target.get_forces() ** 2).sum(axis=1).max() ** 0.5)
+            fmax_atoms = max_force_eV_A(f)
+            fmax_opt = max_force_eV_A(target.get_forces())
             smax = _max_stress_GPa(atoms)
             frame = labelled_copy(atoms, e, f, s, {
                 **step_info, "step": state["n"], "wall_s": round(wall, 1), "fmax_filter_eV_A": round(fmax_opt, 5),
@@ -295,7 +300,7 @@ def run(name: str, max_new_steps: int | None = None) -> str:
            "energy_per_atom_eV": float(last.get_potential_energy()) / len(last),
            "volume_A3": float(last.get_volume()), "start_volume_A3": prepared_volume,
            "max_stress_GPa": _max_stress_GPa(last),
-           "fmax_atoms_final_eV_A": float((last.get_forces() ** 2).sum(axis=1).max() ** 0.5),
+           "fmax_atoms_final_eV_A": max_force_eV_A(last.get_forces()),
            "prerelaxed": name in PRERELAX_NAMES,
            "prerelax_settings": PRERELAX.to_dict() if name in PRERELAX_NAMES else None,
            "cellpar": [float(x) for x in last.cell.cellpar()],
