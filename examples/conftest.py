@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_lips.models import model_from_factory, model_from_graph_pes
+from pytest_lips.models import model_from_factory, model_from_graph_pes  # noqa: F401 (model_from_factory: the commented alternative below)
 
 HERE = Path(__file__).resolve().parent
 

@@ -29,7 +29,8 @@ import torch
 from ase.io import read
 
 from graph_pes.atomic_graph import AtomicGraph, to_batch
-from graph_pes.models import MACE, AdditionModel, LearnableOffset, SmoothedPairPotential, ZBLCoreRepulsion
+from graph_pes.models import (MACE, AdditionModel, LearnableOffset, SmoothedPairPotential, ZBLCoreRepulsion,
+                              load_model)
 
 ROOT = Path(__file__).resolve().parents[1]
 DFT_DATA = ROOT / "reference_data" / "pack" / "data" / "lips_open.extxyz"
@@ -123,6 +124,11 @@ def errors(model, graphs: list[AtomicGraph], batch_size: int = 16) -> dict[str, 
     }
 
 
+def _rel(path: Path) -> str:
+    path = path.resolve()
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", default=None, help=f"extxyz with energy/forces (default: {DFT_DATA.name} if present, "
@@ -135,6 +141,9 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=5e-3)
     ap.add_argument("--force-weight", type=float, default=0.1)
     ap.add_argument("--val-fraction", type=float, default=0.1)
+    ap.add_argument("--init", default=None,
+                    help="fine-tune this saved graph-pes model instead of starting from random weights (its "
+                         "per-element energy offsets are refitted to the new labels first)")
     ap.add_argument("--max-minutes", type=float, default=22.0, help="stop training after this wall time")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seed", type=int, default=SEED)
@@ -153,8 +162,12 @@ def main() -> None:
     g_tr = [AtomicGraph.from_ase(a, cutoff=CUTOFF_A) for a in train_frames]
     g_va = [AtomicGraph.from_ase(a, cutoff=CUTOFF_A) for a in val_frames]
 
-    model = make_model()
-    model.pre_fit_all_components(g_tr)
+    if args.init:
+        model = load_model(args.init)
+        print(f"fine-tuning {args.init}")
+    else:
+        model = make_model()
+        model.pre_fit_all_components(g_tr)
     refit_offsets(model, g_tr)
 
     params = [p for p in model.parameters() if p.requires_grad]
@@ -203,8 +216,9 @@ def main() -> None:
             sub = [a for a in test_frames if str(a.info.get("label", "")).split("-")[0] == fam]
             test[f"{fam} ({len(sub)} frames)"] = errors(model, [AtomicGraph.from_ase(a, cutoff=CUTOFF_A) for a in sub])
     summary = {
-        "data": str(data.relative_to(ROOT)) if data.is_relative_to(ROOT) else str(data),
+        "data": _rel(data),
         "label_sources": sources,
+        "init": _rel(Path(args.init)) if args.init else None,
         "n_train": len(g_tr),
         "n_validation": len(g_va),
         "best_epoch": best[2],

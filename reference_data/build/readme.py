@@ -276,11 +276,13 @@ The GPAW queue (one job at a time, 2 MPI ranks) works through: convergence check
 (Li2S) → Li2S, γ-Li3PS4, Li2P2S6, P2S5 (cheap pre-relaxation, then at most 40 production steps in this
 pass) → CHGNet melt-quench (skipped when its snapshots exist) → the first 6 Task-2 single points (two per
 regime; Task 2 is usable from then on) → Li7P3S11 → training-only frames for the example model (rattled
-and CHGNet-MD copies of the small relaxed crystals, `train_frames.py`) → the other Task-2 single points (interleaved order
+and CHGNet-MD copies of the small relaxed crystals, `train_frames.py`) → the Li7P3S11 MD training frames
+(42-atom single points; before the remaining Task-2 snapshots because those are test-only and do not help
+the example model, which otherwise sees almost no liquid Li7P3S11) → the other Task-2 single points (interleaved order
 0, 8, 16, 4, 12, 20, …, three per GPAW process, each SCF starting from the previous snapshot's
 wavefunctions) → cross-check of snapshots {", ".join(map(str, TASK2_CROSSCHECK_INDICES))} → remaining
 relaxations (P2S5 if unfinished, β-Li3PS4, HT-Li7PS6; each pre-relaxed cheaply first) → training-only
-frames of the large cells (Li7P3S11 MD, last because each is a 42-atom single point). Measured costs on
+frames of any crystal relaxed only then. Measured costs on
 this machine (2 cores): see s/step above; a Li7P3S11 single point is several minutes.
 Everything written into the pack is kept; re-running resumes (relaxations from their last stored step;
 pre-relaxation progress lives in the git-ignored `reference_data/build/work/` and is redone in a fresh checkout):

@@ -73,7 +73,8 @@ TRAIN_SETS: tuple[TrainSet, ...] = (
     TrainSet("gamma-Li3PS4", "md", n=4, temperatures_K=(600.0, 1000.0, 1500.0)),
     TrainSet("P2S5", "rattle", n=4),
     # the Task-2/3 compound itself, from an independent CHGNet trajectory (its own seed, no melt-quench):
-    # 42-atom single points cost ~7 min each, so the queue labels this set last
+    # 42-atom single points cost ~7 min each; the queue labels this set right after the small-cell sets,
+    # before the remaining (test-only) Task-2 snapshots
     TrainSet("Li7P3S11", "md", n=3, temperatures_K=(600.0, 1200.0)),
 )
 

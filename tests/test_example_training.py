@@ -1,0 +1,92 @@
+"""The example model's training script (``examples/train_example_model.py``): its split rule, the
+least-squares offset refit (against an exact case), and one short fine-tuning run from the shipped model."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from ase import Atoms
+from ase.io import read, write
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "examples"))
+
+import train_example_model as tem  # noqa: E402
+from graph_pes.atomic_graph import AtomicGraph  # noqa: E402
+from graph_pes.models import load_model  # noqa: E402
+
+EXAMPLE_MODEL = ROOT / "examples" / "lips-example-model.pt"
+FRAMES = ROOT / "fixtures" / "data" / "chgnet_lips_frames.extxyz"
+
+
+def _atoms(symbols: str, split: str | None = None) -> Atoms:
+    a = Atoms(symbols, positions=np.arange(3 * len(Atoms(symbols))).reshape(-1, 3) * 1.7, cell=[12] * 3,
+              pbc=True)
+    if split is not None:
+        a.info["split"] = split
+    return a
+
+
+def test_split_uses_the_files_split_key_and_never_trains_on_test():
+    frames = [_atoms("LiS", s) for s in ("train", "val", "test", "train", "test")]
+    tr, va, te = tem.split(frames, 0.5, 0)
+    assert (len(tr), len(va), len(te)) == (2, 1, 2)
+    assert all(a.info["split"] == "train" for a in tr) and all(a.info["split"] == "test" for a in te)
+
+
+def test_split_without_val_tags_draws_validation_from_non_test_frames():
+    frames = [_atoms("LiS", "train") for _ in range(9)] + [_atoms("PS", "test")]
+    tr, va, te = tem.split(frames, 0.25, 3)
+    assert len(va) == 2 and len(tr) == 7 and len(te) == 1
+    assert not any(a.info["split"] == "test" for a in tr + va)
+    assert {id(a) for a in tr}.isdisjoint({id(a) for a in va})
+
+
+def test_refit_offsets_recovers_known_per_element_shifts():
+    """Labels = model energy + sum_Z n_Z c_Z with known c_Z: after the refit the residuals vanish."""
+    torch.manual_seed(0)
+    model = tem.make_model()
+    frames = read(FRAMES, index="::25")
+    graphs = [AtomicGraph.from_ase(a, cutoff=tem.CUTOFF_A) for a in frames]
+    shift = {3: -0.7, 15: 2.1, 16: -1.3}
+    model.eval()
+    for g, a in zip(graphs, frames):
+        e = float(model.predict(g, properties=["energy"])["energy"])
+        label = e + sum(shift[z] for z in a.numbers)
+        g.properties["energy"] = torch.tensor(label, dtype=torch.get_default_dtype())
+    assert {int(z) for g in graphs for z in g.Z} == set(shift)  # every element is present
+    tem.refit_offsets(model, graphs)
+    for g in graphs:
+        e = float(model.predict(g, properties=["energy"])["energy"])
+        assert e == pytest.approx(float(g.properties["energy"]), abs=2e-3)
+
+
+@pytest.mark.slow
+def test_fine_tuning_run_starts_from_the_given_model(tmp_path):
+    frames = read(FRAMES, index=":")
+    picked = [a for a in frames if len(a) <= 20][:6]
+    for i, a in enumerate(picked):
+        a.info["split"] = ("train", "train", "train", "val", "test", "train")[i]
+    data = tmp_path / "tiny.extxyz"
+    write(data, picked, format="extxyz")
+    out = tmp_path / "ft.pt"
+    run = subprocess.run([sys.executable, str(ROOT / "examples" / "train_example_model.py"), "--data", str(data),
+                          "--init", str(EXAMPLE_MODEL), "--epochs", "1", "--out", str(out)],
+                         capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-2000:]
+    summary = json.loads(out.with_suffix(".json").read_text())
+    assert summary["init"] == "examples/lips-example-model.pt"
+    assert (summary["n_train"], summary["n_validation"], summary["n_test"]) == (4, 1, 1)
+    tuned, base = load_model(out), load_model(EXAMPLE_MODEL)
+    # same architecture (every weight tensor has its shape), different weights after one epoch
+    sd_t, sd_b = tuned.state_dict(), base.state_dict()
+    assert sd_t.keys() == sd_b.keys()
+    weights = [k for k, v in sd_b.items() if isinstance(v, torch.Tensor) and v.is_floating_point()]
+    assert weights and all(sd_t[k].shape == sd_b[k].shape for k in weights)
+    assert any(not torch.equal(sd_t[k], sd_b[k]) for k in weights)
