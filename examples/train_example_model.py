@@ -3,6 +3,13 @@
     python examples/train_example_model.py                     # best labels found, ~20 min on 1 CPU core
     python examples/train_example_model.py --data my.extxyz    # any LiPS-25-style extxyz file
 
+The shipped example model is made in two steps (examples/README.md), about 25 min on one core:
+
+    python examples/train_example_model.py --data fixtures/data/chgnet_lips_frames.extxyz \
+        --out examples/lips-chgnet-distilled.pt                # 1. distil CHGNet (340 frames, ~20 min)
+    python examples/train_example_model.py --init examples/lips-chgnet-distilled.pt \
+        --epochs 100 --force-weight 1.0 --lr 2e-3              # 2. fine-tune on the PBEsol pack (~5 min)
+
 Labels, in order of preference (``--data`` overrides):
 1. ``reference_data/pack/data/lips_open.extxyz`` - the project's PBEsol (DFT) data, once it has at least
    ``--min-dft-frames`` (100) non-test frames covering Li, P and S. Its ``split`` key is used as is: the

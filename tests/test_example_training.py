@@ -22,6 +22,7 @@ from graph_pes.atomic_graph import AtomicGraph  # noqa: E402
 from graph_pes.models import load_model  # noqa: E402
 
 EXAMPLE_MODEL = ROOT / "examples" / "lips-example-model.pt"
+DISTILLED_MODEL = ROOT / "examples" / "lips-chgnet-distilled.pt"
 FRAMES = ROOT / "fixtures" / "data" / "chgnet_lips_frames.extxyz"
 
 
@@ -77,16 +78,30 @@ def test_fine_tuning_run_starts_from_the_given_model(tmp_path):
     write(data, picked, format="extxyz")
     out = tmp_path / "ft.pt"
     run = subprocess.run([sys.executable, str(ROOT / "examples" / "train_example_model.py"), "--data", str(data),
-                          "--init", str(EXAMPLE_MODEL), "--epochs", "1", "--out", str(out)],
+                          "--init", str(DISTILLED_MODEL), "--epochs", "1", "--out", str(out)],
                          capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr[-2000:]
     summary = json.loads(out.with_suffix(".json").read_text())
-    assert summary["init"] == "examples/lips-example-model.pt"
+    assert summary["init"] == "examples/lips-chgnet-distilled.pt"
     assert (summary["n_train"], summary["n_validation"], summary["n_test"]) == (4, 1, 1)
-    tuned, base = load_model(out), load_model(EXAMPLE_MODEL)
+    tuned, base = load_model(out), load_model(DISTILLED_MODEL)
     # same architecture (every weight tensor has its shape), different weights after one epoch
     sd_t, sd_b = tuned.state_dict(), base.state_dict()
     assert sd_t.keys() == sd_b.keys()
     weights = [k for k, v in sd_b.items() if isinstance(v, torch.Tensor) and v.is_floating_point()]
     assert weights and all(sd_t[k].shape == sd_b[k].shape for k in weights)
     assert any(not torch.equal(sd_t[k], sd_b[k]) for k in weights)
+
+
+def test_shipped_example_model_is_trained_on_the_pbesol_pack():
+    """The README's example model: fine-tuned from the distilled model on the pack's DFT file, never on its
+    test split, and its summary carries test errors."""
+    summary = json.loads(EXAMPLE_MODEL.with_suffix(".json").read_text())
+    assert summary["data"] == "reference_data/pack/data/lips_open.extxyz"
+    assert summary["init"] == "examples/lips-chgnet-distilled.pt" and DISTILLED_MODEL.exists()
+    assert all("GPAW PBEsol" in s for s in summary["label_sources"])
+    assert summary["n_test"] > 0 and "all" in summary["test"]
+    frames = read(ROOT / summary["data"], index=":")
+    assert summary["n_train"] + summary["n_validation"] <= sum(a.info["split"] != "test" for a in frames)
+    assert EXAMPLE_MODEL.stat().st_size < 5e6
+    assert set(load_model(EXAMPLE_MODEL).elements_seen) == {"Li", "P", "S"}
