@@ -155,6 +155,10 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seed", type=int, default=SEED)
     args = ap.parse_args()
+    for opt, path in (("--data", args.data), ("--init", args.init)):
+        if path and not Path(path).is_file():
+            ap.error(f"{opt} {path}: no such file (give an extxyz file for --data, a torch.save'd graph-pes "
+                     "model for --init)")
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)

@@ -105,3 +105,12 @@ def test_shipped_example_model_is_trained_on_the_pbesol_pack():
     assert summary["n_train"] + summary["n_validation"] <= sum(a.info["split"] != "test" for a in frames)
     assert EXAMPLE_MODEL.stat().st_size < 5e6
     assert set(load_model(EXAMPLE_MODEL).elements_seen) == {"Li", "P", "S"}
+
+
+@pytest.mark.parametrize("option", ["--data", "--init"])
+def test_missing_input_file_is_a_usage_error_naming_the_option(option, tmp_path):
+    missing = tmp_path / "absent.file"
+    run = subprocess.run([sys.executable, str(ROOT / "examples" / "train_example_model.py"), option, str(missing)],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 2
+    assert f"{option} {missing}: no such file" in run.stderr and "Traceback" not in run.stderr
