@@ -112,10 +112,13 @@ def stage_task2(first: int | None = None) -> None:
 
 
 def stage_crosscheck() -> None:
-    for i in TASK2_CROSSCHECK_INDICES:
-        if task2_out(i, False).exists() and not task2_out(i, True).exists():
-            gpaw_job("crosscheck", str(i))
-            stage_manifest()
+    """The tight-setting cross-checks, all in one GPAW process (each SCF starts from the previous
+    snapshot's wavefunctions, as in :func:`stage_task2`); each is written when done."""
+    todo = [str(i) for i in TASK2_CROSSCHECK_INDICES
+            if task2_out(i, False).exists() and not task2_out(i, True).exists()]
+    if todo:
+        gpaw_job("crosscheck", *todo)
+        stage_manifest()
 
 
 def stage_reproduce(name: str = "Li2S") -> None:

@@ -164,3 +164,49 @@ def test_relaxation_phase_hand_over_has_hysteresis():
     # ... but not once they are converged: then the cell has to move
     assert relax.phase_after_step("positions", 1.1 * limit, 0.01, 0.03) == "cell"
     assert relax.phase_after_step("positions", 0.9 * limit, 0.01, 0.03) == "positions"
+
+
+def test_crosscheck_difference_against_hand_computed_values():
+    from ase import Atoms, units
+    from ase.calculators.singlepoint import SinglePointCalculator
+
+    import readme
+
+    n = 4
+    base = Atoms("Li2PS", positions=np.arange(3 * n).reshape(n, 3) * 0.9, cell=[6.0] * 3, pbc=True)
+    f = np.zeros((n, 3))
+    df = np.zeros((n, 3))
+    df[0, 0], df[2, 1] = 0.3, -0.4  # RMSE = sqrt((0.09 + 0.16) / 12)
+    s = np.array([0.01, 0.0, -0.02, 0.0, 0.0, 0.001])  # eV/Å^3 (ASE Voigt order)
+    ds = np.array([0.0, 0.0, 0.0, 0.0, -2.0, 0.0]) * units.GPa  # -2 GPa on one component
+    prod, tight = base.copy(), base.copy()
+    prod.calc = SinglePointCalculator(prod, energy=-10.0, forces=f + df, stress=s + ds)
+    tight.calc = SinglePointCalculator(tight, energy=-10.008, forces=f, stress=s)
+    d = readme.crosscheck_difference(prod, tight)
+    assert d["force_rmse_eV_A"] == pytest.approx(np.sqrt(0.25 / 12))
+    assert d["force_max_abs_eV_A"] == pytest.approx(0.4)
+    assert d["dE_meV_atom"] == pytest.approx(2.0)  # +8 meV over 4 atoms
+    assert d["stress_max_abs_GPa"] == pytest.approx(2.0, rel=1e-6)
+
+
+def test_crosschecks_run_as_one_gpaw_job_for_the_labelled_snapshots(monkeypatch):
+    calls = []
+    labelled = {0, 20}  # production labels exist; 12 not yet
+    monkeypatch.setattr(build_pack, "gpaw_job", lambda *args: calls.append(args) or 0)
+    monkeypatch.setattr(build_pack, "stage_manifest", lambda: None)
+    monkeypatch.setattr(build_pack, "task2_out", lambda i, tight: _Exists(not tight and i in labelled))
+    monkeypatch.setattr(build_pack, "TASK2_CROSSCHECK_INDICES", (0, 12, 20))
+    build_pack.stage_crosscheck()
+    assert calls == [("crosscheck", "0", "20")]
+    calls.clear()
+    monkeypatch.setattr(build_pack, "task2_out", lambda i, tight: _Exists(True))  # all done: nothing to run
+    build_pack.stage_crosscheck()
+    assert calls == []
+
+
+class _Exists:
+    def __init__(self, value: bool):
+        self.value = value
+
+    def exists(self) -> bool:
+        return self.value
