@@ -303,8 +303,9 @@ and CHGNet-MD copies of the small relaxed crystals, `train_frames.py`) → the L
 the example model, which otherwise sees almost no liquid Li7P3S11) → the other Task-2 single points (interleaved order
 0, 8, 16, 4, 12, 20, …, three per GPAW process, each SCF starting from the previous snapshot's
 wavefunctions) → cross-check of snapshots {", ".join(map(str, TASK2_CROSSCHECK_INDICES))} → remaining
-relaxations (P2S5 if unfinished, β-Li3PS4, HT-Li7PS6; each pre-relaxed cheaply first) → training-only
-frames of any crystal relaxed only then. Measured costs on
+relaxations (P2S5 if unfinished, β-Li3PS4, HT-Li7PS6; each pre-relaxed cheaply first; their relaxation
+steps join the training data like every other) → training-only sets (`train_frames.TRAIN_SETS`) whose crystal
+was relaxed only then (none at present). Measured costs on
 this machine (2 cores): see s/step above; a Li7P3S11 single point is several minutes.
 Everything written into the pack is kept; re-running resumes (relaxations from their last stored step;
 pre-relaxation progress lives in the git-ignored `reference_data/build/work/` and is redone in a fresh checkout):
