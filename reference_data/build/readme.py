@@ -105,6 +105,15 @@ def _li7p3s11_vs_gamma_p2s5() -> str:
     return "pending (needs the relaxed Li7P3S11)" if de is None else f"{de:+.1f} meV/atom"
 
 
+def _beta_vs_gamma_li3ps4() -> str:
+    """β-Li3PS4 against γ-Li3PS4 (same composition), the polymorph ordering of the sanity checks."""
+    de = _relaxed_energy_vs(("beta-Li3PS4", "Li3PS4"), {"Li3PS4": "gamma-Li3PS4"})
+    if de is None:
+        return "PBEsol here: pending (needs the relaxed β-Li3PS4)"
+    verdict = "above γ, as expected" if de > 0 else "below γ, against the expected ordering"
+    return f"PBEsol here: β-Li3PS4 {de:+.1f} meV/atom relative to γ-Li3PS4 ({verdict})"
+
+
 def crosscheck_difference(production, tight) -> dict[str, float]:
     """Production minus tight-setting labels of one snapshot (two ``Atoms`` with energy, forces and
     stress): force RMSE and largest force-component difference (eV/Å), energy difference per atom
@@ -221,7 +230,8 @@ Sanity checks:
   (slightly above: metastable, as made by quenching a glass). Its E_hull column is relative to the lower
   hull of everything computed here (Li2P2S6 included), so it can differ from this number.
 - Expected ordering (Materials Project PBE; Holzwarth PAW-LDA): γ-Li3PS4 on the hull, β-Li3PS4 slightly above
-  it. See the E_hull column.
+  it (PAW-LDA: +11.0 meV/atom, from −8.3706 and −8.2828 eV per formula unit). {_beta_vs_gamma_li3ps4()};
+  β-Li3PS4 here is one ordering of its partially occupied Li sites, so its energy carries that choice.
 - γ-Li3PS4 earlier PBEsol test on this machine: 309.2 Å³ against 309.1 Å³ for the experimental cell.
 
 Slots without open coordinates (status `missing` in the manifest, fill with a user pack): Li4P2S7
