@@ -98,8 +98,17 @@ def better_direction(thresholds: Mapping[str, Mapping[str, Any]], metric_key: st
     return None, None
 
 
+def not_measured(metric: Mapping[str, Any]) -> bool:
+    """True for a metric computed over no sample (``n`` = 0) whose value is therefore missing or nan."""
+    value = metric.get("value")
+    return metric.get("n") == 0 and (value is None or not math.isfinite(value))
+
+
 def format_value(metric: Mapping[str, Any]) -> str:
-    """``0.1234 ± 0.01`` or ``25.3 [18.2, 33.1]`` (no unit)."""
+    """``0.1234 ± 0.01`` or ``25.3 [18.2, 33.1]`` (no unit); ``n/a`` for a metric over nothing (``n`` = 0,
+    e.g. no extrapolation crystal in the pack), whose reason is the metric's note."""
+    if not_measured(metric):
+        return "n/a"
     text = format_number(metric.get("value"))
     interval = metric.get("interval")
     if interval is not None and len(interval) == 2:

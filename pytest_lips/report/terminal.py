@@ -10,7 +10,7 @@ import textwrap
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .table import BEST_LEGEND, Row, build_rows, failures, regressions
+from .table import BEST_LEGEND, Row, build_rows, failures, not_measured, regressions
 
 DEFAULT_WIDTH = 120
 
@@ -175,6 +175,13 @@ def _notes(report, rows, models, width) -> list[str]:
         out += ["", "[*] reported, not gated:"]
         for text in not_gated:
             out += textwrap.wrap(text, width, initial_indent="  ", subsequent_indent="    ")
+    absent = [f"{row.key}{who(model)}: {row.cells[model].metric.get('note') or 'nothing to measure'}"
+              for row in rows for model in models
+              if row.cells.get(model) is not None and not_measured(row.cells[model].metric)]
+    if absent:
+        out += ["", "n/a, not measured:"]
+        for text in absent:
+            out += textwrap.wrap(text, width, initial_indent="  ", subsequent_indent="    ", break_on_hyphens=False)
     failed = failures(report)
     if failed:
         out += ["", "FAILED thresholds:"]

@@ -300,6 +300,8 @@ def analyse(pack: ReferencePack, results: Mapping[str, Mapping[str, Mapping[str,
             what = "extrapolation crystals" if subset else "crystals"
             if problem or not errors:
                 note = problem or f"no {what} ran"
+                if not problem and skipped:
+                    note += " (" + "; ".join(f"{n}: {skipped[n].split(':')[0]}" for n in sorted(skipped)) + ")"
                 value = float("nan")
             else:
                 value = rmse(np.array(errors))

@@ -26,6 +26,26 @@ def test_terminal_not_gated_reason():
     assert "NOT GATED" in text and "profile too short for a conductivity verdict" in text
 
 
+def test_metric_over_nothing_is_na_with_reason():
+    """A metric over no sample (n = 0, value nan), e.g. no extrapolation crystal in the pack, reads n/a
+    with its note, in the terminal and in Markdown, rather than a bare nan."""
+    from pytest_lips.results import Metric
+
+    report = make_report()
+    empty = Metric("task1.ef_rmse_extrapolation_relaxed", float("nan"), "meV/atom", "mace-a", "task1", n=0,
+                   note="no extrapolation crystals ran")
+    report["results"]["mace-a"]["task1"]["metrics"].append(empty.to_dict())
+    lines = render_summary(report)
+    row = next(line for line in lines if "ef_rmse_extrapolation_relaxed" in line and "REPORTED" in line)
+    assert "n/a" in row and "nan" not in row
+    notes = "\n".join(lines[lines.index("n/a, not measured:"):])
+    assert "task1.ef_rmse_extrapolation_relaxed: no extrapolation crystals ran" in notes
+    assert "| n/a |" in render_markdown(report)
+    # a measured nan (n > 0) stays visible as nan: it is a broken result, not an absent one
+    report["results"]["mace-a"]["task1"]["metrics"][-1]["n"] = 3
+    assert "n/a, not measured:" not in render_summary(report)
+
+
 def test_terminal_multi_model_best_and_regressions(tolerances):
     lines = render_summary(_regressed_multi(tolerances))
     assert all(len(line) <= 120 for line in lines)

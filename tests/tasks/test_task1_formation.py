@@ -109,7 +109,7 @@ def test_task1_end_to_end(pack):
 
 def test_task1_self_consistent_model_has_zero_error(pack, tmp_path):
     labeller = lj(epsilon=0.06, sigma=2.05)
-    protocol = task.Task1Protocol.from_section({"max_steps": 0, "structures": ["Li7P3S11"]})
+    protocol = task.Task1Protocol.from_section({"max_steps": 0, "structures": ["Li7P3S11", "alpha-Li3PS4"]})
     store: dict[str, dict] = {}
     calls = []
 
@@ -124,6 +124,10 @@ def test_task1_self_consistent_model_has_zero_error(pack, tmp_path):
     assert set(results) == {"Li2S", "P2S5", "Li7P3S11"}
     assert metrics["task1.ef_rmse_single_point"].value == pytest.approx(0.0, abs=1e-3)
     assert metrics["task1.ef_rmse_relaxed"].value == pytest.approx(0.0, abs=1e-3)
+    # no extrapolation crystal ran: nan over n = 0, and the note says why for each one
+    ex = metrics["task1.ef_rmse_extrapolation_single_point"]
+    assert ex.n == 0 and math.isnan(ex.value) and not ex.gated
+    assert ex.note.startswith("no extrapolation crystals ran (") and "alpha-Li3PS4: missing" in ex.note, ex.note
     n_calls = len(calls)
     task.run_all(pack, labeller, protocol, get_or_compute, model_key="m")
     assert len(calls) == n_calls  # cached by key
