@@ -301,7 +301,8 @@ def analyse(pack: ReferencePack, results: Mapping[str, Mapping[str, Mapping[str,
             if problem or not errors:
                 note = problem or f"no {what} ran"
                 if not problem and skipped:
-                    note += " (" + "; ".join(f"{n}: {skipped[n].split(':')[0]}" for n in sorted(skipped)) + ")"
+                    note += " (" + "; ".join(f"{n}: {by_name[n].status if n in not_run else 'not run'}"
+                                            for n in sorted(skipped)) + ")"
                 value = float("nan")
             else:
                 value = rmse(np.array(errors))
