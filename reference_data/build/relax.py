@@ -29,6 +29,7 @@ from settings import (
     PRERELAX_FMAX_eV_A,
     RELAX_CELL_REENTRY,
     RELAX_CELL_STRESS_GPa,
+    RELAX_POSITIONS_MAXSTEP_A,
     RELAX_PRECON_MU_eV_A2,
     RELAX_DE_meV_atom,
     RELAX_FMAX_eV_A,
@@ -156,7 +157,7 @@ def two_phase_bfgs(atoms, frames: list, steps_path: Path, budget: int, fmax_eV_A
             # many steps of ~4 meV each on P2S5
             target = atoms
             opt = PreconLBFGS(atoms, precon=Exp(A=3.0, mu=RELAX_PRECON_MU_eV_A2), use_armijo=True,
-                              logfile=str(bfgs_log))
+                              maxstep=RELAX_POSITIONS_MAXSTEP_A, logfile=str(bfgs_log))
         state["switch"] = False
 
         def observe(target=target, mode=mode) -> None:

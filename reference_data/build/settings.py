@@ -86,6 +86,10 @@ RELAX_CELL_REENTRY = 1.5
 #: has fixed (RuntimeError 'Broken symmetry!'); 1.5 is the secant estimate <P1 dx, -dF>/<P1 dx, P1 dx>
 #: over P2S5's BFGS steps 6-11 (0.7-3.3 step by step); the Armijo line search absorbs the rest
 RELAX_PRECON_MU_eV_A2 = 1.5
+#: largest displacement of any atom per positions step (Å). ASE's PreconLBFGS default, 0.04 Å, capped
+#: HT-Li7PS6's Li rearrangement at 0.04 Å per 5-minute step for 25 steps while the energy fell 75 meV per
+#: step; the Armijo line search backtracks a step that raises the energy
+RELAX_POSITIONS_MAXSTEP_A = 0.15
 
 #: cheap pre-relaxation (scratch, not shipped) for the expensive cells: the production relaxation then
 #: starts close to the PBEsol minimum and needs few expensive steps (each cell change restarts the SCF)
