@@ -78,10 +78,29 @@ def relax_done(name: str) -> bool:
     return (PACK_DIR / "task1" / f"{name}.extxyz").exists()
 
 
+def steps_written(name: str) -> int:
+    """Production steps of a running/stopped relaxation, from its progress note (0 before the first)."""
+    import json
+
+    p = PACK_DIR / "records" / "task1" / f"{name}.progress.json"
+    return int(json.loads(p.read_text())["steps_written"]) if p.exists() else 0
+
+
 def stage_relax(names: tuple[str, ...], cap: dict[str, int] | None = None) -> None:
+    """Relax each crystal in turn; one in ``MODEL_ADVANCE_AFTER_STEPS`` is run to that many steps, carried
+    on by CHGNet once (``advance.py``) and then relaxed to the end."""
+    from settings import MODEL_ADVANCE_AFTER_STEPS
+
     for name in names:
         if relax_done(name):
             continue
+        advance_after = MODEL_ADVANCE_AFTER_STEPS.get(name)
+        if advance_after and not (PACK_DIR / "task1" / "advance" / f"{name}.extxyz").exists():
+            if steps_written(name) < advance_after:
+                gpaw_job("relax", name, str(advance_after - steps_written(name)))
+            if relax_done(name):
+                continue
+            py("advance.py", name)
         args = ["relax", name] + ([str(cap[name])] if cap and name in cap else [])
         gpaw_job(*args)
         stage_manifest()

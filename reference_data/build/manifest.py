@@ -19,7 +19,7 @@ import yaml
 from ase import Atoms
 from ase.io import read, write
 
-from relax import complete_frames, max_force_eV_A
+from relax import complete_frames, max_force_eV_A, without_repeats
 from settings import (CRYSTALS, MELT_QUENCH, PACK_DIR, PRODUCTION, RECORD_DIR, RELAX, RELAX_FMAX_eV_A, TIGHT,
                       WORK_DIR, crystal)
 
@@ -147,7 +147,7 @@ def assemble_data() -> int:
         steps = PACK_DIR / "task1" / "relax" / f"{c.name}.extxyz"
         final_exists = (PACK_DIR / "task1" / f"{c.name}.extxyz").exists()
         if steps.exists():
-            traj = read(steps, index=":")
+            traj = without_repeats(read(steps, index=":"))
             for i, a in enumerate(traj):
                 # the relaxed structure is the last step: label it once, as "crystalline"
                 label = "crystalline" if (final_exists and i == len(traj) - 1) else "crystalline-relaxation"
@@ -288,6 +288,13 @@ def describe(rel: str) -> tuple[str, str, dict | None]:
         n = Path(rel).stem
         return (f"every DFT step of the PBEsol position+cell relaxation of {n} (energy, forces, stress)",
                 "start: " + crystal(n).origin, {"scf": method_dict(RELAX)["scf"]})
+    if rel.startswith("task1/advance/"):
+        n = Path(rel).stem
+        return (f"CHGNet leg of the PBEsol relaxation of {n} (advance.py): frame 0 the PBEsol step it started "
+                "from (geometry), frame 1 CHGNet's minimum at that cell and symmetry (CHGNet energy, forces), "
+                "from which the PBEsol relaxation continued; not a reference",
+                "start: " + crystal(n).origin,
+                {"code": "CHGNet 0.4.2 (pretrained model v0.3.0) via ASE 3.29", "functional": "none (MLIP)"})
     if parts[0] == "task1" and rel.endswith(".provisional.extxyz"):
         n = Path(rel).name.removesuffix(".provisional.extxyz")
         return (f"PROVISIONAL {n}: latest step of its unfinished PBEsol relaxation (energy settled; see the "

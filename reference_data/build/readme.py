@@ -8,9 +8,9 @@ import numpy as np
 import convergence
 from manifest import relax_progress
 from reactions import energy_relative_to_meV_atom
-from settings import (CRYSTALS, MELT_QUENCH, PACK_DIR, PREPARED_DIR, PRERELAX, PRERELAX_FMAX_eV_A,
+from settings import (CRYSTALS, MELT_QUENCH, MODEL_ADVANCE_AFTER_STEPS, PACK_DIR, PREPARED_DIR, PRERELAX, PRERELAX_FMAX_eV_A,
                       PRERELAX_MAX_STEPS, PRERELAX_NAMES, PRODUCTION, RECORD_DIR, RELAX, RELAX_DE_WINDOW, RELAX_DE_meV_atom,
-                      RELAX_CELL_REENTRY, RELAX_CELL_STRESS_GPa, RELAX_PRECON_MU_eV_A2, RELAX_FMAX_LOOSE_eV_A, RELAX_FMAX_eV_A, TASK2_CROSSCHECK_INDICES,
+                      RELAX_CELL_REENTRY, RELAX_CELL_STRESS_GPa, RELAX_POSITIONS_MAXSTEP_A, RELAX_PRECON_MU_eV_A2, RELAX_FMAX_LOOSE_eV_A, RELAX_FMAX_eV_A, TASK2_CROSSCHECK_INDICES,
                       TIGHT, WORK_DIR)
 
 EV_A3_TO_GPA = 160.21766208
@@ -114,6 +114,40 @@ def _beta_vs_gamma_li3ps4() -> str:
     return f"PBEsol here: β-Li3PS4 {de:+.1f} meV/atom relative to γ-Li3PS4 ({verdict})"
 
 
+def _model_advance_text() -> str:
+    """What the CHGNet leg of each model-advanced relaxation did (``advance.py``), from its files."""
+    from ase.io import read
+
+    from relax import advance_path, paths, without_repeats
+
+    out = []
+    for name in MODEL_ADVANCE_AFTER_STEPS:
+        if not advance_path(name).exists():
+            continue
+        start, end = read(advance_path(name), index=":")
+        k = int(start.info["pbesol_step"])
+        steps = without_repeats(read(paths(name)["steps"], index=":"))
+        e0, ek = steps[0].get_potential_energy(), steps[k].get_potential_energy()
+        fk = max(float(np.linalg.norm(f, axis=1).max()) for f in (steps[k].get_forces(),))
+        after = ""
+        if len(steps) > k + 1:
+            e1 = steps[k + 1].get_potential_energy()
+            after = (f" Its first PBEsol step from there lay {1000 * (e1 - ek) / len(start):+.1f} meV/atom from "
+                     f"step {k} (fmax {np.linalg.norm(steps[k + 1].get_forces(), axis=1).max():.2f} eV/Å).")
+        out.append(
+            f"{name} relaxation, CHGNet leg (`advance.py`, `task1/advance/{name}.extxyz`): over PBEsol production "
+            f"steps 0–{k} the energy fell by {1000 * (e0 - ek) / len(start):.1f} meV/atom while fmax rose to "
+            f"{fk:.2f} eV/Å: the Li that the ordering put on the 4c sites (inside an S tetrahedron) leave them, "
+            f"~0.05 Å per 5-minute step. From step {k}, CHGNet relaxed the positions at the PBEsol cell with the space "
+            f"group fixed (`FixSymmetry`; {end.info['advance_steps']} BFGS steps, CHGNet energy down by "
+            f"{end.info['advance_energy_drop_eV']:.2f} eV, largest displacement "
+            f"{end.info['advance_max_displacement_A']:.2f} Å) and the PBEsol relaxation continued from CHGNet's "
+            f"minimum (steps {k + 1} on).{after} Every shipped step is PBEsol-labelled; the relaxed structure is a "
+            "PBEsol minimum reached along a path CHGNet shortened, and one ordering among many for this "
+            "Li-disordered phase.")
+    return "\n\n".join(out)
+
+
 def crosscheck_difference(production, tight) -> dict[str, float]:
     """Production minus tight-setting labels of one snapshot (two ``Atoms`` with energy, forces and
     stress): force RMSE and largest force-component difference (eV/Å), energy difference per atom
@@ -197,7 +231,7 @@ SCF 1e-8 eV): it is an open, reproducible substitute at converged but cheaper se
 | occupations | Fermi–Dirac {PRODUCTION.smearing_eV:g} eV (energies extrapolated to zero width) |
 | SCF (single points) | {PRODUCTION.convergence} (energy eV/valence electron, forces eV/Å) |
 | SCF (relaxations) | {RELAX.convergence} |
-| relaxation | positions and cell, BFGS (maxstep 0.1) to fmax < {RELAX_FMAX_eV_A} eV/Å on the atoms with every stress component ≤ {RELAX_CELL_STRESS_GPa} GPa. Two phases: while the stress is above {RELAX_CELL_STRESS_GPa} GPa, cell and positions move together (ASE `UnitCellFilter` + BFGS, ASE 3.22: cell forces = virial/N); below it the cell is held and only positions move (ASE `PreconLBFGS` with the `Exp` preconditioner, μ = {RELAX_PRECON_MU_eV_A2} eV/Å² fixed because ASE's own μ estimate displaces the atoms off GPAW's symmetry, and Armijo line search; P2S5 steps 6–11 still used BFGS, whose ~4 meV steps prompted the change), because GPAW restarts its SCF from scratch at every cell change (P2S5: 36 SCF iterations per cell step); a positions phase returns to the cell phase when the stress exceeds {RELAX_CELL_REENTRY:g}× the limit, or when the atoms are converged but the stress is above the limit (hysteresis, from Li7P3S11's production relaxation on; before it the phase switched at every crossing of the limit, every few steps near it) (`relax_mode` in every step). Li2S, γ-Li3PS4 and Li2P2S6 were relaxed before the two-phase rule, in the cell phase throughout. Where BFGS creeps along soft Li modes: fmax < {RELAX_FMAX_LOOSE_eV_A} eV/Å with |ΔE| < {RELAX_DE_meV_atom} meV/atom per step over {RELAX_DE_WINDOW} steps (recorded as `converged_by`); the first γ-Li3PS4 steps (0–6) were taken with ExpCellFilter, whose ASE-3.22 cell forces are the full virial; every step stored. The expensive cells ({", ".join(PRERELAX_NAMES)}) are first pre-relaxed at cheap settings ({PRERELAX.ecut_eV:g} eV, k density {PRERELAX.kdensity_A:g} Å, fmax {PRERELAX_FMAX_eV_A} eV/Å, at most {PRERELAX_MAX_STEPS} steps; scratch, not shipped) and then relaxed at production settings from there |
+| relaxation | positions and cell, BFGS (maxstep 0.1) to fmax < {RELAX_FMAX_eV_A} eV/Å on the atoms with every stress component ≤ {RELAX_CELL_STRESS_GPa} GPa. Two phases: while the stress is above {RELAX_CELL_STRESS_GPa} GPa, cell and positions move together (ASE `UnitCellFilter` + BFGS, ASE 3.22: cell forces = virial/N); below it the cell is held and only positions move (ASE `PreconLBFGS` with the `Exp` preconditioner, μ = {RELAX_PRECON_MU_eV_A2} eV/Å² fixed because ASE's own μ estimate displaces the atoms off GPAW's symmetry, and Armijo line search, each atom moving at most {RELAX_POSITIONS_MAXSTEP_A:g} Å per step from HT-Li7PS6's production step 28 on (0.04 Å, ASE's default, before it); P2S5 steps 6–11 still used BFGS, whose ~4 meV steps prompted the change), because GPAW restarts its SCF from scratch at every cell change (P2S5: 36 SCF iterations per cell step); a positions phase returns to the cell phase when the stress exceeds {RELAX_CELL_REENTRY:g}× the limit, or when the atoms are converged but the stress is above the limit (hysteresis, from Li7P3S11's production relaxation on; before it the phase switched at every crossing of the limit, every few steps near it) (`relax_mode` in every step). Li2S, γ-Li3PS4 and Li2P2S6 were relaxed before the two-phase rule, in the cell phase throughout. Where BFGS creeps along soft Li modes: fmax < {RELAX_FMAX_LOOSE_eV_A} eV/Å with |ΔE| < {RELAX_DE_meV_atom} meV/atom per step over {RELAX_DE_WINDOW} steps (recorded as `converged_by`); the first γ-Li3PS4 steps (0–6) were taken with ExpCellFilter, whose ASE-3.22 cell forces are the full virial; every step stored. The expensive cells ({", ".join(PRERELAX_NAMES)}) are first pre-relaxed at cheap settings ({PRERELAX.ecut_eV:g} eV, k density {PRERELAX.kdensity_A:g} Å, fmax {PRERELAX_FMAX_eV_A} eV/Å, at most {PRERELAX_MAX_STEPS} steps; scratch, not shipped) and then relaxed at production settings from there |
 
 ### Convergence check (Li2S primitive cell, 3 atoms, experimental lattice a = 5.7215 Å)
 
@@ -247,6 +281,8 @@ farthest-point start from every site + swap search, deterministic) to minimise, 
 number of Li–Li pairs below 2.0, 2.3, 2.6 and 3.0 Å, then to maximise the minimum distance. Result:
 {ht.get('n_li_on_4c', '–')} Li on 4c and one Li on each 48h pair; pairs below 2.0/2.3/2.6/3.0 Å:
 {ht.get('li_li_pairs_below_2.0_2.3_2.6_3.0_A', '–')}; minimum Li–Li distance {ht.get('min_li_li_A', '–')} Å.
+
+{_model_advance_text()}
 
 ## Task 2: Li7P3S11 melt–quench
 

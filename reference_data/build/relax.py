@@ -47,6 +47,21 @@ def paths(name: str) -> dict[str, Path]:
     }
 
 
+def advance_path(name: str) -> Path:
+    """The CHGNet leg of a model-advanced relaxation (``advance.py``): start and end frame."""
+    return PACK_DIR / "task1" / "advance" / f"{name}.extxyz"
+
+
+def advanced_start(name: str, frames: list):
+    """The CHGNet-advanced geometry to continue from, if the last written step is where the advance
+    started (``advance.py``); else None."""
+    p = advance_path(name)
+    if not frames or not p.exists():
+        return None
+    start, end = read(p, index=":")
+    return end if same_geometry(frames[-1], start) else None
+
+
 def complete_text(path: Path) -> str:
     """The complete frames of an extxyz a job may be appending to (a truncated last frame is left out)."""
     lines = path.read_text().splitlines(keepends=True)
@@ -82,6 +97,30 @@ def _read_complete(path: Path) -> list:
         return read(path, index=":") if text else []
 
 
+def same_geometry(a, b, tol_A: float = 1e-8) -> bool:
+    """Whether two frames have the same atoms, positions and cell (Å): an optimiser step that did not move."""
+    import numpy as np
+
+    return (len(a) == len(b) and list(a.numbers) == list(b.numbers)
+            and np.allclose(a.positions, b.positions, rtol=0, atol=tol_A)
+            and np.allclose(a.cell[:], b.cell[:], rtol=0, atol=tol_A))
+
+
+def without_repeats(frames: list) -> list:
+    """``frames`` less each frame whose geometry repeats the one before it (:func:`same_geometry`).
+
+    ASE's PreconLBFGS leaves the atoms where they are when its Armijo line search fails (the L-BFGS
+    direction is not downhill, as on a path of negative curvature) and resets its Hessian; the observer
+    then sees the same geometry twice. HT-Li7PS6's steps file had four such repeats before
+    :func:`two_phase_bfgs` skipped them.
+    """
+    out: list = []
+    for fr in frames:
+        if not (out and same_geometry(out[-1], fr)):
+            out.append(fr)
+    return out
+
+
 def is_done(name: str) -> bool:
     return paths(name)["final"].exists()
 
@@ -115,7 +154,7 @@ def phase_after_step(mode: str, stress_GPa: float, fmax_atoms_eV_A: float, fmax_
 
 
 def two_phase_bfgs(atoms, frames: list, steps_path: Path, budget: int, fmax_eV_A: float, step_info: dict,
-                   bfgs_log: Path, on_step=None) -> str:
+                   bfgs_log: Path, on_step=None, atoms_are_last_frame: bool = True) -> str:
     """Relax ``atoms`` (calculator attached) with BFGS in two phases; returns how it converged ('' if not).
 
     Phases, chosen from the last written frame (``frames``): while any stress component exceeds
@@ -125,7 +164,9 @@ def two_phase_bfgs(atoms, frames: list, steps_path: Path, budget: int, fmax_eV_A
     Hand-overs follow :func:`phase_after_step` (with hysteresis). Converged:
     fmax on the atoms < ``fmax_eV_A`` with the stress below the limit, or the energy-converged criterion
     (``RELAX_DE_*``). Every step is appended to ``steps_path`` as a labelled frame the moment it exists
-    (``step_info`` added to its info); ``on_step(frame)`` is called after each write.
+    (``step_info`` added to its info); ``on_step(frame)`` is called after each write. When resuming,
+    ``atoms`` is the last written frame (not written again) unless ``atoms_are_last_frame`` is False
+    (a model-advanced geometry: written as the next step).
     """
     try:  # ASE >= 3.23 (the tests); the GPAW side runs ASE 3.22
         from ase.filters import UnitCellFilter
@@ -137,8 +178,9 @@ def two_phase_bfgs(atoms, frames: list, steps_path: Path, budget: int, fmax_eV_A
 
     from dft import labelled_copy
 
-    state = {"t": time.time(), "skip_first": bool(frames), "n": len(frames), "converged_by": "",
-             "switch": False, "energies": [float(fr.get_potential_energy()) for fr in frames]}
+    state = {"t": time.time(), "skip_first": bool(frames) and atoms_are_last_frame, "n": len(frames), "converged_by": "",
+             "switch": False, "energies": [float(fr.get_potential_energy()) for fr in frames],
+             "last": frames[-1].copy() if frames else None}
     if frames:  # resumed: the phase the last written step leads to
         last = frames[-1]
         fmax_last = max_force_eV_A(last.get_forces())
@@ -167,6 +209,9 @@ def two_phase_bfgs(atoms, frames: list, steps_path: Path, budget: int, fmax_eV_A
             if state["skip_first"]:  # resumed: this geometry is already the last written frame
                 state["skip_first"] = False
                 return
+            if state["last"] is not None and same_geometry(state["last"], atoms):
+                return  # the optimiser did not move (failed line search, Hessian reset): nothing new to label
+            state["last"] = atoms.copy()
             e = atoms.get_potential_energy()
             f = atoms.get_forces()
             s = atoms.get_stress()
@@ -242,6 +287,13 @@ def prerelax(name: str) -> Path:
     return final
 
 
+def _renumbered(frames: list) -> list:
+    """``frames`` with their ``step`` info renumbered 0, 1, ... (after :func:`without_repeats`)."""
+    for i, fr in enumerate(frames):
+        fr.info["step"] = i
+    return frames
+
+
 def run(name: str, max_new_steps: int | None = None) -> str:
     """Relax ``name`` at production settings with :func:`two_phase_bfgs`, continuing from its written steps
     (``pack/task1/relax/<name>.extxyz``). Returns 'done', 'partial' or 'skipped'."""
@@ -262,7 +314,15 @@ def run(name: str, max_new_steps: int | None = None) -> str:
     progress = json.loads(p["progress"].read_text()) if p["progress"].exists() else {}
     mesh = progress.get("kpts") or kpt_mesh(start, RELAX.kdensity_A)
     frames = _read_complete(p["steps"]) if p["steps"].exists() else []
-    if frames:
+    if len(without_repeats(frames)) < len(frames):  # repeats written before two_phase_bfgs skipped them
+        frames = _renumbered(without_repeats(frames))
+        master_write_atoms(p["steps"], frames)
+    advanced = advanced_start(name, frames)
+    if advanced is not None:  # advance.py has carried the last step on with CHGNet: continue from there
+        atoms = advanced.copy()
+        atoms.calc = None
+        atoms.info = {}
+    elif frames:
         atoms = frames[-1].copy()
         atoms.calc = None
     else:
@@ -280,7 +340,7 @@ def run(name: str, max_new_steps: int | None = None) -> str:
 
     converged_by = two_phase_bfgs(atoms, frames, p["steps"], budget, RELAX_FMAX_eV_A,
                                   {"name": name, "label": "relaxation"}, log_path("relax", f"{name}.bfgs.log"),
-                                  on_step=progress_note)
+                                  on_step=progress_note, atoms_are_last_frame=advanced is None)
     n_written = len(_read_complete(p["steps"])) if p["steps"].exists() else 0
     converged = bool(converged_by)
     if not converged and n_written < RELAX_MAX_STEPS:
@@ -308,5 +368,11 @@ def run(name: str, max_new_steps: int | None = None) -> str:
            "stress_eV_A3": [float(x) for x in last.get_stress()],
            "wall_s_total": round(sum(walls), 1), "wall_s_per_step": round(sum(walls) / max(1, len(walls)), 1),
            "settings": RELAX.to_dict(), "origin": c.origin, **code_info()}
+    if advance_path(name).exists():
+        start_adv, end_adv = read(advance_path(name), index=":")
+        rec["model_advance"] = {"after_step": start_adv.info.get("pbesol_step"),
+                                "file": f"task1/advance/{name}.extxyz", "model": end_adv.info.get("label_source"),
+                                **{k.removeprefix("advance_"): v for k, v in end_adv.info.items()
+                                   if k.startswith("advance_")}}
     master_write_json(p["record"], rec)
     return "done"

@@ -91,6 +91,15 @@ RELAX_PRECON_MU_eV_A2 = 1.5
 #: step; the Armijo line search backtracks a step that raises the energy
 RELAX_POSITIONS_MAXSTEP_A = 0.15
 
+#: model-advanced relaxations (``advance.py``): once the production relaxation of a crystal named here has
+#: this many steps, CHGNet carries its positions from the last step to CHGNet's own minimum at the fixed
+#: PBEsol cell (FixSymmetry) once, and the PBEsol relaxation continues from there. HT-Li7PS6: the 4 Li the
+#: ordering put on the 4c sites left them downhill at ~0.05 Å and 5 min per PBEsol step (-0.71 eV over 28
+#: steps, fmax rising to 0.54 eV/Å); a CHGNet probe from there moved them 2.3 Å further, 2.6 eV (CHGNet) lower
+MODEL_ADVANCE_AFTER_STEPS = {"HT-Li7PS6": 29}
+ADVANCE_FMAX_eV_A = 0.02
+ADVANCE_MAX_STEPS = 1000
+
 #: cheap pre-relaxation (scratch, not shipped) for the expensive cells: the production relaxation then
 #: starts close to the PBEsol minimum and needs few expensive steps (each cell change restarts the SCF)
 PRERELAX = PRODUCTION.replace(ecut_eV=400.0, kdensity_A=1.2,

@@ -107,6 +107,99 @@ def test_two_phase_relaxation_with_emt(tmp_path):
     assert last.info["fmax_atoms_eV_A"] < 0.03 and last.info["max_stress_GPa"] <= settings.RELAX_CELL_STRESS_GPa
     assert np.allclose(last.get_forces(), atoms.get_forces(), atol=1e-3)
     assert [f.info["step"] for f in frames] == list(range(len(frames)))
+    assert relax.without_repeats(frames) == frames
+
+
+def test_repeated_relaxation_frames_are_dropped():
+    """A step at which the optimiser did not move (failed line search) repeats the frame before it."""
+    import relax
+    from ase.build import bulk
+
+    a = bulk("Li", cubic=True) * (2, 1, 1)
+    b = a.copy()
+    b.positions[0, 0] += 0.01
+    c = b.copy()
+    c.set_cell(c.cell[:] * 1.001)
+    frames = [a, a.copy(), b, b.copy(), b.copy(), c, a.copy()]
+    kept = relax.without_repeats(frames)
+    assert [id(f) for f in kept] == [id(frames[i]) for i in (0, 2, 5, 6)]
+    assert relax.same_geometry(b, b.copy()) and not relax.same_geometry(b, c) and not relax.same_geometry(a, b)
+    assert [f.info["step"] for f in relax._renumbered(kept)] == [0, 1, 2, 3]
+
+
+def _distorted_cu():
+    """Cu (EMT) with two atoms pushed apart along x: off its minimum, with a mirror symmetry to keep."""
+    from ase.build import bulk
+
+    a = bulk("Cu", cubic=True) * (2, 1, 1)
+    a.positions[0, 0] += 0.15
+    a.positions[4, 0] -= 0.15
+    return a
+
+
+def test_chgnet_leg_relaxes_positions_at_fixed_cell_and_symmetry():
+    """advance.advance_positions with EMT standing in for CHGNet: lower energy by exactly the reported
+    drop, forces below the target, cell and space group unchanged."""
+    pytest.importorskip("spglib")
+    import advance
+    import spglib
+    from ase.calculators.emt import EMT
+
+    start = _distorted_cu()
+
+    def spacegroup(a):
+        return spglib.get_spacegroup((a.cell[:], a.get_scaled_positions(), a.numbers), symprec=1e-4)
+
+    ref = start.copy()
+    ref.calc = EMT()
+    e_start = ref.get_potential_energy()
+    end, info = advance.advance_positions(start, EMT(), fmax_eV_A=0.01)
+    check = end.copy()
+    check.calc = EMT()
+    assert info["converged"] and info["steps"] > 0
+    assert info["energy_drop_eV"] == pytest.approx(e_start - check.get_potential_energy(), abs=1e-9)
+    assert info["energy_drop_eV"] > 1e-3
+    assert np.abs(check.get_forces()).max() < 0.01 + 1e-6
+    assert np.allclose(end.cell[:], start.cell[:]) and spacegroup(end) == spacegroup(start)
+    assert info["max_displacement_A"] == pytest.approx(np.linalg.norm(end.positions - start.positions, axis=1).max())
+
+
+def test_relaxation_continues_from_the_chgnet_leg(tmp_path, monkeypatch):
+    """relax.advanced_start hands back the CHGNet end only while the last PBEsol step is where the leg
+    started; two_phase_bfgs then writes that geometry as the next step instead of skipping it."""
+    import relax
+    from ase.calculators.emt import EMT
+    from ase.calculators.singlepoint import SinglePointCalculator
+    from ase.io import read, write
+
+    monkeypatch.setattr(relax, "PACK_DIR", tmp_path)
+    first = _distorted_cu()
+    first.positions[1, 1] += 0.05
+    last = _distorted_cu()
+    end = last.copy()
+    end.positions[0, 0] -= 0.1
+    end.positions[4, 0] += 0.1
+    frames = []
+    for i, a in enumerate((first, last)):
+        f = a.copy()
+        f.calc = SinglePointCalculator(f, energy=0.0, forces=np.zeros((len(f), 3)), stress=np.zeros(6))
+        f.info.update(step=i, relax_mode="positions")
+        frames.append(f)
+    assert relax.advanced_start("Cu", frames) is None  # no leg written yet
+    relax.advance_path("Cu").parent.mkdir(parents=True)
+    write(relax.advance_path("Cu"), [last, end], format="extxyz")
+    assert relax.same_geometry(relax.advanced_start("Cu", frames), end)
+    assert relax.advanced_start("Cu", frames[:1]) is None  # the leg did not start from that step
+
+    steps = tmp_path / "steps.extxyz"
+    write(steps, frames, format="extxyz")
+    atoms = end.copy()
+    atoms.calc = EMT()
+    relax.two_phase_bfgs(atoms, frames, steps, 3, 0.03, {"name": "Cu"}, tmp_path / "opt.log",
+                         atoms_are_last_frame=False)
+    written = read(steps, index=":")
+    assert len(written) > 2 and written[2].info["step"] == 2
+    assert relax.same_geometry(written[2], end)
 
 
 def test_training_sets_are_labelled_cheap_cells_first(tmp_path, monkeypatch):
