@@ -27,6 +27,8 @@ from settings import (
     RELAX_MAX_STEPS,
     WORK_DIR,
     PRERELAX_FMAX_eV_A,
+    RELAX_CELL_MAX_STRAIN_PER_STEP,
+    RELAX_CELL_MAXSTEP_A,
     RELAX_CELL_REENTRY,
     RELAX_CELL_STRESS_GPa,
     RELAX_POSITIONS_MAXSTEP_A,
@@ -136,6 +138,12 @@ def max_force_eV_A(forces) -> float:
     return float((forces ** 2).sum(axis=1).max() ** 0.5)
 
 
+def cell_maxstep_A(natoms: int) -> float:
+    """BFGS maxstep of the cell phase: UnitCellFilter's cell coordinates are strain x ``natoms``, so this
+    allows a strain of ``RELAX_CELL_MAX_STRAIN_PER_STEP`` per step (atoms at least ``RELAX_CELL_MAXSTEP_A``)."""
+    return max(RELAX_CELL_MAXSTEP_A, RELAX_CELL_MAX_STRAIN_PER_STEP * natoms)
+
+
 def phase_after_step(mode: str, stress_GPa: float, fmax_atoms_eV_A: float, fmax_target_eV_A: float) -> str:
     """The relaxation phase ('cell' or 'positions') for the next step, with hysteresis.
 
@@ -192,7 +200,7 @@ def two_phase_bfgs(atoms, frames: list, steps_path: Path, budget: int, fmax_eV_A
         mode = "cell" if cell_phase else "positions"
         if cell_phase:
             target = UnitCellFilter(atoms)
-            opt = BFGS(target, logfile=str(bfgs_log), maxstep=0.1)
+            opt = BFGS(target, logfile=str(bfgs_log), maxstep=cell_maxstep_A(len(atoms)))
         else:
             # positions only: LBFGS preconditioned with ASE's Exp Hessian model from the bond network (stiff
             # P-S bonds, soft intermolecular modes), Armijo line search; plain BFGS from alpha*I needed
