@@ -27,8 +27,9 @@ from settings import (
     RELAX_MAX_STEPS,
     WORK_DIR,
     PRERELAX_FMAX_eV_A,
-    RELAX_CELL_MAX_STRAIN_PER_STEP,
+    BFGS_ALPHA_eV_A2,
     RELAX_CELL_MAXSTEP_A,
+    RELAX_CELL_STIFFNESS_GPa,
     RELAX_CELL_REENTRY,
     RELAX_CELL_STRESS_GPa,
     RELAX_POSITIONS_MAXSTEP_A,
@@ -138,10 +139,13 @@ def max_force_eV_A(forces) -> float:
     return float((forces ** 2).sum(axis=1).max() ** 0.5)
 
 
-def cell_maxstep_A(natoms: int) -> float:
-    """BFGS maxstep of the cell phase: UnitCellFilter's cell coordinates are strain x ``natoms``, so this
-    allows a strain of ``RELAX_CELL_MAX_STRAIN_PER_STEP`` per step (atoms at least ``RELAX_CELL_MAXSTEP_A``)."""
-    return max(RELAX_CELL_MAXSTEP_A, RELAX_CELL_MAX_STRAIN_PER_STEP * natoms)
+def cell_factor(atoms) -> float:
+    """UnitCellFilter ``cell_factor`` that gives the cell coordinates the curvature of BFGS's initial
+    Hessian: sqrt(V * C / alpha) with C = ``RELAX_CELL_STIFFNESS_GPa``, alpha = ``BFGS_ALPHA_eV_A2``;
+    at least 1. Then BFGS's first cell step is about strain = stress / C."""
+    from ase.units import GPa
+
+    return max(1.0, (atoms.get_volume() * RELAX_CELL_STIFFNESS_GPa * GPa / BFGS_ALPHA_eV_A2) ** 0.5)
 
 
 def phase_after_step(mode: str, stress_GPa: float, fmax_atoms_eV_A: float, fmax_target_eV_A: float) -> str:
@@ -199,8 +203,8 @@ def two_phase_bfgs(atoms, frames: list, steps_path: Path, budget: int, fmax_eV_A
     while budget > 0 and not state["converged_by"]:
         mode = "cell" if cell_phase else "positions"
         if cell_phase:
-            target = UnitCellFilter(atoms)
-            opt = BFGS(target, logfile=str(bfgs_log), maxstep=cell_maxstep_A(len(atoms)))
+            target = UnitCellFilter(atoms, cell_factor=cell_factor(atoms))
+            opt = BFGS(target, logfile=str(bfgs_log), maxstep=RELAX_CELL_MAXSTEP_A, alpha=BFGS_ALPHA_eV_A2)
         else:
             # positions only: LBFGS preconditioned with ASE's Exp Hessian model from the bond network (stiff
             # P-S bonds, soft intermolecular modes), Armijo line search; plain BFGS from alpha*I needed

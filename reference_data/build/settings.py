@@ -86,12 +86,17 @@ RELAX_CELL_REENTRY = 1.5
 #: has fixed (RuntimeError 'Broken symmetry!'); 1.5 is the secant estimate <P1 dx, -dF>/<P1 dx, P1 dx>
 #: over P2S5's BFGS steps 6-11 (0.7-3.3 step by step); the Armijo line search absorbs the rest
 RELAX_PRECON_MU_eV_A2 = 1.5
-#: cell phase: BFGS on ASE's UnitCellFilter, whose cell coordinates are the strain times the number of atoms,
-#: so one maxstep caps the strain per step at maxstep/N (HT-Li7PS6, 56 atoms: 0.18 % per 9-minute step at
-#: 0.1 Å, against ~2 % needed after its CHGNet leg). maxstep is max(RELAX_CELL_MAXSTEP_A, this x N): a strain
-#: of up to 0.5 % per step in any cell (atoms then move at most that many Å)
+#: cell phase: BFGS (maxstep RELAX_CELL_MAXSTEP_A) on ASE's UnitCellFilter, whose cell coordinates are
+#: cell_factor x strain. ASE's default cell_factor, N atoms, makes the cell ~100x softer than the atoms in
+#: BFGS's units (curvature V*C/cell_factor^2 against its initial 70 eV/Å^2) and caps the strain at maxstep/N
+#: per step: HT-Li7PS6 (56 atoms) after its CHGNet leg moved its volume by 0.1 % per 9-minute cell step at
+#: 1.6 GPa. cell_factor = sqrt(V * RELAX_CELL_STIFFNESS_GPa / 70 eV/Å^2) (at least 1) makes BFGS's first cell
+#: step about the elastic one (strain = stress / stiffness) instead (relax.cell_factor)
 RELAX_CELL_MAXSTEP_A = 0.1
-RELAX_CELL_MAX_STRAIN_PER_STEP = 0.005
+#: a rough elastic stiffness (GPa) of Li-P-S solids, only to scale the cell coordinates (C11 ~ 30-60 GPa)
+RELAX_CELL_STIFFNESS_GPa = 40.0
+#: BFGS's initial Hessian in ASE (eV/Å^2)
+BFGS_ALPHA_eV_A2 = 70.0
 #: largest displacement of any atom per positions step (Å). ASE's PreconLBFGS default, 0.04 Å, capped
 #: HT-Li7PS6's Li rearrangement at 0.04 Å per 5-minute step for 25 steps while the energy fell 75 meV per
 #: step; the Armijo line search backtracks a step that raises the energy
