@@ -202,6 +202,32 @@ def test_relaxation_continues_from_the_chgnet_leg(tmp_path, monkeypatch):
     assert relax.same_geometry(written[2], end)
 
 
+def test_first_cell_step_is_the_elastic_one():
+    """With relax.cell_factor, BFGS's first UnitCellFilter step on a uniformly strained crystal (no atomic
+    forces) is strain = -stress / RELAX_CELL_STIFFNESS_GPa, component by component."""
+    import relax
+    from ase.build import bulk
+    from ase.calculators.emt import EMT
+    from ase.filters import UnitCellFilter
+    from ase.optimize import BFGS
+    from ase.units import GPa
+
+    atoms = bulk("Cu", cubic=True) * (2, 2, 2)
+    atoms.set_cell(atoms.cell[:] @ np.diag([1.01, 1.0, 0.995]), scale_atoms=True)
+    atoms.calc = EMT()
+    stress_GPa = atoms.get_stress(voigt=False) / GPa
+    cell0 = atoms.cell[:].copy()
+    cf = relax.cell_factor(atoms)
+    assert cf == pytest.approx((atoms.get_volume() * settings.RELAX_CELL_STIFFNESS_GPa * GPa
+                                / settings.BFGS_ALPHA_eV_A2) ** 0.5)
+    opt = BFGS(UnitCellFilter(atoms, cell_factor=cf), alpha=settings.BFGS_ALPHA_eV_A2, maxstep=1.0, logfile=None)
+    opt.run(fmax=1e-6, steps=1)
+    strain = np.linalg.solve(cell0, atoms.cell[:]) - np.eye(3)
+    expected = -stress_GPa / settings.RELAX_CELL_STIFFNESS_GPa
+    assert np.abs(expected).max() > 1e-3  # the check is not trivially zero
+    assert np.allclose(strain, expected, atol=2e-3 * np.abs(expected).max())
+
+
 def test_training_sets_are_labelled_cheap_cells_first(tmp_path, monkeypatch):
     import train_frames
     from ase.build import bulk
