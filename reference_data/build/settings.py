@@ -93,7 +93,10 @@ RELAX_PRECON_MU_eV_A2 = 1.5
 #: 1.6 GPa. cell_factor = sqrt(V * RELAX_CELL_STIFFNESS_GPa / 70 eV/Å^2) (at least 1) makes BFGS's first cell
 #: step about the elastic one (strain = stress / stiffness) instead (relax.cell_factor)
 RELAX_CELL_MAXSTEP_A = 0.1
-#: a rough elastic stiffness (GPa) of Li-P-S solids, only to scale the cell coordinates (C11 ~ 30-60 GPa)
+#: a rough elastic stiffness (GPa) of Li-P-S solids, only to scale the cell coordinates (C11 ~ 30-60 GPa).
+#: HT-Li7PS6's first step with it (step 36) overshot: strain -4.0/-2.4/-1.3 % for 1.61/0.95/0.53 GPa gave
+#: -4.0/-3.1/-3.2 GPa (clamped ions and the C12 coupling make a 3-D strain ~2.5x stiffer); BFGS's secant
+#: update takes it from there
 RELAX_CELL_STIFFNESS_GPa = 40.0
 #: BFGS's initial Hessian in ASE (eV/Å^2)
 BFGS_ALPHA_eV_A2 = 70.0
