@@ -118,7 +118,7 @@ def _model_advance_text() -> str:
     """What the CHGNet leg of each model-advanced relaxation did (``advance.py``), from its files."""
     from ase.io import read
 
-    from relax import advance_path, paths, without_repeats
+    from relax import advance_path, max_force_eV_A, paths, without_repeats
 
     out = []
     for name in MODEL_ADVANCE_AFTER_STEPS:
@@ -128,12 +128,12 @@ def _model_advance_text() -> str:
         k = int(start.info["pbesol_step"])
         steps = without_repeats(read(paths(name)["steps"], index=":"))
         e0, ek = steps[0].get_potential_energy(), steps[k].get_potential_energy()
-        fk = max(float(np.linalg.norm(f, axis=1).max()) for f in (steps[k].get_forces(),))
+        fk = max_force_eV_A(steps[k].get_forces())
         after = ""
         if len(steps) > k + 1:
             e1 = steps[k + 1].get_potential_energy()
             after = (f" Its first PBEsol step from there lay {1000 * (e1 - ek) / len(start):+.1f} meV/atom from "
-                     f"step {k} (fmax {np.linalg.norm(steps[k + 1].get_forces(), axis=1).max():.2f} eV/Å).")
+                     f"step {k} (fmax {max_force_eV_A(steps[k + 1].get_forces()):.2f} eV/Å).")
         out.append(
             f"{name} relaxation, CHGNet leg (`advance.py`, `task1/advance/{name}.extxyz`): over PBEsol production "
             f"steps 0–{k} the energy fell by {1000 * (e0 - ek) / len(start):.1f} meV/atom while fmax rose to "
