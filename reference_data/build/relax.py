@@ -326,8 +326,9 @@ def run(name: str, max_new_steps: int | None = None) -> str:
     progress = json.loads(p["progress"].read_text()) if p["progress"].exists() else {}
     mesh = progress.get("kpts") or kpt_mesh(start, RELAX.kdensity_A)
     frames = _read_complete(p["steps"]) if p["steps"].exists() else []
-    if len(without_repeats(frames)) < len(frames):  # repeats written before two_phase_bfgs skipped them
-        frames = _renumbered(without_repeats(frames))
+    distinct = without_repeats(frames)
+    if len(distinct) < len(frames):  # repeats written before two_phase_bfgs skipped them
+        frames = _renumbered(distinct)
         master_write_atoms(p["steps"], frames)
     advanced = advanced_start(name, frames)
     if advanced is not None:  # advance.py has carried the last step on with CHGNet: continue from there
