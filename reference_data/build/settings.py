@@ -96,7 +96,8 @@ RELAX_CELL_MAXSTEP_A = 0.1
 #: a rough elastic stiffness (GPa) of Li-P-S solids, only to scale the cell coordinates (C11 ~ 30-60 GPa).
 #: HT-Li7PS6's first step with it (step 36) overshot: strain -4.0/-2.4/-1.3 % for 1.61/0.95/0.53 GPa gave
 #: -4.0/-3.1/-3.2 GPa (clamped ions and the C12 coupling make a 3-D strain ~2.5x stiffer); BFGS's secant
-#: update takes it from there
+#: update takes it from there. Its second cell phase (step 56) did the same at a smaller stress: strain
+#: -1.5/-0.7/-0.2 % for 0.59/0.27/0.07 GPa gave -1.22/-0.85/-0.87 GPa, and step 57 landed at 0.16 GPa
 RELAX_CELL_STIFFNESS_GPa = 40.0
 #: BFGS's initial Hessian in ASE (eV/Å^2)
 BFGS_ALPHA_eV_A2 = 70.0
