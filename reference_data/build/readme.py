@@ -29,16 +29,21 @@ def _table(rows: list[dict], cols: list[str]) -> str:
     return out
 
 
+def _task1_record(name: str) -> dict | None:
+    """The finished relaxation record ``records/task1/<name>.json``; None while it is pending."""
+    p = RECORD_DIR / "task1" / f"{name}.json"
+    return json.loads(p.read_text()) if p.exists() else None
+
+
 def _task1_rows(form: dict) -> list[dict]:
     rows = []
     for c in CRYSTALS:
-        rec_p = RECORD_DIR / "task1" / f"{c.name}.json"
+        r = _task1_record(c.name) if c.source is not None else None
         prog_p = RECORD_DIR / "task1" / f"{c.name}.progress.json"
         row = {"name": c.name, "x_Li2S": f"{c.x_Li2S:.3f}"}
         if c.source is None:
             row["status"] = "missing (no open coordinates)"
-        elif rec_p.exists():
-            r = json.loads(rec_p.read_text())
+        elif r is not None:
             p = -sum(r["stress_eV_A3"][:3]) / 3 * EV_A3_TO_GPA
             f = form.get(c.name, {})
             row.update({
@@ -83,10 +88,10 @@ def _relaxed_energy_vs(target: tuple[str, str], products: dict[str, str]) -> flo
     mixture of the relaxed ``products`` (formula -> pack name); None until all of them are relaxed."""
     e = {}
     for name in (target[0], *products.values()):
-        p = RECORD_DIR / "task1" / f"{name}.json"
-        if not p.exists():
+        r = _task1_record(name)
+        if r is None:
             return None
-        e[name] = json.loads(p.read_text())["energy_per_atom_eV"]
+        e[name] = r["energy_per_atom_eV"]
     return energy_relative_to_meV_atom(target[1], e[target[0]], {f: e[n] for f, n in products.items()})
 
 
@@ -117,10 +122,9 @@ def _beta_vs_gamma_li3ps4() -> str:
 def _ht_li7ps6_check(form: dict) -> str:
     """Sanity bullet for the HT-Li7PS6 approximant: volume against its experimental (starting) cell, the
     symmetry the Li ordering leaves, and its energy above the hull, from its record and ``form``."""
-    p = RECORD_DIR / "task1" / "HT-Li7PS6.json"
-    if not p.exists():
+    r = _task1_record("HT-Li7PS6")
+    if r is None:
         return "- HT-Li7PS6 (extrapolation crystal): pending (its PBEsol relaxation has not finished)."
-    r = json.loads(p.read_text())
     a, b, c = r["cellpar"][:3]
     dv = 100 * (r["volume_A3"] / r["start_volume_A3"] - 1)
     hull = form.get("HT-Li7PS6", {}).get("e_above_hull_eV_atom")
@@ -152,9 +156,8 @@ def _model_advance_text() -> str:
             e1 = steps[k + 1].get_potential_energy()
             after = (f" Its first PBEsol step from there lay {1000 * (e1 - ek) / len(start):+.1f} meV/atom from "
                      f"step {k} (fmax {max_force_eV_A(steps[k + 1].get_forces()):.2f} eV/Å).")
-        rec_p = RECORD_DIR / "task1" / f"{name}.json"
-        if rec_p.exists():
-            r = json.loads(rec_p.read_text())
+        r = _task1_record(name)
+        if r is not None:
             e_end = steps[-1].get_potential_energy()
             modes = [f.info.get("relax_mode") for f in steps[k + 1:]]
             after += (f" It converged at step {len(steps) - 1} ({r['converged_by']}), "
@@ -228,8 +231,7 @@ def write(form: dict, n_task2: int, n_task2_total: int, task3_kind: str, n_data:
     prep_notes = json.loads((PREPARED_DIR / "prepare_notes.json").read_text()) \
         if (PREPARED_DIR / "prepare_notes.json").exists() else {}
     ht = prep_notes.get("HT-Li7PS6", {})
-    li7 = json.loads((RECORD_DIR / "task1" / "Li7P3S11.json").read_text()) \
-        if (RECORD_DIR / "task1" / "Li7P3S11.json").exists() else None
+    li7 = _task1_record("Li7P3S11")
     from ase.io import read
 
     chg = WORK_DIR / "Li7P3S11_chgnet_relaxed.extxyz"
