@@ -27,7 +27,7 @@ from settings import (BUILD_DIR, LOG_DIR, MPI_RANKS, MPIRUN, PACK_DIR, TASK2_CRO
                       gpaw_env)
 
 SMALL = ("Li2S", "gamma-Li3PS4", "Li2P2S6", "P2S5")
-BIG = ("Li7P3S11", "beta-Li3PS4", "HT-Li7PS6")
+BIG = ("Li7P3S11", "beta-Li3PS4", "HT-Li7PS6", "LT-Li7PS6")
 #: first pass over P2S5 is capped so that Task 2 starts even if the molecular crystal relaxes slowly
 FIRST_PASS_CAP = {"P2S5": 40}
 

@@ -136,6 +136,51 @@ def _ht_li7ps6_check(form: dict) -> str:
             "models are compared on this cell's energy, not on the phase's.")
 
 
+#: Materials Project (PBE, legacy database) energy above the hull of LT-Li7PS6, mp-1211324 (eV/atom)
+MP_E_HULL_LT_LI7PS6_eV_atom = 0.0313
+
+
+def lt_vs_ht_meV_atom(form: dict) -> float | None:
+    """E_f(LT-Li7PS6) − E_f(HT-Li7PS6), meV/atom (same composition: the difference of energies per atom);
+    None until both have a formation energy."""
+    lt, ht = form.get("LT-Li7PS6", {}).get("ef_eV_atom"), form.get("HT-Li7PS6", {}).get("ef_eV_atom")
+    return None if lt is None or ht is None else 1000 * (lt - ht)
+
+
+def _lt_li7ps6_check(form: dict) -> str:
+    """Sanity bullet for LT-Li7PS6: volume against the PBE cell it started from (PBEsol contracts by a few
+    per cent), E_hull against the Materials Project's PBE value, and its energy against HT-Li7PS6."""
+    r = _task1_record("LT-Li7PS6")
+    if r is None:
+        return ("- LT-Li7PS6 (Pna2_1, Materials Project mp-1211324, PBE-relaxed start): pending "
+                f"({relax_progress('LT-Li7PS6')}).")
+    dv = 100 * (r["volume_A3"] / r["start_volume_A3"] - 1)
+    a, b, c = r["cellpar"][:3]
+    hull = form.get("LT-Li7PS6", {}).get("e_above_hull_eV_atom")
+    hull_text = (f"E_hull {1000 * hull:+.1f} meV/atom against the Materials Project's PBE "
+                 f"{1000 * MP_E_HULL_LT_LI7PS6_eV_atom:+.1f} meV/atom" if hull is not None else "E_hull pending")
+    d = lt_vs_ht_meV_atom(form)
+    ht_text = ("HT-Li7PS6 pending" if d is None else
+               f"{d:+.1f} meV/atom against the HT-Li7PS6 approximant ("
+               + ("below it, as the low-temperature phase should be" if d < 0 else
+                  "ABOVE it: the ordered HT approximant should not undercut the LT phase; check both") + ")")
+    return (f"- LT-Li7PS6 (Pna2_1, fully ordered, 56 atoms): PBEsol volume {r['volume_A3']:.2f} Å³ against the "
+            f"PBE cell it started from, {r['start_volume_A3']:.2f} Å³ ({dv:+.1f} %; PBEsol usually contracts PBE "
+            f"cells by 2–5 %); a, b, c = {a:.3f}, {b:.3f}, {c:.3f} Å. {hull_text}; {ht_text}. No experimental "
+            "lattice of LT-Li7PS6 with a citable number was found in the sources reachable here.")
+
+
+def missing_slots_text() -> str:
+    """The sentence listing the Task-1 slots without open coordinates (from ``settings.CRYSTALS``)."""
+    from fractions import Fraction
+
+    missing = [c for c in CRYSTALS if c.source is None]
+    if not missing:
+        return "Every Task-1 slot has open coordinates."
+    items = ", ".join(f"{c.name} (x = {Fraction(c.x_Li2S).limit_denominator(12)})" for c in missing)
+    return f"Slots without open coordinates (status `missing` in the manifest, fill with a user pack): {items}."
+
+
 def _model_advance_text() -> str:
     """What the CHGNet leg of each model-advanced relaxation did (``advance.py``), from its files."""
     from ase.io import read
@@ -296,9 +341,9 @@ Sanity checks:
   β-Li3PS4 here is one ordering of its partially occupied Li sites, so its energy carries that choice.
 - γ-Li3PS4 earlier PBEsol test on this machine: 309.2 Å³ against 309.1 Å³ for the experimental cell.
 {_ht_li7ps6_check(form)}
+{_lt_li7ps6_check(form)}
 
-Slots without open coordinates (status `missing` in the manifest, fill with a user pack): Li4P2S7
-(x = 2/3), α-Li3PS4 (x = 0.75), LT-Li7PS6 (x = 0.875).
+{missing_slots_text()}
 
 HT-Li7PS6 ordering (no Li–Li contact below 2.0 Å): the Li sites of F-43m were regenerated from the
 symmetry of the P/S framework of the shared approximant: the 48h orbit ({ht.get('n_48h', 48)} sites) and the

@@ -123,7 +123,7 @@ PRERELAX_FMAX_eV_A = 0.05
 #: Li7P3S11 from the X-ray cell fell 120 meV/atom over its first 50 cheap steps and was still moving
 #: (Li sublattice): each cheap step (~40-80 s there) spares a production step several times dearer
 PRERELAX_MAX_STEPS = 200
-PRERELAX_NAMES = ("P2S5", "Li7P3S11", "beta-Li3PS4", "HT-Li7PS6")
+PRERELAX_NAMES = ("P2S5", "Li7P3S11", "beta-Li3PS4", "HT-Li7PS6", "LT-Li7PS6")
 
 #: convergence check (Li2S primitive cell, 3 atoms)
 CONV_STRUCTURE = "Li2S"
@@ -182,8 +182,11 @@ CRYSTALS: tuple[Crystal, ...] = (
             "no open coordinates found (computational phase, Holzwarth et al., J. Power Sources 2011)"),
     Crystal("alpha-Li3PS4", "Li3PS4", 0.75, "crystal", True, None,
             "no open coordinates found for α-Li3PS4"),
-    Crystal("LT-Li7PS6", "Li7PS6", 0.875, "crystal", False, None,
-            "no open coordinates found (Pna2_1, Materials Project mp-1211324 is not openly reachable here)"),
+    Crystal("LT-Li7PS6", "Li7PS6", 0.875, "crystal", False, "open-dft/LT-Li7PS6_mp-1211324_std-Pna21-setting.vasp",
+            "LT-Li7PS6 (Pna2_1, fully ordered), PBE-relaxed structure of the Materials Project, mp-1211324 "
+            "(a, b, c = 7.1734, 14.1686, 9.8570 Å, V = 1001.83 Å³), coordinates as cached in the public "
+            "repository E1582271-dotcom/Solid-Electrolyte-Inverse-Design (data/ref_structures.json, entry "
+            "mp-1211324-GGA), standard Pna2_1 axes", "as_is", 8),
 )
 
 

@@ -329,3 +329,23 @@ class _Exists:
 
     def exists(self) -> bool:
         return self.value
+
+
+def test_lt_li7ps6_slot_has_open_coordinates_and_is_relaxed_like_ht():
+    lt = settings.crystal("LT-Li7PS6")
+    assert lt.source is not None and lt.source.startswith("open-dft/")
+    assert not lt.extrapolation  # the paper's training-distribution set: gated with the other crystals
+    assert "LT-Li7PS6" in build_pack.BIG and "LT-Li7PS6" in settings.PRERELAX_NAMES
+    assert lt.x_Li2S == settings.crystal("HT-Li7PS6").x_Li2S == 0.875
+
+
+def test_lt_vs_ht_difference_and_missing_slots_sentence():
+    import readme
+
+    form = {"LT-Li7PS6": {"ef_eV_atom": -0.0300}, "HT-Li7PS6": {"ef_eV_atom": -0.0128}}
+    assert readme.lt_vs_ht_meV_atom(form) == pytest.approx(-17.2)
+    assert readme.lt_vs_ht_meV_atom({"HT-Li7PS6": {"ef_eV_atom": -0.0128}}) is None
+    text = readme.missing_slots_text()
+    missing = [c.name for c in settings.CRYSTALS if c.source is None]
+    assert all(name in text for name in missing) and "LT-Li7PS6" not in text
+    assert "x = 2/3" in text  # Li4P2S7
