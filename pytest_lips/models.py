@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 from ase import Atoms
-from ase.calculators.calculator import Calculator
+from ase.calculators.calculator import BaseCalculator, Calculator
 
 from .errors import LipsModelError
 
@@ -63,8 +63,19 @@ class LipsModel:
     sha256: str | None = None
     graph_pes_model: Any = None
     skin_A: float = 1.0
+    #: ``module:qualname`` of a ``--lips-model module:callable`` factory (part of its result identity).
+    factory_target: str | None = None
+    #: Keyword arguments the factory is called with (``{"device": ...}`` when it accepts one).
+    factory_kwargs: dict[str, Any] = field(default_factory=dict)
+    #: Fingerprint of energy/forces/stress on the probe cell (:func:`pytest_lips.identity.probe_fingerprint`),
+    #: computed on first use.
+    probe_fingerprint: str | None = None
+    #: Problems worth a line in the header and the report (e.g. a device that could not be applied).
+    warnings: list[str] = field(default_factory=list)
     _factory: Callable[..., Calculator] | None = field(default=None, repr=False)
     _check_calculator: Any = field(default=None, repr=False)
+    #: A torch-sim ``ModelInterface`` returned by a ``module:callable`` factory (batched MD).
+    _torch_sim_model: Any = field(default=None, repr=False)
 
     def new_calculator(self, stress: bool = False) -> Calculator:
         """A fresh ASE calculator for this model.
@@ -79,12 +90,37 @@ class LipsModel:
             )
         assert self._factory is not None
         calc = _call_factory(self._factory, self.spec)
-        if not isinstance(calc, Calculator) and not hasattr(calc, "get_potential_energy"):
-            raise LipsModelError(
-                f"--lips-model {self.spec}: the factory returned {type(calc).__name__}, "
-                "not an ASE calculator; return an ase.calculators.calculator.Calculator instance"
-            )
+        check_calculator(calc, self.spec)
         return calc
+
+    def supports_torch_sim(self) -> bool:
+        """Whether :meth:`torch_sim_model` can return a model (torch-sim installed, graph-pes or torch-sim model)."""
+        import importlib.util
+
+        if importlib.util.find_spec("torch_sim") is None:
+            return False
+        return self._torch_sim_model is not None or self.graph_pes_model is not None
+
+    def torch_sim_model(self, device: str | None = None, dtype: Any = None, compute_stress: bool = True) -> Any:
+        """A torch-sim ``ModelInterface`` for batched MD (:class:`pytest_lips.md.engines.TorchSimEngine`), or ``None``.
+
+        graph-pes models: graph-pes's own wrapper (``GraphPESModel.torch_sim_model``) around a COPY of
+        the model (the wrapper casts its module to ``dtype`` in place; the ASE calculators keep theirs),
+        ``dtype`` default ``torch.float32``. A factory that returned a torch-sim model: that model.
+        ``None`` when torch-sim is not installed or the model is a plain ASE calculator.
+        """
+        if not self.supports_torch_sim():
+            return None
+        if self._torch_sim_model is not None:
+            return self._torch_sim_model
+        import copy
+
+        import torch
+
+        model = copy.deepcopy(self.graph_pes_model)
+        return model.torch_sim_model(device=torch.device(device or self.device),
+                                     dtype=dtype if dtype is not None else torch.float32,
+                                     compute_stress=compute_stress)
 
     def describe(self) -> dict[str, Any]:
         """JSON-friendly description for reports."""
@@ -94,6 +130,10 @@ class LipsModel:
             "kind": self.kind,
             "device": self.device,
             "sha256": self.sha256,
+            "factory": self.factory_target,
+            "factory_kwargs": dict(self.factory_kwargs) if self.factory_target else None,
+            "probe_fingerprint": self.probe_fingerprint,
+            **({"warnings": list(self.warnings)} if self.warnings else {}),
         }
 
 
@@ -159,14 +199,20 @@ def load_lips_model(spec: str, device: str = "cpu", name: str | None = None, che
 def _load_graph_pes_file(path: Path, device: str, name: str | None) -> LipsModel:
     if path.is_dir():
         raise LipsModelError(f"--lips-model {path}: is a directory; pass the model file inside it")
+    from .quiet import quiet_library_warnings
+
     try:
-        import torch
-        from graph_pes.models import load_model
-        from graph_pes import GraphPESModel
+        with quiet_library_warnings():  # e3nn calls the deprecated torch.jit.script at import
+            import torch
+            from graph_pes.models import load_model
+            from graph_pes import GraphPESModel
     except ImportError as exc:  # pragma: no cover - both are dependencies
         raise LipsModelError(f"--lips-model {path}: graph-pes is not importable ({exc}); pip install graph-pes") from None
     try:
-        model = load_model(path)
+        # Security: graph-pes unpickles the file (torch.load(weights_only=False)), which runs any code
+        # the file carries -- load only model files you trust (README, "Security").
+        with quiet_library_warnings():  # e3nn's torch.jit.script/load while a MACE model unpickles
+            model = load_model(path)
     except Exception as exc:  # torch raises many types for non-model files
         raise LipsModelError(
             f"--lips-model {path}: not a graph-pes model file ({type(exc).__name__}: {_first_line(exc)}). "
@@ -215,11 +261,13 @@ def _load_factory(spec: str, device: str, name: str | None) -> LipsModel:
     source = getattr(module, "__file__", None)
     sha = file_sha256(Path(source)) if source and Path(source).is_file() else None
     model = LipsModel(
-        name=name or attr_path.split(".")[-1],
+        name=name or factory_model_name(spec),
         spec=spec,
         kind="factory",
         device=device,
         sha256=sha,
+        factory_target=f"{module_name}:{attr_path}",
+        factory_kwargs={"device": device} if accepts_device else {},
         _factory=factory,
     )
     # A factory may hand back a graph-pes model instead of a calculator.  Every other call builds a
@@ -234,8 +282,67 @@ def _load_factory(spec: str, device: str, name: str | None) -> LipsModel:
             return model
     except ImportError:  # pragma: no cover
         pass
+    if _is_torch_sim_model(first):  # batched MD with torch-sim; ASE MD through a thin calculator
+        from .md.calculator import TorchSimModelCalculator
+
+        model._torch_sim_model = first
+        model._factory = lambda: TorchSimModelCalculator(first)
+        first = model._factory()
+    check_calculator(first, spec)
+    if not accepts_device and device != "cpu":
+        used = calculator_device(first)
+        model.device = used
+        model.warnings.append(
+            f"--lips-device {device} not applied to {spec}: the factory has no 'device' parameter, so the "
+            f"calculator runs where the factory puts it ({used}); add a device keyword to the factory"
+        )
     model._check_calculator = first
     return model
+
+
+def check_calculator(calc: Any, spec: str) -> None:
+    """A factory's product must be an ASE calculator; anything else is a :class:`LipsModelError`."""
+    if isinstance(calc, Atoms) or not (
+        isinstance(calc, BaseCalculator)
+        or all(callable(getattr(calc, name, None)) for name in ("calculate", "get_potential_energy", "get_forces"))
+    ):
+        shown = repr(calc)
+        shown = shown if len(shown) <= 80 else shown[:77] + "..."
+        raise LipsModelError(
+            f"--lips-model {spec}: the factory returned {type(calc).__name__} {shown}, not an ASE calculator "
+            "or a graph-pes model; return an ase.calculators.calculator.Calculator instance (or a GraphPESModel)"
+        )
+
+
+def calculator_device(calc: Any) -> str:
+    """Where a calculator computes: its ``device`` attribute, else the device of its torch parameters,
+    else ``"cpu"`` for a calculator without torch parameters; ``"unknown"`` when nothing tells."""
+    device = getattr(calc, "device", None)
+    if device is not None:
+        return str(device)
+    found_module = False
+    for name in ("model", "models", "potential", "module"):
+        module = getattr(calc, name, None)
+        for candidate in module if isinstance(module, (list, tuple)) else [module]:
+            parameters = getattr(candidate, "parameters", None)
+            if callable(parameters):
+                found_module = True
+                try:
+                    return str(next(iter(parameters())).device)
+                except (StopIteration, TypeError):
+                    continue
+    return "unknown" if found_module else "cpu"
+
+
+def _is_torch_sim_model(obj: Any) -> bool:
+    """Whether ``obj`` is a torch-sim ``ModelInterface`` (without importing torch-sim when absent)."""
+    if "torch_sim" not in sys.modules and "torch_sim" not in type(obj).__module__:
+        return False
+    try:
+        from torch_sim.models.interface import ModelInterface
+    except ImportError:  # pragma: no cover
+        return False
+    return isinstance(obj, ModelInterface)
 
 
 def _call_factory(factory: Callable[[], Any], spec: str) -> Any:
@@ -303,9 +410,12 @@ def check_model(model: LipsModel) -> None:
     else:
         calc = model.new_calculator(stress=True) if model.graph_pes_model is not None else model.new_calculator()
     atoms.calc = calc
+    from .quiet import quiet_library_warnings
+
     try:
-        energy = float(atoms.get_potential_energy())
-        forces = np.asarray(atoms.get_forces(), dtype=float)
+        with quiet_library_warnings():  # ASE's ndarray.shape under NumPy 2.5
+            energy = float(atoms.get_potential_energy())
+            forces = np.asarray(atoms.get_forces(), dtype=float)
     except Exception as exc:
         raise LipsModelError(
             f"--lips-model {model.spec}: evaluating a 12-atom Li-P-S cell failed "
@@ -340,6 +450,25 @@ def file_sha256(path: Path, chunk_size: int = 1 << 20) -> str:
         for chunk in iter(lambda: handle.read(chunk_size), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def factory_model_name(spec: str) -> str:
+    """Readable, test-id-safe name of a ``package.module:qualname`` factory: ``module.qualname``.
+
+    The last module component is kept so that factories of the same name in two modules differ
+    (``mymod:make`` -> ``mymod.make``, ``examples.chgnet_factory:make_calculator`` ->
+    ``chgnet_factory.make_calculator``); :func:`unique_names` resolves what still collides.
+    """
+    module_name, _, attr_path = str(spec).partition(":")
+    return f"{module_name.rsplit('.', 1)[-1]}.{attr_path}" if attr_path else module_name
+
+
+def model_stem(spec: str) -> str:
+    """Name of the model of a ``--lips-model`` value before :func:`unique_names`: file stem or factory name."""
+    spec = str(spec).strip()
+    if ":" in spec and not Path(spec).expanduser().exists() and _FACTORY_PATTERN.match(spec):
+        return factory_model_name(spec)
+    return Path(spec).stem
 
 
 def unique_names(names: list[str]) -> list[str]:

@@ -71,9 +71,15 @@ class Task1Protocol:
             raise LipsUsageError(f"profile section task1: cell_filter must be FrechetCellFilter or none, not {proto.cell_filter!r}")
         if proto.relax_start not in ("dft_relaxed", "initial"):
             raise LipsUsageError(f"profile section task1: relax_start must be dft_relaxed or initial, not {proto.relax_start!r}")
-        if not (proto.fmax_eV_A > 0 and proto.max_steps >= 0):
-            raise LipsUsageError("profile section task1: fmax_eV_A must be > 0 and max_steps >= 0")
+        proto.validate()
         return proto
+
+    def validate(self) -> None:
+        """Ranges (types, finiteness and signs are checked by :func:`pytest_lips.profiles.check_value`)."""
+        if not (self.fmax_eV_A > 0 and self.max_steps >= 0):
+            raise LipsUsageError("profile section task1: fmax_eV_A must be > 0 and max_steps >= 0")
+        if self.structures is not None and not self.structures:
+            raise LipsUsageError("profile section task1: structures is an empty list; use null for every structure")
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -186,11 +192,14 @@ def run_structure(entry: Task1Entry, model: Any, protocol: Task1Protocol, mode: 
     """Run one structure in one mode (``relaxed`` | ``single_point``) with a fresh calculator."""
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}")
+    from ..quiet import quiet_library_warnings
+
     calc = calculator if calculator is not None else calculator_factory(model, stress=(mode == "relaxed"))()
-    if mode == "single_point":
-        return {"name": entry.name, "mode": mode, **single_point(entry.atoms(), calc)}
-    start = entry.relaxation_start() if protocol.relax_start == "initial" else entry.atoms()
-    return {"name": entry.name, "mode": mode, **relax(start, calc, protocol)}
+    with quiet_library_warnings():  # scipy logm of the cell filter, ASE's ndarray.shape under NumPy 2.5
+        if mode == "single_point":
+            return {"name": entry.name, "mode": mode, **single_point(entry.atoms(), calc)}
+        start = entry.relaxation_start() if protocol.relax_start == "initial" else entry.atoms()
+        return {"name": entry.name, "mode": mode, **relax(start, calc, protocol)}
 
 
 def run_all(pack: ReferencePack, model: Any, protocol: Task1Protocol,
