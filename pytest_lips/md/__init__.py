@@ -1,9 +1,9 @@
-"""MD engine on ASE integrators: :func:`run_md`, ensemble settings, early-stop checks, timing.
+"""MD: :func:`run_md` on ASE integrators, the engine interface (:mod:`.jobs`, :mod:`.engines`), early stops, timing.
 
 No pytest and no task knowledge here; see :mod:`pytest_lips.md.engine` for units and conventions.
 """
 
-from .calculator import ModelCallError, NonFiniteModelOutput, TimedCalculator
+from .calculator import ModelCallError, NonFiniteModelOutput, TimedCalculator, TorchSimModelCalculator
 from .checks import (
     DEFAULT_PAIR_FLOOR_A,
     DEFAULT_VOLUME_FACTOR,
@@ -14,8 +14,22 @@ from .checks import (
     default_stop_checks,
 )
 from .engine import MDOutcome, NPTSettings, NVTSettings, initialise_velocities, make_integrator, run_md
+from .engines import ENGINE_CHOICES, AseEngine, MDEngine, TorchSimEngine, select_engine, torch_sim_available
+from .jobs import MDJob, MDTrajectory, array_stop_reason, kinetic_temperature_K, pressure_Pa
 
 __all__ = [
+    "ENGINE_CHOICES",
+    "AseEngine",
+    "MDEngine",
+    "MDJob",
+    "MDTrajectory",
+    "TorchSimEngine",
+    "TorchSimModelCalculator",
+    "array_stop_reason",
+    "kinetic_temperature_K",
+    "pressure_Pa",
+    "select_engine",
+    "torch_sim_available",
     "DEFAULT_PAIR_FLOOR_A",
     "DEFAULT_VOLUME_FACTOR",
     "ClosePairCheck",

@@ -21,7 +21,7 @@ from ase.calculators.calculator import Calculator, all_changes
 
 from ..errors import LipsSimulationError
 
-__all__ = ["ModelCallError", "NonFiniteModelOutput", "TimedCalculator"]
+__all__ = ["ModelCallError", "NonFiniteModelOutput", "TimedCalculator", "TorchSimModelCalculator"]
 
 
 class NonFiniteModelOutput(LipsSimulationError):
@@ -105,3 +105,31 @@ class TimedCalculator(Calculator):
         """Zero :attr:`calls` and :attr:`model_time_s`."""
         self.calls = 0
         self.model_time_s = 0.0
+
+
+class TorchSimModelCalculator(Calculator):
+    """An ASE calculator around a torch-sim ``ModelInterface`` (one system per call).
+
+    Lets a ``--lips-model module:callable`` that returns a torch-sim model run everywhere an ASE
+    calculator is needed (Tasks 1–2, the ASE MD engine); batched MD uses the model directly.
+    Energies in eV, forces in eV/Å, stress in eV/Å^3 (ASE's sign convention, Voigt order).
+    """
+
+    implemented_properties = ["energy", "free_energy", "forces", "stress"]
+
+    def __init__(self, model) -> None:
+        super().__init__()
+        self.model = model
+
+    def calculate(self, atoms=None, properties=("energy",), system_changes=tuple(all_changes)) -> None:
+        super().calculate(atoms, properties, system_changes)
+        import torch_sim as ts
+
+        state = ts.io.atoms_to_state([self.atoms], device=self.model.device, dtype=self.model.dtype)
+        out = self.model(state)
+        energy = float(out["energy"].detach().reshape(-1)[0].cpu())
+        self.results = {"energy": energy, "free_energy": energy,
+                        "forces": out["forces"].detach().cpu().double().numpy()}
+        if out.get("stress") is not None:
+            s = out["stress"].detach().cpu().double().numpy().reshape(3, 3)
+            self.results["stress"] = np.array([s[0, 0], s[1, 1], s[2, 2], s[1, 2], s[0, 2], s[0, 1]])
