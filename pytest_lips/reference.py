@@ -226,6 +226,30 @@ def read_frames(path: Path) -> list[Any]:
     return frames
 
 
+def confined_path(root: Path, rel: str, what: str, where: Path | str) -> Path:
+    """``root / rel`` when it stays inside the pack directory ``root``; else a :class:`LipsDataError`.
+
+    Manifest paths are relative to the pack: an absolute path, or one that leaves the pack through
+    ``..`` or a symbolic link, is refused (a manifest must not make the plugin read files elsewhere).
+    """
+    if Path(rel).is_absolute() or str(rel).startswith("~"):
+        raise LipsDataError(
+            f"{where}: {what} has the absolute path {rel!r}; manifest paths must be relative to the pack "
+            f"directory {root}"
+        )
+    path = root / rel
+    try:
+        inside = path.resolve().is_relative_to(root.resolve())
+    except (OSError, RuntimeError):  # a symlink loop
+        inside = False
+    if not inside:
+        raise LipsDataError(
+            f"{where}: {what} path {rel!r} resolves to {path.resolve()}, outside the pack directory {root} "
+            "(through '..' or a symbolic link); copy the file into the pack and list it by its relative path"
+        )
+    return path
+
+
 def _read_manifest(root: Path) -> dict[str, Any]:
     manifest_path = root / MANIFEST_NAME
     if not root.is_dir():
@@ -287,7 +311,7 @@ def load_reference_pack(pack_dir: Path | str | None = None, verify_checksums: bo
             provenance=str(item.get("provenance", "")),
             method=dict(item.get("method") or {}),
         )
-        path = root / entry.path
+        path = confined_path(root, entry.path, f"files[{k}]", where)
         if not path.is_file():
             raise LipsDataError(f"{where}: listed file {path} does not exist; {_REGENERATE}")
         if verify_checksums:
@@ -309,7 +333,7 @@ def load_reference_pack(pack_dir: Path | str | None = None, verify_checksums: bo
             return None
         if rel not in files:
             raise LipsDataError(f"{where}: {what} refers to {rel}, which is not listed under files: with its sha256; {_REGENERATE}")
-        return root / rel
+        return confined_path(root, rel, what, where)
 
     def status_of(section: dict[str, Any], what: str) -> str:
         status = str(section.get("status", "ok"))

@@ -78,9 +78,12 @@ class Verdict:
     passed: bool | None
     margin: float | None = None
     message: str = ""
+    #: True when the metric is decided on its interval and the interval straddles the threshold.
+    inconclusive: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {
+            "inconclusive": self.inconclusive,
             "metric": self.metric.key,
             "model": self.metric.model,
             "threshold": None if self.threshold is None else self.threshold.key,
@@ -102,6 +105,8 @@ class ThresholdSet(Mapping[str, Threshold]):
 
     items_: dict[str, Threshold] = field(default_factory=dict)
     tolerances: dict[str, str] = field(default_factory=dict)
+    #: ``--lips-strict``: an interval-decided metric whose interval straddles a threshold FAILS.
+    strict_intervals: bool = False
 
     # -- mapping protocol -------------------------------------------------------------------
     def __getitem__(self, key: str) -> Threshold:
@@ -134,7 +139,7 @@ class ThresholdSet(Mapping[str, Threshold]):
             self.set(key, value, origin=origin)
 
     def copy(self) -> ThresholdSet:
-        return ThresholdSet(dict(self.items_), dict(self.tolerances))
+        return ThresholdSet(dict(self.items_), dict(self.tolerances), self.strict_intervals)
 
     # -- queries ------------------------------------------------------------------------------
     def for_metric(self, metric_key: str) -> list[Threshold]:
@@ -154,6 +159,8 @@ class ThresholdSet(Mapping[str, Threshold]):
         if not metric.gated or not thresholds:
             reason = metric.note or ("no threshold for this metric" if not thresholds else "not gated")
             return [Verdict(metric, thresholds[0] if thresholds else None, None, None, reason)]
+        if metric.details.get("decide_on") == "interval":
+            return [evaluate_interval(metric, t, self.strict_intervals) for t in thresholds]
         verdicts = []
         for threshold in thresholds:
             passed = threshold.passes(metric.value)
@@ -179,6 +186,40 @@ class ThresholdSet(Mapping[str, Threshold]):
         if key not in self.items_:
             valid = "\n  ".join(sorted(self.items_))
             raise LipsUsageError(f"unknown pytest-lips threshold {key!r}; valid keys are:\n  {valid}")
+
+
+def evaluate_interval(metric: Metric, threshold: Threshold, strict: bool = False) -> Verdict:
+    """Decide ``metric`` on its 95 % interval rather than its point estimate.
+
+    Used for metrics whose ``details["decide_on"] == "interval"`` (Task 3 σ298). The whole interval
+    satisfies the threshold: passed; the whole interval violates it: failed; it straddles the
+    threshold (or there is no finite interval): INCONCLUSIVE — ``passed=None, inconclusive=True``
+    (reported, not gated), or ``passed=False`` when ``strict`` (``--lips-strict``).
+    """
+    interval = metric.interval
+    finite = interval is not None and all(math.isfinite(v) for v in interval)
+    model = f" [model {metric.model}]" if metric.model else ""
+    where = f"{metric.key} = {metric.formatted()}"
+    if finite:
+        lo, hi = sorted(interval)  # type: ignore[arg-type]
+        ok_lo, ok_hi = threshold.passes(lo), threshold.passes(hi)
+        margin = threshold.margin(metric.value) if math.isfinite(metric.value) else None
+        if ok_lo and ok_hi:
+            return Verdict(metric, threshold, True, margin,
+                           f"{where}: whole 95 % interval within threshold {threshold.key} {threshold.describe()}{model}")
+        if not ok_lo and not ok_hi:
+            return Verdict(metric, threshold, False, margin,
+                           f"{where}: whole 95 % interval violates threshold {threshold.key} "
+                           f"{threshold.describe()}{model}")
+        reason = f"the 95 % interval straddles threshold {threshold.key} {threshold.describe()}"
+    else:
+        margin = None
+        reason = f"no finite 95 % interval to decide threshold {threshold.key} {threshold.describe()} on"
+    note = f"; {metric.note}" if metric.note else ""
+    if strict:
+        return Verdict(metric, threshold, False, margin,
+                       f"{where}: INCONCLUSIVE ({reason}) fails under --lips-strict{model}{note}", True)
+    return Verdict(metric, threshold, None, margin, f"{where}: INCONCLUSIVE, not gated: {reason}{note}", True)
 
 
 def failure_message(metric: Metric, threshold: Threshold) -> str:
@@ -214,8 +255,12 @@ def _parse_number(value: float | str, key: str, origin: str) -> float:
         raise LipsUsageError(
             f"{_origin_name(origin)}: threshold {key} needs a number, got {value!r}"
         ) from None
-    if math.isnan(number):
-        raise LipsUsageError(f"{_origin_name(origin)}: threshold {key} cannot be NaN")
+    if not math.isfinite(number):
+        # an infinite threshold would be a gate that cannot fail (the table printed "≤ nan")
+        raise LipsUsageError(
+            f"{_origin_name(origin)}: threshold {key} must be a finite number, got {value!r}; to stop "
+            "gating a metric, raise its threshold to a large finite value"
+        )
     return number
 
 
@@ -240,9 +285,12 @@ def load_default_thresholds(path: Path | None = None) -> ThresholdSet:
             direction = entry["direction"]
             if direction not in ("max", "min", "setting"):
                 raise ValueError(f"direction must be max, min or setting, not {direction!r}")
+            value = float(entry["value"])
+            if not math.isfinite(value):
+                raise ValueError(f"value must be a finite number, got {entry['value']!r}")
             items[key] = Threshold(
                 key=key,
-                value=float(entry["value"]),
+                value=value,
                 unit=str(entry.get("unit", "")),
                 direction=direction,
                 metric=str(entry.get("metric", key)),

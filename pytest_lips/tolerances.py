@@ -82,6 +82,11 @@ class Tolerance:
                 f"(absolute, in the metric's unit), '±10%' (two-sided) or 'off'; got {raw!r}"
             )
         number = float(match["num"])
+        if not math.isfinite(number):  # e.g. "+1e999": a tolerance that allows any change is "off"
+            raise LipsUsageError(
+                f"{_origin_name(origin)}: tolerance {key} must be a finite amount, got {raw!r}; "
+                "write 'off' to stop comparing a metric"
+            )
         relative = bool(match["pct"])
         return cls(
             key=key,

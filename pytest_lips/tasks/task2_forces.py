@@ -65,7 +65,21 @@ class Task2Protocol:
             check_offset_mode(proto.energy_offset)
         except ValueError as exc:
             raise LipsUsageError(f"profile section task2: {exc}") from None
+        proto.validate()
         return proto
+
+    def validate(self) -> None:
+        """Ranges (types, finiteness and signs are checked by :func:`pytest_lips.profiles.check_value`)."""
+        problems = []
+        for name in ("max_frames", "dataset_max_structures"):
+            if getattr(self, name) is not None and getattr(self, name) < 1:
+                problems.append(f"{name} must be >= 1 (or null for all)")
+        if self.batch_size < 1 or self.max_atoms_per_batch < 1:
+            problems.append("batch_size and max_atoms_per_batch must be >= 1")
+        if self.dataset_split not in ("train", "val", "test"):
+            problems.append(f"dataset_split must be train, val or test, not {self.dataset_split!r}")
+        if problems:
+            raise LipsUsageError("profile section task2: " + "; ".join(problems))
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -20,7 +20,10 @@ profiles) — and the final frame of a run that stopped early — has its shorte
 distance (periodic minimum image, :func:`pytest_lips.analysis.minimum_pair_distance_A`) stored; a
 frame has a close contact when that distance is at or below ``task4.close_contact_distance_A``
 (1 Å, from the thresholds). Storing the distance rather than a flag means changing the threshold
-does not invalidate finished runs.
+does not invalidate finished runs. A run that stopped early is not judged on the frames it had
+before it stopped: every scheduled frame it never reached (and any frame whose geometry was no
+longer finite) counts as a close-contact frame, so a blow-up at step 6 gives a fraction near 1
+(FAILED inside the gated domain), never a 0 measured over one frame.
 
 Gating: grid points with ``T ≤ task4.gate_T_max_K`` and ``p ≤ task4.gate_p_max_Pa`` (settings in
 the thresholds) form the gated domain. ``task4.survival_fraction`` = completed runs / runs in the
@@ -73,6 +76,7 @@ __all__ = [
     "prepare_start",
     "run_item_verdict",
     "run_one",
+    "unreached_frames",
 ]
 
 TASK = "task4"
@@ -140,8 +144,12 @@ class Task4Protocol:
             problems.append(f"n_atoms: {exc}")
         if not self.temperatures_K or min(self.temperatures_K) <= 0:
             problems.append("temperatures_K needs positive temperatures")
-        if not self.pressures_Pa:
-            problems.append("pressures_Pa needs at least one pressure")
+        if not self.pressures_Pa or min(self.pressures_Pa) <= 0:
+            problems.append("pressures_Pa needs at least one pressure, all > 0")
+        if self.density_g_cm3 <= 0 or self.covalent_ratio <= 0 or self.relax_fmax_eV_A <= 0:
+            problems.append("need density_g_cm3 > 0, covalent_ratio > 0 and relax_fmax_eV_A > 0")
+        if self.tdamp_fs <= 0 or self.pdamp_fs <= 0:
+            problems.append("need tdamp_fs > 0 and pdamp_fs > 0")
         if self.repeats < 1:
             problems.append("repeats must be >= 1")
         if not (self.timestep_fs > 0 and self.production_ps > 0 and self.sample_interval_fs >= self.timestep_fs):
@@ -248,6 +256,13 @@ def prepare_start(run: Task4Run, protocol: Task4Protocol, calculator) -> dict[st
     Returns a JSON-serialisable dict: ``ok``, ``reason``, ``symbols``, ``positions`` (Å), ``cell`` (Å),
     ``relax_steps``, ``relax_converged``, ``fmax_eV_A``, ``energy_eV``, ``wall_s``, ``seed``.
     """
+    from ..quiet import quiet_library_warnings
+
+    with quiet_library_warnings():  # ASE's ndarray.shape under NumPy 2.5 (the plugin's calls only)
+        return _prepare_start(run, protocol, calculator)
+
+
+def _prepare_start(run: Task4Run, protocol: Task4Protocol, calculator) -> dict[str, Any]:
     from ase.optimize import FIRE
 
     start = time.perf_counter()
@@ -375,6 +390,20 @@ def run_item_verdict(result: dict[str, Any], protocol: Task4Protocol, domain: Ga
     return True, message + f" ({where}; recorded, not a failure)"
 
 
+def unreached_frames(result: dict[str, Any], protocol: Task4Protocol) -> int:
+    """Scheduled close-contact frames (step 0 and every ``sample_interval_steps``) after the step at
+    which a run stopped; 0 for a completed run.  A run whose start structure failed reached none."""
+    record = result["record"]
+    if record.get("completed"):
+        return 0
+    interval = protocol.sample_interval_steps
+    planned = protocol.production_steps // interval + 1
+    if not result.get("d_min_A") and int(record.get("steps_done") or 0) == 0:
+        return planned  # nothing measured at all (e.g. the relaxation of the start cell failed)
+    reached = int(record.get("steps_done") or 0) // interval + 1
+    return max(0, planned - reached)
+
+
 def analyse(
     run_results: list[dict[str, Any]],
     protocol: Task4Protocol,
@@ -395,8 +424,12 @@ def analyse(
     for (T, p), runs in sorted(by_point.items()):
         n_done = sum(bool(r["record"]["completed"]) for r in runs)
         d = [x for r in runs for x in r["d_min_A"]]
-        n_frames = len(d)
-        n_close = sum(1 for x in d if x is not None and x <= close_contact_distance_A)
+        # A frame without a distance (non-finite geometry) and every scheduled frame that a stopped run
+        # never reached count as close-contact frames: a run that blew up must not pass this metric on
+        # the few frames it had before the blow-up.
+        unreached = sum(unreached_frames(r, protocol) for r in runs)
+        n_frames = len(d) + unreached
+        n_close = sum(1 for x in d if x is None or x <= close_contact_distance_A) + unreached
         finite = [x for x in d if x is not None]
         grid.append({
             "temperature_K": T,
@@ -407,6 +440,7 @@ def analyse(
             "survival": "all" if n_done == len(runs) else ("none" if n_done == 0 else "some"),
             "frames": n_frames,
             "close_contact_frames": n_close,
+            "unreached_frames": unreached,
             "close_contact_fraction": (n_close / n_frames) if n_frames else None,
             "d_min_A_lowest": min(finite) if finite else None,
             "stops": {r["record"]["run_id"]: r["record"]["stop_reason"] for r in runs if not r["record"]["completed"]},
@@ -443,10 +477,12 @@ def analyse(
     worst_point = max(basis, key=lambda g: g["close_contact_fraction"] or 0.0, default=None)
     contact_note = list(notes)
     if worst_point is not None and fractions:
+        unreached_text = (f", of which {worst_point['unreached_frames']} never reached (stopped runs count as "
+                          "close contacts)" if worst_point["unreached_frames"] else "")
         contact_note.append(
             f"largest at T = {worst_point['temperature_K']:g} K, p = {worst_point['pressure_Pa']:g} Pa: "
             f"{worst_point['close_contact_frames']}/{worst_point['frames']} frames with a pair <= "
-            f"{close_contact_distance_A:g} Å"
+            f"{close_contact_distance_A:g} Å{unreached_text}"
         )
     return [
         Metric(key=f"{TASK}.survival_fraction", value=survival, unit="1", model=model, task=TASK, n=n_runs,

@@ -72,7 +72,19 @@ class TestSplitProtocol:
             raise LipsUsageError(f"profile section test_split: {exc}") from None
         if proto.split not in ("train", "val", "test"):
             raise LipsUsageError(f"profile section test_split: split must be train, val or test, not {proto.split!r}")
+        proto.validate()
         return proto
+
+    def validate(self) -> None:
+        """Ranges (types, finiteness and signs are checked by :func:`pytest_lips.profiles.check_value`)."""
+        problems = []
+        for name in ("max_structures", "offset_fit_max_structures"):
+            if getattr(self, name) is not None and getattr(self, name) < 1:
+                problems.append(f"{name} must be >= 1 (or null for all structures)")
+        if self.batch_size < 1 or self.max_atoms_per_batch < 1:
+            problems.append("batch_size and max_atoms_per_batch must be >= 1")
+        if problems:
+            raise LipsUsageError("profile section test_split: " + "; ".join(problems))
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

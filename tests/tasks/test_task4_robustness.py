@@ -45,7 +45,9 @@ def _result(T, p, repeat, completed=True, d_min=(2.0, 1.9), reason=""):
 
 
 def test_analyse_grid_survival_and_gated_domain():
-    protocol = task4.Task4Protocol(temperatures_K=(1000.0, 2000.0, 8000.0), pressures_Pa=(1e8, 1e10), repeats=2)
+    # 100 steps of 1 fs, a frame every 50 steps: frames at steps 0, 50, 100 (3 per completed run)
+    protocol = task4.Task4Protocol(temperatures_K=(1000.0, 2000.0, 8000.0), pressures_Pa=(1e8, 1e10), repeats=2,
+                                   production_ps=0.1, sample_interval_fs=50.0, gate_min_production_ps=0.1)
     results = [
         _result(1000, 1e8, 1), _result(1000, 1e8, 2),
         _result(2000, 1e8, 1), _result(2000, 1e8, 2, completed=False, d_min=(1.5, 0.4), reason="pair closer"),
@@ -61,8 +63,11 @@ def test_analyse_grid_survival_and_gated_domain():
     # gated: 4 runs at (1000, 1e8) and (2000, 1e8), 3 completed; outside points do not count
     assert survival.value == pytest.approx(3 / 4) and survival.gated and survival.n == 4
     assert "T2000K-p1e+08Pa-r2" in survival.note
-    # close contacts: (2000, 1e8) has 1 of 4 frames <= 1 Å; (8000, 1e8) has 2/4 but is outside
-    assert contacts.value == pytest.approx(1 / 4) and contacts.gated
+    # close contacts at (2000, 1e8): 1 of the 4 measured frames <= 1 Å, plus the 2 frames (steps 50, 100)
+    # that the run stopped at step 40 never reached, which count as close contacts: 3 of 6.
+    # (8000, 1e8) has 2/4 but is outside the gated domain.
+    assert contacts.value == pytest.approx(3 / 6) and contacts.gated
+    assert grid[(2000.0, 1e8)]["unreached_frames"] == 2
     assert grid[(8000.0, 1e8)]["close_contact_fraction"] == pytest.approx(0.5)
     json.dumps([survival.to_dict(), contacts.to_dict()])
 
