@@ -9,19 +9,28 @@ for Li7P3S11 in LiPS-25 Task 3.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import constants
+from scipy import constants, optimize
 from scipy import stats as sps
 
-from pytest_lips.analysis.arrhenius import ArrheniusFit, fit_arrhenius, fit_lines, inverse_thermal_energy
+from pytest_lips.analysis.arrhenius import (
+    BOLTZMANN_eV_K,
+    ArrheniusFit,
+    fit_arrhenius,
+    fit_lines,
+    inverse_thermal_energy,
+)
 from pytest_lips.analysis.stats import percentile_interval
 
 __all__ = [
     "ROOM_TEMPERATURE_K",
     "ConductivityEstimate",
+    "RunDiffusion",
+    "calibrated_conductivity_at_298",
     "conductivity_at_298",
     "nernst_einstein_conductivity_mS_cm",
 ]
@@ -202,6 +211,161 @@ def conductivity_at_298(
         D298_cm2_s=float(D_target),
         activation_energy_eV=fit.activation_energy_eV,
         activation_energy_interval_eV=(float(Ea_interval[0]), float(Ea_interval[1])),
+        per_temperature=per_temperature,
+        method=method,
+        temperature_K=float(temperature_K),
+        confidence=confidence,
+        arrhenius=fit,
+    )
+
+
+@dataclass(frozen=True)
+class RunDiffusion:
+    """D of one MD run as it enters the calibrated σ298 interval.
+
+    Attributes:
+        temperature_K: nominal temperature of the run (groups repeats), K.
+        D_cm2_s: diffusion coefficient of the run, cm²/s (may be ≤ 0: a run whose Li barely moved).
+        D_stderr_cm2_s: its standard error, cm²/s (per-atom estimate,
+            :func:`~pytest_lips.analysis.diffusion.estimate_diffusion`); NaN if unknown.
+        temperature_measured_K: mean kinetic temperature of the production, K (NaN: use nominal).
+    """
+
+    temperature_K: float
+    D_cm2_s: float
+    D_stderr_cm2_s: float = float("nan")
+    temperature_measured_K: float = float("nan")
+
+
+def calibrated_conductivity_at_298(
+    runs: Sequence[RunDiffusion],
+    n_carriers: int,
+    volume_A3: float,
+    charge: int = 1,
+    temperature_K: float = ROOM_TEMPERATURE_K,
+    confidence: float = 0.95,
+) -> ConductivityEstimate:
+    """σ298 with an interval that carries per-run errors, scatter between repeats and Arrhenius misfit.
+
+    1. Per nominal temperature: the Arrhenius abscissa is the mean *measured* temperature of its runs
+       (nominal where not measured); D̄ is the mean of the repeats; its variance is the larger of the
+       mean per-run variance / R (within-run information) and the sample variance of the repeats / R
+       (scatter between repeats, when R ≥ 2). A temperature with D̄ ≤ 0 cannot enter a log fit and is
+       left out (listed in ``per_temperature`` with ``used=False``); single runs with D ≤ 0 are data.
+    2. Weighted least squares of ln D̄ on 1/(k_B T) with σ_lnD = sd(D̄)/D̄.
+    3. Misfit: with ≥ 3 temperatures the covariance is multiplied by the Birge ratio
+       max(1, χ²/(n_T − 2)); if the ratio exceeds 1 the quantile is Student-t with n_T − 2 degrees of
+       freedom, otherwise normal. With 2 temperatures no misfit can be seen; the interval then rests on
+       the per-temperature variances alone (the method text says so).
+    4. ln D(298 K) ± q · se (delta method) → Nernst–Einstein σ at ``temperature_K``.
+
+    Calibration: ``benchmarks/sigma_coverage.py`` (assumptions stated there). The interval is for the
+    Arrhenius extrapolation of this cell's tracer D: it does not include finite-size effects, a Haven
+    ratio ≠ 1, or a change of mechanism between the lowest simulated temperature and 298 K.
+
+    Args:
+        runs: one :class:`RunDiffusion` per completed run.
+        n_carriers: Li atoms in the cell; volume_A3: cell volume, Å³; charge: carrier charge number.
+        temperature_K: target temperature, K; confidence: level of the interval.
+
+    Returns:
+        :class:`ConductivityEstimate` (``interval_mS_cm`` NaN when fewer than 2 temperatures are usable).
+    """
+    if not 0.0 < confidence < 1.0:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+    groups: dict[float, list[RunDiffusion]] = {}
+    for run in runs:
+        if not math.isfinite(run.D_cm2_s):
+            raise ValueError(f"run at {run.temperature_K:g} K has a non-finite D ({run.D_cm2_s})")
+        groups.setdefault(float(run.temperature_K), []).append(run)
+    per_temperature: dict[float, dict] = {}
+    x_list, y_list, s_list, used = [], [], [], []
+    for T_nominal in sorted(groups):
+        group = groups[T_nominal]
+        D = np.array([r.D_cm2_s for r in group], dtype=float)
+        se = np.array([r.D_stderr_cm2_s for r in group], dtype=float)
+        T_meas = np.array([r.temperature_measured_K for r in group], dtype=float)
+        measured = bool(np.all(np.isfinite(T_meas)))
+        T_fit = float(T_meas.mean()) if measured else T_nominal
+        R = D.size
+        mean = float(D.mean())
+        within = float(np.mean(se**2) / R) if np.all(np.isfinite(se)) else math.nan
+        between = float(D.var(ddof=1) / R) if R >= 2 else math.nan
+        var = float(np.nanmax([within, between])) if np.isfinite([within, between]).any() else math.nan
+        ok = math.isfinite(var) and var > 0
+        per_temperature[T_nominal] = {
+            "D_cm2_s": D.tolist(), "D_mean_cm2_s": mean, "D_sem_cm2_s": math.sqrt(var) if math.isfinite(var) else math.nan,
+            "D_sem_within_cm2_s": math.sqrt(within) if math.isfinite(within) else math.nan,
+            "D_sem_between_cm2_s": math.sqrt(between) if math.isfinite(between) else math.nan,
+            "n_repeats": R, "temperature_fit_K": T_fit, "temperature_measured": measured, "used": ok,
+        }
+        if ok:
+            x_list.append(float(inverse_thermal_energy(T_fit)))
+            y_list.append(mean)
+            s_list.append(math.sqrt(var))
+            used.append(T_nominal)
+
+    def sigma(D_value: float) -> float:
+        return float(nernst_einstein_conductivity_mS_cm(D_value, n_carriers, volume_A3, temperature_K, charge))
+
+    nan2 = (math.nan, math.nan)
+    if len(used) < 2 or sum(m > 0 for m in y_list) < 2:
+        reason = (f"fewer than 2 temperatures with mean D > 0 and a known uncertainty "
+                  f"(usable: {', '.join(f'{t:g}' for t in used) or 'none'} K)")
+        return ConductivityEstimate(math.nan, nan2, math.nan, math.nan, nan2, per_temperature, reason,
+                                    float(temperature_K), confidence, None)
+    x, D_mean, sd_D = np.array(x_list), np.array(y_list), np.array(s_list)
+    A = np.column_stack([np.ones_like(x), -x])  # ln D = ln D0 − Ea x
+    positive = D_mean > 0
+    # start: unweighted line through the positive means; then weighted least squares in D itself
+    # (not in ln D: a mean with a large relative error, or ≤ 0, is data with its own error bar)
+    start = np.linalg.lstsq(A[positive], np.log(D_mean[positive]), rcond=None)[0]
+
+    def residuals(beta: np.ndarray) -> np.ndarray:
+        return (D_mean - np.exp(A @ beta)) / sd_D
+
+    def jacobian(beta: np.ndarray) -> np.ndarray:
+        return -(np.exp(A @ beta) / sd_D)[:, None] * A
+
+    solution = optimize.least_squares(residuals, start, jac=jacobian, method="lm")
+    beta = solution.x
+    J = jacobian(beta)
+    cov = np.linalg.inv(J.T @ J)
+    chi2 = float(np.sum(residuals(beta) ** 2))
+    y = A @ beta
+    dof = len(used) - 2
+    birge = max(1.0, chi2 / dof) if dof >= 1 else 1.0
+    cov = cov * birge
+    if birge > 1.0:
+        # misfit beyond the error bars: covariance scaled by the Birge ratio χ²/dof, and a Student-t
+        # quantile because that ratio is estimated from n_T − 2 residuals
+        q = float(sps.t.ppf(0.5 + confidence / 2.0, df=dof))
+        how = f"Arrhenius misfit χ²/dof = {chi2 / dof:.2f} > 1: covariance scaled by it, Student-t (dof {dof})"
+    else:
+        q = float(sps.norm.ppf(0.5 + confidence / 2.0))
+        how = (f"no Arrhenius misfit beyond the errors (χ²/dof = {chi2 / dof:.2f}), normal quantile" if dof >= 1
+               else "2 temperatures: Arrhenius misfit not estimable, normal quantile")
+    x298 = float(inverse_thermal_energy(temperature_K))
+    g = np.array([1.0, -x298])
+    ln_D298 = float(g @ beta)
+    se298 = float(np.sqrt(g @ cov @ g))
+    D298 = math.exp(ln_D298)
+    Ea, Ea_se = float(beta[1]), float(np.sqrt(cov[1, 1]))
+    fit = ArrheniusFit(
+        activation_energy_eV=Ea, prefactor_cm2_s=math.exp(beta[0]), activation_energy_err_eV=Ea_se,
+        ln_prefactor=float(beta[0]), ln_prefactor_err=float(np.sqrt(cov[0, 0])),
+        covariance=np.array([[cov[1, 1], cov[0, 1]], [cov[1, 0], cov[0, 0]]]),
+        temperatures_K=1.0 / (x * BOLTZMANN_eV_K), D_cm2_s=D_mean, weighted=True,
+    )
+    method = (f"weighted Arrhenius fit of ln(mean D) over {len(used)} temperatures (per-temperature "
+              f"variance: max of per-run errors and scatter between repeats); {how}; "
+              f"{confidence:.0%} delta-method interval of ln D({temperature_K:g} K)")
+    return ConductivityEstimate(
+        sigma298_mS_cm=sigma(D298),
+        interval_mS_cm=(sigma(D298 * math.exp(-q * se298)), sigma(D298 * math.exp(q * se298))),
+        D298_cm2_s=D298,
+        activation_energy_eV=Ea,
+        activation_energy_interval_eV=(Ea - q * Ea_se, Ea + q * Ea_se),
         per_temperature=per_temperature,
         method=method,
         temperature_K=float(temperature_K),
