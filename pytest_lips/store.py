@@ -13,8 +13,8 @@ import hashlib
 import json
 import os
 import re
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -91,6 +91,47 @@ class RunStore:
             result = compute()
             self.put(key, result)
             return result
+
+    def get_or_compute_many(
+        self, keys: Sequence[str], compute_many: Callable[[list[str]], dict[str, dict[str, Any]]]
+    ) -> dict[str, dict[str, Any]]:
+        """Results for every key of ``keys``; the missing ones filled by ONE call ``compute_many(missing)``.
+
+        ``compute_many`` gets the keys still missing (in the order given) and returns ``{key: result}``
+        for each of them (a batched MD engine computing several runs at once). Each result is stored
+        under its own key, exactly as :meth:`get_or_compute` would, so a later single-key lookup
+        finds it. The per-key locks of the missing keys are taken in sorted order (processes asking
+        for overlapping sets cannot deadlock) and held until all are stored; a process that waited
+        re-reads and computes only what is still missing. An exception stores nothing.
+        """
+        results: dict[str, dict[str, Any]] = {}
+        missing = []
+        for key in dict.fromkeys(keys):
+            cached = self.get(key)
+            if cached is None:
+                missing.append(key)
+            else:
+                results[key] = cached
+        if missing:
+            with ExitStack() as stack:
+                for key in sorted(missing):
+                    stack.enter_context(self._lock(key))
+                still = []
+                for key in missing:
+                    cached = self.get(key)  # another process may have finished meanwhile
+                    if cached is None:
+                        still.append(key)
+                    else:
+                        results[key] = cached
+                if still:
+                    computed = compute_many(list(still))
+                    absent = [key for key in still if key not in computed]
+                    if absent:
+                        raise LipsDataError(f"batched computation returned no result for {absent}")
+                    for key in still:
+                        self.put(key, computed[key])
+                        results[key] = computed[key]
+        return {key: results[key] for key in keys}
 
     @contextmanager
     def _lock(self, key: str) -> Iterator[None]:
