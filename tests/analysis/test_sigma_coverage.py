@@ -1,0 +1,98 @@
+"""The calibrated σ298 interval: exact cases, misfit, measured temperatures, negative repeats, coverage."""
+
+import math
+
+import numpy as np
+import pytest
+
+from pytest_lips.analysis import BOLTZMANN_eV_K, nernst_einstein_conductivity_mS_cm
+from pytest_lips.analysis.conductivity import RunDiffusion, calibrated_conductivity_at_298
+from pytest_lips.analysis.sigma_simulation import simulate_coverage
+
+EA, D0, N_LI, VOLUME = 0.3, 5e-3, 28, 1600.0
+
+
+def _D(T):
+    return D0 * np.exp(-EA / (BOLTZMANN_eV_K * np.asarray(T, dtype=float)))
+
+
+def _sigma298():
+    return nernst_einstein_conductivity_mS_cm(float(_D(298.15)), N_LI, VOLUME, 298.15)
+
+
+def test_exact_data_give_sigma298_and_a_narrow_interval_around_it():
+    runs = [RunDiffusion(T, float(_D(T)), 1e-3 * float(_D(T))) for T in (500, 600, 700, 800) for _ in range(2)]
+    est = calibrated_conductivity_at_298(runs, N_LI, VOLUME)
+    assert est.sigma298_mS_cm == pytest.approx(_sigma298(), rel=1e-8)
+    assert est.activation_energy_eV == pytest.approx(EA, rel=1e-8)
+    lo, hi = est.interval_mS_cm
+    assert lo < _sigma298() < hi and hi / lo < 1.05
+    assert "Arrhenius misfit" in est.method or "no Arrhenius misfit" in est.method
+
+
+def test_interval_width_follows_the_per_temperature_errors_by_the_delta_method():
+    # 2 temperatures, 1 run each, 10 % error: se(ln D298) from the two-point line, normal quantile
+    T = np.array([600.0, 800.0])
+    runs = [RunDiffusion(t, float(_D(t)), 0.1 * float(_D(t))) for t in T]
+    est = calibrated_conductivity_at_298(runs, N_LI, VOLUME)
+    x = 1 / (BOLTZMANN_eV_K * T)
+    x298 = 1 / (BOLTZMANN_eV_K * 298.15)
+    # ln D298 = w1 lnD1 + w2 lnD2 with w = lever-arm weights; var = 0.1² (w1² + w2²)
+    w2 = (x298 - x[0]) / (x[1] - x[0])
+    se = 0.1 * math.hypot(1 - w2, w2)
+    assert math.log(est.interval_mS_cm[1] / est.sigma298_mS_cm) == pytest.approx(1.959964 * se, rel=1e-3)
+    assert "2 temperatures" in est.method
+
+
+def test_misfit_beyond_the_errors_widens_the_interval():
+    T = (400, 500, 600, 700, 800)
+    wiggle = dict(zip(T, (1.3, 0.75, 1.25, 0.8, 1.2)))
+    clean = [RunDiffusion(t, float(_D(t)), 0.02 * float(_D(t))) for t in T]
+    bent = [RunDiffusion(t, float(_D(t)) * wiggle[t], 0.02 * float(_D(t))) for t in T]
+    a = calibrated_conductivity_at_298(clean, N_LI, VOLUME)
+    b = calibrated_conductivity_at_298(bent, N_LI, VOLUME)
+    width = lambda e: math.log(e.interval_mS_cm[1] / e.interval_mS_cm[0])  # noqa: E731
+    assert width(b) > 5 * width(a)
+    assert "covariance scaled" in b.method and b.interval_mS_cm[0] < _sigma298() < b.interval_mS_cm[1]
+
+
+def test_scatter_between_repeats_counts_when_per_run_errors_are_too_small():
+    runs = [RunDiffusion(t, float(_D(t)) * f, 0.001 * float(_D(t))) for t in (500, 600, 700, 800) for f in (0.8, 1.2)]
+    est = calibrated_conductivity_at_298(runs, N_LI, VOLUME)
+    row = est.per_temperature[600.0]
+    assert row["D_sem_cm2_s"] == pytest.approx(row["D_sem_between_cm2_s"])
+    assert row["D_sem_between_cm2_s"] > 10 * row["D_sem_within_cm2_s"]
+
+
+def test_measured_temperatures_are_the_arrhenius_abscissa():
+    # runs ran 5 % cold: D follows the measured temperature; fitting against nominal would bias Ea
+    runs = [RunDiffusion(t, float(_D(0.95 * t)), 1e-3 * float(_D(0.95 * t)), 0.95 * t) for t in (500, 600, 700, 800)]
+    est = calibrated_conductivity_at_298(runs, N_LI, VOLUME)
+    assert est.activation_energy_eV == pytest.approx(EA, rel=1e-6)
+    assert est.per_temperature[600.0]["temperature_fit_K"] == pytest.approx(570.0)
+    nominal = calibrated_conductivity_at_298([RunDiffusion(r.temperature_K, r.D_cm2_s, r.D_stderr_cm2_s) for r in runs],
+                                             N_LI, VOLUME)
+    assert nominal.activation_energy_eV == pytest.approx(EA / 0.95, rel=1e-6)
+
+
+def test_negative_repeats_are_data_not_errors():
+    d400 = float(_D(400))
+    runs = [RunDiffusion(400.0, -0.5 * d400, 0.8 * d400), RunDiffusion(400.0, 1.8 * d400, 0.8 * d400)]
+    runs += [RunDiffusion(t, float(_D(t)), 0.05 * float(_D(t))) for t in (600, 800)]
+    est = calibrated_conductivity_at_298(runs, N_LI, VOLUME)
+    assert math.isfinite(est.sigma298_mS_cm) and est.per_temperature[400.0]["used"]
+    assert est.per_temperature[400.0]["D_mean_cm2_s"] == pytest.approx(0.65 * d400)
+    # a whole temperature with mean D <= 0 still enters as data (D ± error), not as log(negative)
+    runs[1] = RunDiffusion(400.0, 0.2 * d400, 0.8 * d400)
+    est = calibrated_conductivity_at_298(runs, N_LI, VOLUME)
+    assert est.per_temperature[400.0]["D_mean_cm2_s"] < 0 and math.isfinite(est.interval_mS_cm[0])
+    # fewer than 2 temperatures with a positive mean: no interval, a reason instead of an exception
+    est = calibrated_conductivity_at_298(runs[:2] + runs[2:3], N_LI, VOLUME)
+    assert math.isnan(est.sigma298_mS_cm) and "fewer than 2 temperatures" in est.method
+
+
+def test_paper_design_interval_covers_the_true_sigma298_at_least_93_percent():
+    """Simulated paper design (5 T x 3 repeats; assumptions in pytest_lips.analysis.sigma_simulation)."""
+    result = simulate_coverage((400, 500, 600, 700, 800), 3, n_sets=600, seed=0)
+    assert result.estimable == 1.0
+    assert result.coverage >= 0.93
