@@ -53,12 +53,13 @@ from ..profiles import float_tuple, protocol_from_section
 from ..analysis import minimum_pair_distance_A
 from ..errors import LipsUsageError
 from ..md import (
+    AseEngine,
+    MDJob,
+    MDTrajectory,
     ModelCallError,
     NonFiniteModelOutput,
     NPTSettings,
     TimedCalculator,
-    default_stop_checks,
-    run_md,
 )
 from ..results import Metric, RunRecord
 from .structures import LI7P3S11_COMPOSITION, random_hard_sphere_cell, stoichiometric_counts
@@ -71,9 +72,11 @@ __all__ = [
     "Task4Protocol",
     "Task4Run",
     "analyse",
+    "build_jobs",
     "in_gated_domain",
     "plan_runs",
     "prepare_start",
+    "reduce_run",
     "run_item_verdict",
     "run_one",
     "unreached_frames",
@@ -311,6 +314,88 @@ def start_atoms(start: dict[str, Any]) -> Atoms:
     return Atoms(start["symbols"], positions=start["positions"], cell=start["cell"], pbc=True)
 
 
+def build_jobs(runs: list[Task4Run], starts: dict[str, dict[str, Any]], protocol: Task4Protocol) -> list[MDJob]:
+    """One NPT :class:`~pytest_lips.md.MDJob` per run whose start structure is usable.
+
+    ``starts`` maps :attr:`Task4Run.start_id` to a :func:`prepare_start` result; runs whose start
+    failed get no job (:func:`reduce_run` records them as stopped). Frames every
+    ``sample_interval_steps`` from step 0; early stops at ``pair_floor_A`` and ``volume_factor``.
+    """
+    jobs = []
+    for run in runs:
+        start = starts[run.start_id]
+        if not start.get("ok"):
+            continue
+        jobs.append(MDJob(
+            job_id=run.run_id,
+            atoms=start_atoms(start),
+            ensemble=protocol.ensemble,
+            temperature_K=run.temperature_K,
+            pressure_Pa=run.pressure_Pa,
+            timestep_fs=protocol.timestep_fs,
+            n_steps=protocol.production_steps,
+            sample_interval_steps=protocol.sample_interval_steps,
+            seed=run.seed,
+            pair_floor_A=protocol.pair_floor_A,
+            volume_factor=protocol.volume_factor,
+        ))
+    return jobs
+
+
+def _frame_d_min(positions_A: np.ndarray, cell_A: np.ndarray, symbols: list[str]) -> float | None:
+    if not (np.all(np.isfinite(positions_A)) and np.all(np.isfinite(cell_A))):
+        return None
+    return _json(minimum_pair_distance_A(Atoms(symbols, positions=positions_A, cell=cell_A, pbc=True)))
+
+
+def reduce_run(
+    run: Task4Run,
+    start: dict[str, Any],
+    trajectory: MDTrajectory | None,
+    protocol: Task4Protocol,
+    model: str = "",
+) -> dict[str, Any]:
+    """One grid point's trajectory (``None`` when its start failed) → a small JSON-serialisable dict.
+
+    Returns ``{"record": RunRecord dict, "run": ..., "temperature_K", "pressure_Pa", "repeat",
+    "frame_steps": [...], "d_min_A": [...] (shortest pair distance per frame, Å; ``None`` for a
+    non-finite geometry), "volume_A3": [...] (per frame), "temperature_K_measured",
+    "volume_A3_mean"}``. The state a stopped run ended in counts as a frame.
+    """
+    base = {"protocol_version": PROTOCOL_VERSION, "run": run.to_dict(), "temperature_K": run.temperature_K,
+            "pressure_Pa": run.pressure_Pa, "repeat": run.repeat}
+    extra = {"temperature_K": run.temperature_K, "pressure_Pa": run.pressure_Pa, "repeat": run.repeat,
+             "n_atoms": protocol.n_atoms}
+    if trajectory is None or not start.get("ok"):
+        record = RunRecord(task=TASK, run_id=run.run_id, model=model, steps_requested=protocol.production_steps,
+                           completed=False, stop_reason=start.get("reason") or "start structure unavailable",
+                           seed=run.seed, extra=extra)
+        return {**base, "record": record.to_dict(), "frame_steps": [], "d_min_A": [], "volume_A3": [],
+                "temperature_K_measured": None, "volume_A3_mean": None}
+    symbols = list(start["symbols"])
+    steps = [int(s) for s in trajectory.steps]
+    d_min: list[float | None] = [_frame_d_min(p, c, symbols) for p, c in zip(trajectory.positions_A, trajectory.cells_A)]
+    volumes = [float(v) for v in trajectory.volumes_A3]
+    if not trajectory.completed and (not steps or steps[-1] != trajectory.steps_done):
+        # the state the run stopped in counts as a frame (if it is still a geometry at all)
+        cell = trajectory.final_cell_A
+        if np.all(np.isfinite(trajectory.final_positions_A)) and np.all(np.isfinite(cell)):
+            try:
+                d_min.append(_frame_d_min(trajectory.final_positions_A, cell, symbols))
+                volumes.append(float(abs(np.linalg.det(cell))))
+                steps.append(trajectory.steps_done)
+            except Exception:  # a degenerate cell: no distance to report
+                pass
+    t_measured = float(np.mean(trajectory.temperatures_K)) if trajectory.temperatures_K.size else None
+    v_mean = float(np.mean(trajectory.volumes_A3)) if trajectory.volumes_A3.size else None
+    extra.update(n_frames=len(steps), temperature_K_measured=t_measured,
+                 d_min_A_lowest=_json(min((d for d in d_min if d is not None), default=math.inf)))
+    record = trajectory.to_run_record(TASK, run.run_id, protocol.timestep_fs, protocol.production_steps,
+                                      model=model, seed=run.seed, extra=extra)
+    return {**base, "record": record.to_dict(), "frame_steps": steps, "d_min_A": d_min, "volume_A3": volumes,
+            "temperature_K_measured": t_measured, "volume_A3_mean": v_mean}
+
+
 def run_one(
     run: Task4Run,
     start: dict[str, Any],
@@ -319,57 +404,10 @@ def run_one(
     progress: Callable[[int], None] | None = None,
     model: str = "",
 ) -> dict[str, Any]:
-    """NPT MD of one grid point from the relaxed start; a small JSON-serialisable dict.
-
-    Returns ``{"record": RunRecord dict, "run": ..., "temperature_K", "pressure_Pa", "repeat",
-    "frame_steps": [...], "d_min_A": [...] (shortest pair distance per frame, Å),
-    "volume_A3": [...] (per frame)}``.
-    """
-    base = {"protocol_version": PROTOCOL_VERSION, "run": run.to_dict(), "temperature_K": run.temperature_K,
-            "pressure_Pa": run.pressure_Pa, "repeat": run.repeat}
-    extra = {"temperature_K": run.temperature_K, "pressure_Pa": run.pressure_Pa, "repeat": run.repeat,
-             "n_atoms": protocol.n_atoms}
-    if not start.get("ok"):
-        record = RunRecord(task=TASK, run_id=run.run_id, model=model, steps_requested=protocol.production_steps,
-                           completed=False, stop_reason=start.get("reason") or "start structure unavailable",
-                           seed=run.seed, extra=extra)
-        return {**base, "record": record.to_dict(), "frame_steps": [], "d_min_A": [], "volume_A3": []}
-    atoms = start_atoms(start)
-    steps: list[int] = []
-    d_min: list[float | None] = []
-    volumes: list[float] = []
-
-    def on_sample(step: int, current: Atoms) -> None:
-        steps.append(step)
-        d_min.append(_json(minimum_pair_distance_A(current)))
-        volumes.append(float(current.get_volume()))
-
-    outcome = run_md(
-        atoms,
-        calculator,
-        protocol.ensemble,
-        n_steps=protocol.production_steps,
-        timestep_fs=protocol.timestep_fs,
-        temperature_K=run.temperature_K,
-        pressure_Pa=run.pressure_Pa,
-        seed=run.seed,
-        sample_interval_steps=protocol.sample_interval_steps,
-        on_sample=on_sample,
-        progress_callback=progress,
-        stop_checks=default_stop_checks(True, protocol.pair_floor_A, protocol.volume_factor),
-    )
-    if not outcome.completed and (not steps or steps[-1] != outcome.steps_done):
-        # the state the run stopped in counts as a frame (if it is still a geometry at all)
-        if np.all(np.isfinite(atoms.positions)) and np.all(np.isfinite(atoms.cell.array)):
-            try:
-                steps.append(outcome.steps_done)
-                d_min.append(_json(minimum_pair_distance_A(atoms)))
-                volumes.append(float(atoms.get_volume()))
-            except Exception:  # a degenerate cell: no distance to report
-                steps.pop()
-    extra.update(n_frames=len(steps), d_min_A_lowest=_json(min((d for d in d_min if d is not None), default=math.inf)))
-    record = outcome.to_run_record(TASK, run.run_id, model=model, seed=run.seed, extra=extra)
-    return {**base, "record": record.to_dict(), "frame_steps": steps, "d_min_A": d_min, "volume_A3": volumes}
+    """One grid point on ASE with the given calculator: :func:`build_jobs` → :class:`~pytest_lips.md.AseEngine` → :func:`reduce_run`."""
+    jobs = build_jobs([run], {run.start_id: start}, protocol)
+    trajectory = AseEngine().run(jobs, lambda: calculator, progress)[0] if jobs else None
+    return reduce_run(run, start, trajectory, protocol, model=model)
 
 
 def run_item_verdict(result: dict[str, Any], protocol: Task4Protocol, domain: GateDomain) -> tuple[bool, str]:
