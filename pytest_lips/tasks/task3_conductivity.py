@@ -48,9 +48,10 @@ import numpy as np
 from ase import Atoms
 
 from ..profiles import float_tuple, int_triple, protocol_from_section
-from ..analysis import conductivity_at_298, fit_diffusion, mean_squared_displacement, t_interval
+from ..analysis.conductivity import RunDiffusion, calibrated_conductivity_at_298
+from ..analysis.diffusion import estimate_diffusion
 from ..errors import LipsDataError, LipsUsageError
-from ..md import NVTSettings, run_md
+from ..md import AseEngine, MDJob, MDTrajectory, NVTSettings
 from ..results import Metric
 from .structures import supercell
 
@@ -60,15 +61,17 @@ __all__ = [
     "Task3Protocol",
     "Task3Run",
     "analyse",
+    "build_jobs",
     "load_structure",
     "plan_runs",
+    "reduce_run",
     "run_one",
     "run_seed",
 ]
 
 TASK = "task3"
 #: Bump when the meaning of a stored run result changes (part of the run-store key).
-PROTOCOL_VERSION = "task3-1"
+PROTOCOL_VERSION = "task3-2"
 #: At most this many MSD points are stored per run (the fit uses the full-resolution curve).
 MAX_STORED_MSD_POINTS = 200
 
@@ -97,10 +100,18 @@ class Task3Protocol:
         production).
     msd_max_lag_fraction:
         Largest MSD lag as a fraction of the production length.
-    gate_min_production_ps, gate_min_msd_A2:
-        The criteria for a gated verdict (see the module docstring).
-    n_bootstrap:
-        Bootstrap resamples for the σ298 interval.
+    fit_min_lag_ps:
+        The fit window never starts before this lag, ps (keeps the sub-picosecond caging regime out
+        of short runs; the fraction alone would start at 0.1 ps in a 2 ps window).
+    gate_min_msd_A2:
+        A temperature is "resolved" when its mean Li MSD at the end of the fit window is at least
+        this, Å² (2 Å RMS displacement: of the order of one Li–Li site distance); only resolved
+        temperatures enter the Arrhenius fit.
+    max_production_ps:
+        ``None``: every run has ``production_ps``. A number: if σ298 is not decided after
+        ``production_ps``, the runs are continued from their last state in chunks of
+        ``production_ps`` until it is decided, this production length is reached, or
+        ``--lips-budget-minutes`` is spent.
     """
 
     structure: str = "task3/Li7P3S11.extxyz"
@@ -116,9 +127,9 @@ class Task3Protocol:
     fit_start_fraction: float = 0.1
     fit_end_fraction: float = 0.5
     msd_max_lag_fraction: float = 0.5
-    gate_min_production_ps: float = 50.0
+    fit_min_lag_ps: float = 1.0
     gate_min_msd_A2: float = 4.0
-    n_bootstrap: int = 2000
+    max_production_ps: float | None = None
 
     @classmethod
     def from_section(cls, section: dict[str, Any] | None) -> Task3Protocol:
@@ -144,6 +155,22 @@ class Task3Protocol:
             problems.append("need production_ps > 0 and equilibration_ps >= 0")
         if not 0 <= self.fit_start_fraction < self.fit_end_fraction <= 1:
             problems.append("need 0 <= fit_start_fraction < fit_end_fraction <= 1")
+        if not 0 < self.msd_max_lag_fraction <= 1:
+            problems.append("need 0 < msd_max_lag_fraction <= 1")
+        if self.tdamp_fs <= 0 or self.gate_min_msd_A2 < 0:
+            problems.append("need tdamp_fs > 0 and gate_min_msd_A2 >= 0")
+        if self.fit_min_lag_ps < 0:
+            problems.append("need fit_min_lag_ps >= 0")
+        window_end_ps = self.production_ps * self.msd_max_lag_fraction * self.fit_end_fraction
+        if window_end_ps < self.fit_min_lag_ps + 3 * self.sample_interval_fs / 1000.0:
+            problems.append(
+                f"the MSD fit window ends at {window_end_ps:g} ps (production_ps x msd_max_lag_fraction x "
+                f"fit_end_fraction), before fit_min_lag_ps {self.fit_min_lag_ps:g} ps + 3 frames: lengthen "
+                "production_ps or lower fit_min_lag_ps")
+        if self.max_production_ps is not None and not self.max_production_ps >= self.production_ps:
+            problems.append("max_production_ps must be >= production_ps (or null)")
+        if problems or self.timestep_fs <= 0:  # the step counts below divide by the time step
+            raise LipsUsageError("profile section task3: " + "; ".join(problems or ["timestep_fs must be > 0"]))
         if self.production_steps // self.sample_interval_steps < 20:
             problems.append("production_ps / sample_interval_fs must give at least 20 frames (MSD fit window)")
         if problems:
@@ -171,16 +198,6 @@ class Task3Protocol:
     @property
     def ensemble(self) -> NVTSettings:
         return NVTSettings(thermostat=self.thermostat, tdamp_fs=self.tdamp_fs)  # type: ignore[arg-type]
-
-    def verdict_supported(self) -> tuple[bool, str]:
-        """Whether this protocol is long enough for a gated σ298, and if not, why."""
-        if self.production_ps < self.gate_min_production_ps:
-            return False, (
-                f"production of {self.production_ps:g} ps per run is shorter than the "
-                f"{self.gate_min_production_ps:g} ps needed for a converged Li MSD (task3 "
-                "gate_min_production_ps); use the paper profile for a verdict"
-            )
-        return True, ""
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -253,68 +270,69 @@ def _downsample(lag: np.ndarray, msd: np.ndarray, n_max: int) -> tuple[list[floa
     return [float(v) for v in lag[idx]], [float(v) for v in msd[idx]]
 
 
-def run_one(
-    run: Task3Run,
-    structure: Atoms,
-    calculator,
-    protocol: Task3Protocol,
-    progress: Callable[[int], None] | None = None,
-    model: str = "",
-) -> dict[str, Any]:
-    """Run one NVT trajectory and reduce it to a small JSON-serialisable dict.
+def build_jobs(runs: list[Task3Run], structure: Atoms, protocol: Task3Protocol) -> list[MDJob]:
+    """One NVT :class:`~pytest_lips.md.MDJob` per run (any engine integrates them; a batched one all at once).
 
-    Parameters
-    ----------
-    run:
-        The run from :func:`plan_runs`.
-    structure:
-        The Li7P3S11 reference cell (it is repeated ``protocol.supercell`` times).
-    calculator:
-        A fresh ASE calculator for this trajectory.
-    progress:
-        ``progress(steps_done)`` over the whole run (equilibration + production).
+    The Li7P3S11 cell is repeated ``protocol.supercell`` times; frames are stored every
+    ``sample_interval_steps`` from the end of the equilibration (``sample_from_step``).
+    """
+    atoms = supercell(structure, protocol.supercell)
+    if "Li" not in atoms.get_chemical_symbols():
+        raise LipsDataError("Task 3 structure contains no Li")
+    return [
+        MDJob(
+            job_id=run.run_id,
+            atoms=atoms,
+            ensemble=protocol.ensemble,
+            temperature_K=run.temperature_K,
+            pressure_Pa=None,
+            timestep_fs=protocol.timestep_fs,
+            n_steps=protocol.total_steps,
+            sample_interval_steps=protocol.sample_interval_steps,
+            seed=run.seed,
+            sample_from_step=protocol.equilibration_steps,
+        )
+        for run in runs
+    ]
+
+
+def reduce_run(
+    run: Task3Run,
+    job: MDJob,
+    trajectory: MDTrajectory,
+    protocol: Task3Protocol,
+    model: str = "",
+) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """Reduce one trajectory of :func:`build_jobs` to a small JSON-serialisable dict plus arrays.
 
     Returns
     -------
-    ``{"record": RunRecord dict, "run": ..., "temperature_K", "n_li", "volume_A3", "lag_ps",
-    "msd_A2" (≤ 200 points), "D_cm2_s", "D_stderr_cm2_s", "fit_window_ps", "msd_end_of_fit_A2",
-    "protocol_version"}``; the MSD and D entries are ``None`` when the run stopped early.
+    ``(result, arrays)``. ``result``: ``{"record": RunRecord dict, "run": ..., "temperature_K",
+    "temperature_K_measured" (mean kinetic temperature over the production frames, K), "n_li",
+    "volume_A3", "lag_ps", "msd_A2" (≤ 200 points), "D_cm2_s", "D_stderr_cm2_s", "fit_window_ps",
+    "msd_end_of_fit_A2", "protocol_version"}``; the MSD and D entries are ``None`` when the run
+    stopped early. ``arrays`` (to keep next to the result, e.g. ``np.savez``): ``steps`` (F,),
+    ``positions_A`` (F, n_li + 1, 3) — the unwrapped Li positions followed by the framework (P, S)
+    centre of mass —, ``cells_A`` (F, 3, 3), ``temperatures_K`` (F,), ``frame_interval_ps``, ``n_li``.
     """
-    atoms = supercell(structure, protocol.supercell)
-    symbols = np.array(atoms.get_chemical_symbols())
-    li = symbols == "Li"
-    if not li.any():
-        raise LipsDataError("Task 3 structure contains no Li")
+    atoms = job.atoms
+    li = np.array(atoms.get_chemical_symbols()) == "Li"
     framework = ~li
-    masses = atoms.get_masses()
-    fw_masses = masses[framework]
-    n_eq = protocol.equilibration_steps
-    frames: list[np.ndarray] = []
-
-    def on_sample(step: int, current: Atoms) -> None:
-        if step < n_eq:
-            return
-        pos = current.positions  # unwrapped: ASE MD never wraps positions
-        com = (fw_masses[:, None] * pos[framework]).sum(axis=0) / fw_masses.sum()
-        frames.append(np.vstack([pos[li], com[None, :]]))
-
-    outcome = run_md(
-        atoms,
-        calculator,
-        protocol.ensemble,
-        n_steps=protocol.total_steps,
-        timestep_fs=protocol.timestep_fs,
-        temperature_K=run.temperature_K,
-        seed=run.seed,
-        sample_interval_steps=protocol.sample_interval_steps,
-        on_sample=on_sample,
-        progress_callback=progress,
-    )
+    fw_masses = atoms.get_masses()[framework]
     n_li = int(li.sum())
+    positions = trajectory.positions_A
+    if positions.shape[0]:
+        com = np.einsum("j,fjk->fk", fw_masses, positions[:, framework, :]) / fw_masses.sum()
+        li_com = np.concatenate([positions[:, li, :], com[:, None, :]], axis=1)
+    else:
+        li_com = np.zeros((0, n_li + 1, 3))
+    frame_interval_ps = protocol.sample_interval_steps * protocol.timestep_fs / 1000.0
+    t_measured = float(np.mean(trajectory.temperatures_K)) if trajectory.temperatures_K.size else None
     result: dict[str, Any] = {
         "protocol_version": PROTOCOL_VERSION,
         "run": run.to_dict(),
         "temperature_K": run.temperature_K,
+        "temperature_K_measured": t_measured,
         "n_atoms": len(atoms),
         "n_li": n_li,
         "volume_A3": float(atoms.get_volume()),
@@ -325,35 +343,93 @@ def run_one(
         "fit_window_ps": None,
         "msd_end_of_fit_A2": None,
     }
-    extra = {"temperature_K": run.temperature_K, "repeat": run.repeat, "n_atoms": len(atoms),
-             "equilibration_steps": n_eq, "production_frames": len(frames)}
-    if outcome.completed and len(frames) >= 2:
-        positions = np.asarray(frames)
-        mobile = np.zeros(n_li + 1, dtype=bool)
-        mobile[:n_li] = True
-        msd = mean_squared_displacement(
-            positions,
-            frame_interval_ps=protocol.sample_interval_steps * protocol.timestep_fs / 1000.0,
-            mobile_mask=mobile,
-            framework_mask=~mobile,
-            max_lag_fraction=protocol.msd_max_lag_fraction,
-        )
-        fit = fit_diffusion(msd.lag_ps, msd.msd_A2, protocol.fit_start_fraction, protocol.fit_end_fraction)
-        end_index = int(np.searchsorted(msd.lag_ps, fit.window_ps[1]))
-        result["lag_ps"], result["msd_A2"] = _downsample(msd.lag_ps, msd.msd_A2, MAX_STORED_MSD_POINTS)
-        result.update(
-            D_cm2_s=fit.D_cm2_s,
-            D_stderr_cm2_s=fit.D_stderr_cm2_s,
-            fit_window_ps=list(fit.window_ps),
-            msd_end_of_fit_A2=float(msd.msd_A2[min(end_index, msd.msd_A2.size - 1)]),
-        )
-        extra.update(D_cm2_s=fit.D_cm2_s, msd_end_of_fit_A2=result["msd_end_of_fit_A2"])
-    result["record"] = outcome.to_run_record(TASK, run.run_id, model=model, seed=run.seed, extra=extra).to_dict()
-    return result
+    extra = {"temperature_K": run.temperature_K, "temperature_K_measured": t_measured, "repeat": run.repeat,
+             "n_atoms": len(atoms), "equilibration_steps": protocol.equilibration_steps,
+             "production_frames": int(li_com.shape[0])}
+    if trajectory.completed and li_com.shape[0] >= 2:
+        # D with its per-atom standard error and the measured temperature (analysis half: reduce_run_frames)
+        result.update(reduce_run_frames(li_com, protocol, trajectory.temperatures_K))
+        result["temperature_K_measured"] = t_measured
+        extra.update(D_cm2_s=result["D_cm2_s"], msd_end_of_fit_A2=result["msd_end_of_fit_A2"])
+    record = trajectory.to_run_record(TASK, run.run_id, protocol.timestep_fs, job.n_steps, model=model,
+                                      seed=run.seed, extra=extra)
+    result["record"] = record.to_dict()
+    arrays = {
+        "steps": trajectory.steps,
+        "positions_A": li_com,
+        "cells_A": trajectory.cells_A,
+        "temperatures_K": trajectory.temperatures_K,
+        "frame_interval_ps": np.asarray(frame_interval_ps),
+        "n_li": np.asarray(n_li),
+    }
+    return result, arrays
+
+
+def run_one(
+    run: Task3Run,
+    structure: Atoms,
+    calculator,
+    protocol: Task3Protocol,
+    progress: Callable[[int], None] | None = None,
+    model: str = "",
+) -> dict[str, Any]:
+    """One run on ASE with the given calculator: :func:`build_jobs` → :class:`~pytest_lips.md.AseEngine` → :func:`reduce_run`.
+
+    ``progress(steps_done)`` over the whole run (equilibration + production). Returns the result
+    dict of :func:`reduce_run` (the frames are dropped).
+    """
+    (job,) = build_jobs([run], structure, protocol)
+    (trajectory,) = AseEngine().run([job], lambda: calculator, progress)
+    return reduce_run(run, job, trajectory, protocol, model=model)[0]
+
+
+def reduce_run_frames(
+    li_and_com_A: np.ndarray,
+    protocol: Task3Protocol,
+    temperatures_K: np.ndarray | None = None,
+) -> dict[str, Any]:
+    """The D-related fields of a run result from its sampled production frames.
+
+    Parameters
+    ----------
+    li_and_com_A:
+        Unwrapped Li positions with the framework centre of mass appended as the last "atom", Å,
+        shape ``(n_frames, n_li + 1, 3)`` (the framework drift is removed through that last row).
+    temperatures_K:
+        Kinetic temperature of each frame, K (its mean is the run's measured temperature).
+
+    Returns
+    -------
+    ``{"lag_ps", "msd_A2" (≤ 200 points), "D_cm2_s", "D_stderr_cm2_s" (per-atom, see
+    :func:`~pytest_lips.analysis.estimate_diffusion`), "D_interval_cm2_s", "fit_window_ps",
+    "msd_end_of_fit_A2", "production_ps_analysed", "temperature_K_measured"}``.
+    """
+    positions = np.asarray(li_and_com_A, dtype=float)
+    mobile = np.zeros(positions.shape[1], dtype=bool)
+    mobile[:-1] = True
+    frame_ps = protocol.sample_interval_steps * protocol.timestep_fs / 1000.0
+    est = estimate_diffusion(
+        positions, frame_ps, mobile, framework_mask=~mobile, max_lag_fraction=protocol.msd_max_lag_fraction,
+        fit_start_fraction=protocol.fit_start_fraction, fit_end_fraction=protocol.fit_end_fraction,
+        fit_min_lag_ps=protocol.fit_min_lag_ps,
+    )
+    lag, msd = _downsample(est.lag_ps, est.msd_A2, MAX_STORED_MSD_POINTS)
+    temps = None if temperatures_K is None else np.asarray(temperatures_K, dtype=float)
+    return {
+        "lag_ps": lag, "msd_A2": msd, "D_cm2_s": est.D_cm2_s, "D_stderr_cm2_s": est.D_stderr_cm2_s,
+        "D_interval_cm2_s": list(est.interval_cm2_s), "fit_window_ps": list(est.window_ps),
+        "msd_end_of_fit_A2": est.msd_end_of_fit_A2, "production_ps_analysed": (positions.shape[0] - 1) * frame_ps,
+        "temperature_K_measured": None if temps is None or temps.size == 0 else float(np.mean(temps)),
+    }
 
 
 def _temperature_key(temperature_K: float) -> str:
     return f"{TASK}.D_{_temperature_label(temperature_K)}K"
+
+
+def _measured_T(run: dict[str, Any]) -> float:
+    value = run.get("temperature_K_measured")
+    return float(value) if value is not None and math.isfinite(float(value)) else math.nan
 
 
 def analyse(
@@ -362,19 +438,26 @@ def analyse(
     model: str = "",
     seed: int = 0,
 ) -> list[Metric]:
-    """σ298, activation energy and per-temperature D from the run results of :func:`run_one`.
+    """σ298, activation energy and per-temperature D from the run results of :func:`reduce_run`.
+
+    σ298 is decided on its calibrated 95 % interval (``details["decide_on"] = "interval"``, see
+    :func:`pytest_lips.thresholds.evaluate_interval`): PASS when the whole interval lies inside the
+    band, FAIL when wholly outside, otherwise INCONCLUSIVE. The interval
+    (:func:`pytest_lips.analysis.calibrated_conductivity_at_298`) uses the resolved temperatures only
+    (mean Li MSD at the end of the fit window ≥ ``gate_min_msd_A2``); with fewer than 2 resolved
+    temperatures there is no interval and σ298 is INCONCLUSIVE with that reason. Runs with D ≤ 0 are
+    data (they lower their temperature's mean). A run that stopped early makes σ298 NaN, which FAILS.
+    ``seed`` is unused (kept for callers; the interval is analytic).
 
     Returns ``[task3.sigma298, task3.activation_energy, task3.D_<T>K ...]``.
     """
-    supported, why_not = protocol.verdict_supported()
+    del seed
     failed = [r for r in run_results if not r["record"]["completed"]]
     ok = [r for r in run_results if r["record"]["completed"] and r.get("D_cm2_s") is not None]
     by_T: dict[float, list[dict[str, Any]]] = defaultdict(list)
     for r in ok:
         by_T[float(r["temperature_K"])].append(r)
     notes: list[str] = []
-    if not supported:
-        notes.append(f"reported, not gated: {why_not}")
     if failed:
         notes.append(
             "runs stopped early: "
@@ -382,91 +465,108 @@ def analyse(
         )
     missing_T = sorted(set(protocol.temperatures_K) - set(by_T))
 
-    metrics: list[Metric] = []
-    # per-temperature D (reported)
+    def run_diffusion(r: dict[str, Any]) -> RunDiffusion:
+        se = r.get("D_stderr_cm2_s")
+        return RunDiffusion(float(r["temperature_K"]), float(r["D_cm2_s"]),
+                            math.nan if se is None else float(se), _measured_T(r))
+
     per_T_details: dict[str, Any] = {}
     for T in sorted(by_T):
-        values = np.array([r["D_cm2_s"] for r in by_T[T]], dtype=float)
-        mean, interval = t_interval(values)
         msd_end = float(np.mean([r["msd_end_of_fit_A2"] for r in by_T[T]]))
+        T_meas = [_measured_T(r) for r in by_T[T]]
         per_T_details[_temperature_label(T)] = {
-            "D_cm2_s": values.tolist(), "msd_end_of_fit_A2": msd_end,
-            "resolved": bool(msd_end >= protocol.gate_min_msd_A2 and mean > 0),
+            "D_cm2_s": [float(r["D_cm2_s"]) for r in by_T[T]],
+            "D_stderr_cm2_s": [r.get("D_stderr_cm2_s") for r in by_T[T]],
+            "msd_end_of_fit_A2": msd_end,
+            "temperature_K_measured": [None if math.isnan(t) else t for t in T_meas],
+            "production_ps": [r.get("production_ps_analysed", protocol.production_ps) for r in by_T[T]],
+            "resolved": bool(msd_end >= protocol.gate_min_msd_A2),
         }
+    all_T = calibrated_conductivity_at_298([run_diffusion(r) for r in ok], 1, 1.0) if ok else None
+    metrics: list[Metric] = []
+    for T in sorted(by_T):
+        label = _temperature_label(T)
+        stats_T = all_T.per_temperature[T] if all_T is not None else {}
+        mean, sem = float(stats_T.get("D_mean_cm2_s", math.nan)), float(stats_T.get("D_sem_cm2_s", math.nan))
+        interval = (mean - 1.96 * sem, mean + 1.96 * sem) if math.isfinite(sem) else None
         metrics.append(
             Metric(
-                key=_temperature_key(T), value=float(mean), unit="cm^2/s", model=model, task=TASK,
-                interval=None if not math.isfinite(interval[0]) else interval, n=int(values.size),
-                gated=supported, note="; ".join(notes) or f"mean over {values.size} repeats (95 % t interval)",
-                details={"D_cm2_s": values.tolist(), "msd_end_of_fit_A2": msd_end,
+                key=_temperature_key(T), value=mean, unit="cm^2/s", model=model, task=TASK,
+                interval=interval, n=len(by_T[T]), gated=False,
+                note=(f"mean over {len(by_T[T])} run(s) at {T:g} K; 95 % interval from the larger of the per-run "
+                      "errors and the scatter between repeats"
+                      + ("" if per_T_details[label]["resolved"] else
+                         f"; not resolved (mean Li MSD {per_T_details[label]['msd_end_of_fit_A2']:.3g} Å^2 < "
+                         f"{protocol.gate_min_msd_A2:g} Å^2 at the end of the fit window)")),
+                details={"D_cm2_s": per_T_details[label]["D_cm2_s"], "msd_end_of_fit_A2": per_T_details[label]["msd_end_of_fit_A2"],
                          "run_ids": [r["record"]["run_id"] for r in by_T[T]]},
             )
         )
 
-    resolved = [T for T, d in per_T_details.items() if d["resolved"]]
-    positive = {T: [v for v in by_T[T] if v["D_cm2_s"] > 0] for T in by_T}
-    use_T = [float(T) for T in resolved] if len(resolved) >= 2 else [T for T in by_T if len(positive[T]) == len(by_T[T])]
-    if len(resolved) < 2 and by_T:
+    resolved = [T for T in sorted(by_T) if per_T_details[_temperature_label(T)]["resolved"]]
+    unresolved = [T for T in sorted(by_T) if T not in resolved]
+    if unresolved:
         notes.append(
-            f"Li diffusion resolved (mean MSD at the end of the fit window >= {protocol.gate_min_msd_A2:g} Å^2) at "
-            f"{len(resolved)} temperature(s) only; Arrhenius fit over all temperatures with D > 0"
+            f"Li diffusion not resolved at {', '.join(_temperature_label(t) for t in unresolved)} K (mean Li MSD at "
+            f"the end of the fit window < {protocol.gate_min_msd_A2:g} Å^2): left out of the Arrhenius fit"
         )
-    elif len(use_T) < len(by_T):
-        notes.append(f"unresolved temperatures left out of the Arrhenius fit: "
-                     f"{', '.join(t for t in per_T_details if not per_T_details[t]['resolved'])} K")
     if missing_T:
         notes.append(f"no completed run at {', '.join(_temperature_label(t) for t in missing_T)} K")
+    if any(math.isnan(_measured_T(r)) for r in ok):
+        notes.append("measured temperature missing for some runs: nominal temperature used in the Arrhenius fit")
 
     sigma = Metric(key=f"{TASK}.sigma298", value=math.nan, unit="mS/cm", model=model, task=TASK,
-                   n=len(run_results), gated=supported)
+                   n=len(run_results), gated=True)
     ea = Metric(key=f"{TASK}.activation_energy", value=math.nan, unit="eV", model=model, task=TASK,
-                n=len(run_results), gated=supported)
+                n=len(run_results), gated=False)
     details: dict[str, Any] = {
         # Arrhenius-plot data (docs/REPORT_SCHEMA.md, "Task 3")
         "temperatures_K": [float(T) for T in sorted(by_T)],
         "D_cm2_s": [float(np.mean([r["D_cm2_s"] for r in by_T[T]])) for T in sorted(by_T)],
         "D_repeats_cm2_s": [[float(r["D_cm2_s"]) for r in by_T[T]] for T in sorted(by_T)],
         "per_temperature": per_T_details,
-        "fit_temperatures_K": sorted(use_T),
+        "resolved_temperatures_K": [float(T) for T in resolved],
+        "fit_temperatures_K": [],
         "failed_runs": [r["record"]["run_id"] for r in failed],
         "protocol": protocol.to_dict(),
     }
-    if not failed and len(use_T) >= 2:
-        volumes = {r["volume_A3"] for r in ok}
-        n_li = {r["n_li"] for r in ok}
-        n_li_value = n_li.pop()
-        estimate = conductivity_at_298(
-            {T: [r["D_cm2_s"] for r in by_T[T]] for T in use_T},
-            n_carriers=n_li_value,
-            volume_A3=float(np.mean(list(volumes))),
-            n_bootstrap=protocol.n_bootstrap,
-            seed=seed,
-        )
-        sigma.value = estimate.sigma298_mS_cm
-        sigma.interval = _finite_interval(estimate.interval_mS_cm)
-        ea.value = estimate.activation_energy_eV
-        ea.interval = _finite_interval(estimate.activation_energy_interval_eV)
-        n_li_cell = n_li_value
-        volume_A3 = float(np.mean(list(volumes)))
-        details.update(D298_cm2_s=estimate.D298_cm2_s, interval_method=estimate.method,
-                       activation_energy_eV=estimate.activation_energy_eV,
-                       prefactor_cm2_s=float(estimate.arrhenius.prefactor_cm2_s),
-                       li_number_density_cm3=n_li_cell / (volume_A3 * 1e-24))
-        if sigma.interval is not None and estimate.sigma298_mS_cm > 0:
-            # σ ∝ D at fixed T and density, so the σ interval maps onto D(298 K) directly
-            scale = estimate.D298_cm2_s / estimate.sigma298_mS_cm
-            details["D298_interval_cm2_s"] = [sigma.interval[0] * scale, sigma.interval[1] * scale]
-    elif failed:
+    if not failed:
+        details["decide_on"] = "interval"
+    if failed:
         notes.append("σ298 is not computed because runs stopped early (the model is not stable in this MD)")
+    elif len(resolved) < 2:
+        notes.append(f"Li diffusion resolved at {len(resolved)} temperature(s): no Arrhenius extrapolation "
+                     "(longer production, or task3.max_production_ps, would resolve it)")
     else:
-        notes.append("fewer than 2 temperatures with D > 0: no Arrhenius extrapolation")
+        fit_runs = [run_diffusion(r) for T in resolved for r in by_T[T]]
+        n_li = int(ok[0]["n_li"])
+        volume_A3 = float(np.mean([r["volume_A3"] for r in ok]))
+        estimate = calibrated_conductivity_at_298(fit_runs, n_carriers=n_li, volume_A3=volume_A3)
+        details["fit_temperatures_K"] = [T for T in resolved if estimate.per_temperature[T]["used"]]
+        details["fit_temperatures_measured_K"] = [estimate.per_temperature[T]["temperature_fit_K"]
+                                                  for T in details["fit_temperatures_K"]]
+        details["interval_method"] = estimate.method
+        if math.isfinite(estimate.sigma298_mS_cm):
+            sigma.value = estimate.sigma298_mS_cm
+            sigma.interval = _finite_interval(estimate.interval_mS_cm)
+            ea.value = estimate.activation_energy_eV
+            ea.interval = _finite_interval(estimate.activation_energy_interval_eV)
+            details.update(D298_cm2_s=estimate.D298_cm2_s, activation_energy_eV=estimate.activation_energy_eV,
+                           prefactor_cm2_s=float(estimate.arrhenius.prefactor_cm2_s) if estimate.arrhenius else None,
+                           li_number_density_cm3=n_li / (volume_A3 * 1e-24))
+            if sigma.interval is not None and estimate.sigma298_mS_cm > 0:
+                # σ ∝ D at fixed T and density, so the σ interval maps onto D(298 K) directly
+                scale = estimate.D298_cm2_s / estimate.sigma298_mS_cm
+                details["D298_interval_cm2_s"] = [sigma.interval[0] * scale, sigma.interval[1] * scale]
+        else:
+            notes.append(estimate.method)
+    production = [r.get("production_ps_analysed") for r in ok if r.get("production_ps_analysed") is not None]
+    if production:
+        details["production_ps"] = max(production)
     note = "; ".join(notes)
     for metric in (sigma, ea):
         metric.note = note
         metric.details = dict(details)
-    for metric in metrics:
-        if failed or not supported:
-            metric.note = note
     return [sigma, ea, *metrics]
 
 

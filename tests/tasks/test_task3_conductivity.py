@@ -37,9 +37,10 @@ def test_profiles_parse_and_paper_is_672_atoms(li7p3s11):
     paper = task3.Task3Protocol.from_section(load_profile("paper").section("task3"))
     assert paper.production_ps == 500.0 and paper.repeats == 3
     assert len(supercell(li7p3s11, paper.supercell)) == 672
-    assert paper.verdict_supported()[0]
+    assert paper.fit_min_lag_ps == 1.0 and paper.max_production_ps is None
+    ci = task3.Task3Protocol.from_section(load_profile("ci").section("task3"))
+    assert ci.repeats >= 2 and ci.max_production_ps >= ci.production_ps
     smoke = task3.Task3Protocol.from_section(load_profile("smoke").section("task3"))
-    assert not smoke.verdict_supported()[0]
     assert smoke.total_steps % smoke.sample_interval_steps == 0
 
 
@@ -48,6 +49,10 @@ def test_unknown_or_bad_keys_are_usage_errors():
         task3.Task3Protocol.from_section({"temperature": [300]})
     with pytest.raises(LipsUsageError, match="temperatures_K"):
         task3.Task3Protocol.from_section({"temperatures_K": [600]})
+    with pytest.raises(LipsUsageError, match="fit_min_lag_ps"):
+        task3.Task3Protocol.from_section({"production_ps": 2.0, "sample_interval_fs": 20.0, "fit_min_lag_ps": 1.0})
+    with pytest.raises(LipsUsageError, match="max_production_ps"):
+        task3.Task3Protocol.from_section({"max_production_ps": 100.0})
 
 
 def test_plan_ids_and_seeds_are_stable():
@@ -66,7 +71,8 @@ def _synthetic(protocol, Ea=0.25, D0=1e-2, noise=0.05, seed=0, n_li=224, volume=
         D = D0 * math.exp(-Ea / (BOLTZMANN_eV_K * run.temperature_K)) * (1 + noise * rng.standard_normal())
         record = RunRecord(task="task3", run_id=run.run_id, steps_requested=10, steps_done=10, completed=True)
         results.append({"record": record.to_dict(), "temperature_K": run.temperature_K, "n_li": n_li,
-                        "volume_A3": volume, "D_cm2_s": D, "msd_end_of_fit_A2": msd})
+                        "volume_A3": volume, "D_cm2_s": D, "D_stderr_cm2_s": noise * abs(D),
+                        "temperature_K_measured": run.temperature_K, "msd_end_of_fit_A2": msd})
     return results
 
 
@@ -83,12 +89,58 @@ def test_analyse_recovers_arrhenius_and_gates_long_profiles():
     json.dumps([m.to_dict() for m in metrics.values()])
 
 
-def test_short_profile_is_reported_not_gated():
-    protocol = task3.Task3Protocol(temperatures_K=(600.0, 800.0), repeats=1, production_ps=0.4, equilibration_ps=0.1,
+def _verdicts(metric, strict=False):
+    from pytest_lips.thresholds import default_thresholds
+
+    thresholds = default_thresholds()
+    thresholds.strict_intervals = strict
+    return thresholds.evaluate(metric)
+
+
+def test_sigma298_is_decided_on_its_interval():
+    protocol = task3.Task3Protocol()
+    # D0 chosen so that sigma298 lands near the band's middle (~30 mS/cm) / far below / far above
+    for D0, expected in ((3.2e-3, True), (1e-5, False), (1.0, False)):
+        sigma = task3.analyse(_synthetic(protocol, D0=D0, noise=0.02), protocol, model="m")[0]
+        assert sigma.details["decide_on"] == "interval" and sigma.gated
+        verdicts = _verdicts(sigma)
+        assert {v.passed for v in verdicts} == ({True} if expected else {True, False}), [v.message for v in verdicts]
+        assert not any(v.inconclusive for v in verdicts)
+    # noisy data around the band edge: the interval straddles 17 mS/cm -> INCONCLUSIVE, FAILED when strict
+    sigma = task3.analyse(_synthetic(protocol, D0=1.5e-3, noise=0.6, seed=2), protocol, model="m")[0]
+    lo, hi = sigma.interval
+    assert lo < 17.0 < hi
+    verdicts = _verdicts(sigma)
+    assert any(v.inconclusive and v.passed is None for v in verdicts)
+    assert all(v.passed is not False for v in verdicts)
+    assert "INCONCLUSIVE" in next(v.message for v in verdicts if v.inconclusive)
+    strict = _verdicts(sigma, strict=True)
+    assert any(v.inconclusive and v.passed is False and "--lips-strict" in v.message for v in strict)
+
+
+def test_unresolved_temperatures_give_a_reason_not_an_error():
+    protocol = task3.Task3Protocol(temperatures_K=(600.0, 800.0), repeats=1, production_ps=4.0, equilibration_ps=0.1,
                                    sample_interval_fs=10.0)
-    sigma = task3.analyse(_synthetic(protocol), protocol)[0]
-    assert not sigma.gated and "not gated" in sigma.note and "50 ps" in sigma.note
-    assert math.isfinite(sigma.value)
+    sigma = task3.analyse(_synthetic(protocol, msd=0.5), protocol)[0]
+    assert math.isnan(sigma.value) and sigma.interval is None
+    assert "not resolved at 600, 800 K" in sigma.note and "no Arrhenius extrapolation" in sigma.note
+    (verdict, *_) = _verdicts(sigma)
+    assert verdict.inconclusive and verdict.passed is None
+
+
+def test_negative_repeat_is_data_and_measured_temperature_is_used():
+    protocol = task3.Task3Protocol(temperatures_K=(400.0, 600.0, 800.0), repeats=2)
+    results = _synthetic(protocol, noise=0.05)
+    results[0]["D_cm2_s"] = -abs(results[0]["D_cm2_s"])  # T400K-r1 came out negative
+    for r in results:
+        r["temperature_K_measured"] = 0.97 * r["temperature_K"]
+    sigma, ea, *per_T = task3.analyse(results, protocol)
+    assert math.isfinite(sigma.value) and sigma.interval is not None
+    assert sigma.details["fit_temperatures_measured_K"] == pytest.approx([388.0, 582.0, 776.0])
+    assert per_T[0].details["D_cm2_s"][0] < 0
+    del results[0]["temperature_K_measured"]
+    sigma = task3.analyse(results, protocol)[0]
+    assert "nominal temperature used" in sigma.note
 
 
 def test_failed_run_makes_sigma_nan_and_unresolved_temperatures_are_dropped():
@@ -98,6 +150,7 @@ def test_failed_run_makes_sigma_nan_and_unresolved_temperatures_are_dropped():
     results[0]["record"]["stop_reason"] = "non-finite forces from the model at step 3"
     sigma = task3.analyse(results, protocol)[0]
     assert math.isnan(sigma.value) and sigma.gated and "T400K-r1" in sigma.note
+    assert "decide_on" not in sigma.details and all(v.passed is False for v in _verdicts(sigma))
     results = _synthetic(protocol)
     for r in results:
         if r["temperature_K"] == 400.0:
@@ -114,7 +167,7 @@ def test_end_to_end_tiny_cell(li7p3s11):
     torch.set_num_threads(1)
     protocol = task3.Task3Protocol.from_section({
         "supercell": [1, 1, 1], "temperatures_K": [600, 900], "repeats": 1, "timestep_fs": 2.0,
-        "equilibration_ps": 0.04, "production_ps": 0.2, "sample_interval_fs": 10.0,
+        "equilibration_ps": 0.04, "production_ps": 0.2, "sample_interval_fs": 10.0, "fit_min_lag_ps": 0.0,
     })
     results, progress = [], []
     for run in task3.plan_runs(protocol, seed=3):
@@ -129,4 +182,4 @@ def test_end_to_end_tiny_cell(li7p3s11):
     assert progress[-1] == protocol.total_steps
     metrics = task3.analyse(results, protocol, model="lj")
     assert isinstance(metrics[0], Metric) and metrics[0].key == "task3.sigma298"
-    assert math.isfinite(metrics[0].value) and not metrics[0].gated
+    assert metrics[0].gated and metrics[0].details["decide_on"] == "interval"
