@@ -30,6 +30,7 @@ def test_wheel_contents(wheel: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
     required = [
         "pytest_lips/plugin.py",
+        "pytest_lips/py.typed",
         "pytest_lips/suite/test_task3.py",
         "pytest_lips/reference_data/thresholds.yaml",
         "pytest_lips/reference_data/protocols/smoke.yaml",
