@@ -105,7 +105,7 @@ def _cmd_report(args) -> int:
     else:
         text = render_html(report, plots)
     _emit(text, args.output)
-    if args.check and (report.get("summary") or {}).get("gate") == "FAIL":
+    if args.check and (report.get("summary") or {}).get("gate") in ("FAIL", "INTERRUPTED"):
         return 1
     return 0
 

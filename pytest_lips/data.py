@@ -26,8 +26,16 @@ split) and ``meta`` (a JSON string: cache version, source sha256, sizes and a sh
 array's bytes).  Later loads read the cache (≥ 20x faster than parsing, see
 ``benchmarks/data_cache.py``).  A cache whose version, source checksum, shapes or array checksums
 do not match is rebuilt with a :class:`CacheRebuiltWarning`; it is never used silently.
-The sha256 of the source file is itself memoised by (path, size, mtime) so a cached load does not
-have to hash the whole extxyz again.
+The sha256 of the source file is itself memoised by (resolved path, size, mtime_ns, inode, ctime_ns)
+so a cached load does not have to hash the whole extxyz again; an in-place edit changes ctime_ns
+even when size and mtime are restored, and ``fresh=True`` (``--lips-fresh``) always re-hashes.
+
+Paper check
+-----------
+When the full LiPS-25 is loaded (through load-atoms, or a file whose name says LiPS-25), its totals
+are compared with Table 1 of the paper (:data:`PAPER_TOTALS`: 12,525 structures, 531,576 atoms)
+and with :data:`PAPER_CATEGORY_COUNTS` where given; a mismatch is a :class:`DataDriftWarning` and a
+note in ``LipsDataset.notes`` (copied into the report).
 
 Splits
 ------
@@ -70,6 +78,14 @@ SPLIT_FRACTIONS: tuple[float, float, float] = (0.8, 0.1, 0.1)
 DEFAULT_SPLIT_SEED = 20250101
 #: load-atoms id of the data set.
 LOAD_ATOMS_ID = "LiPS-25"
+#: Totals of LiPS-25 in Table 1 of Fragapane & Deringer, JCTC 2026: structures and atoms.
+PAPER_TOTALS: dict[str, int] = {"structures": 12525, "atoms": 531576}
+#: Structures per category (slugs of :data:`CATEGORIES`) in Table 1; only the categories listed here
+#: are checked.  Left empty: the per-category figures have not been transcribed into this package
+#: (fill it, or monkeypatch it, to check them too).
+PAPER_CATEGORY_COUNTS: dict[str, int] = {}
+#: File names taken to hold the full LiPS-25 (case-insensitive search in the file name).
+_FULL_NAME = re.compile(r"lips[-_ ]?25", re.IGNORECASE)
 
 _SPLIT_ALIASES = {
     "train": 0, "training": 0,
@@ -137,6 +153,10 @@ class CacheRebuiltWarning(UserWarning):
     """A binary cache was unreadable or inconsistent and has been rebuilt from the source."""
 
 
+class DataDriftWarning(UserWarning):
+    """The loaded LiPS-25 does not match the paper's Table 1 (totals or per-category counts)."""
+
+
 # ------------------------------------------------------------------------------------------------
 # The data set
 # ------------------------------------------------------------------------------------------------
@@ -176,6 +196,8 @@ class LipsDataset:
     sha256: str = ""
     cache_path: Path | None = None
     loaded_from_cache: bool = False
+    #: Remarks about the data for the report (e.g. a mismatch with the paper's Table 1).
+    notes: list[str] = field(default_factory=list)
     _categories: np.ndarray | None = field(default=None, repr=False)
 
     # -- sizes ----------------------------------------------------------------------------------
@@ -308,6 +330,7 @@ class LipsDataset:
             "split_source": self.split_source,
             "split_sizes": {name: int(np.sum(self.split == k)) for k, name in enumerate(SPLIT_NAMES)},
             "categories": self.category_counts(),
+            "notes": list(self.notes),
         }
 
 
@@ -361,8 +384,10 @@ def _split_from_file(file_split: np.ndarray, source: str) -> np.ndarray | None:
 # Loading
 # ------------------------------------------------------------------------------------------------
 def load_lips_dataset(path: Path | str | None, cache_dir: Path | str, allow_download: bool = True,
-                      split_seed: int = DEFAULT_SPLIT_SEED) -> LipsDataset:
+                      split_seed: int = DEFAULT_SPLIT_SEED, fresh: bool = False) -> LipsDataset:
     """Load LiPS-25 from ``path`` or load-atoms, through the binary cache in ``cache_dir``.
+
+    ``fresh=True`` (``--lips-fresh``) re-hashes the file instead of trusting the checksum memo.
 
     Raises :class:`DataUnavailable` when no source is available and :class:`LipsDataError` for a
     broken file (truncated, missing energies/forces, inconsistent split keys).
@@ -375,12 +400,46 @@ def load_lips_dataset(path: Path | str | None, cache_dir: Path | str, allow_down
                 f"--lips-data: {path} does not exist or is not a file; give the path of the LiPS-25 "
                 f"extxyz file (e.g. lips-25.extxyz from load-atoms) or leave the option out"
             )
-        return _load_file(path, cache_dir, split_seed)
-    return _load_via_load_atoms(cache_dir, allow_download, split_seed)
+        dataset = _load_file(path, cache_dir, split_seed, fresh=fresh)
+        if _FULL_NAME.search(path.name):
+            _check_against_paper(dataset)
+        return dataset
+    dataset = _load_via_load_atoms(cache_dir, allow_download, split_seed)
+    _check_against_paper(dataset)
+    return dataset
+
+
+def paper_differences(dataset: LipsDataset, totals: dict[str, int] | None = None,
+                      category_counts: dict[str, int] | None = None) -> list[str]:
+    """How ``dataset`` differs from the paper's Table 1 (empty list: it matches).
+
+    Compares the number of structures and atoms with ``totals`` (default :data:`PAPER_TOTALS`) and the
+    structures per category with ``category_counts`` (default :data:`PAPER_CATEGORY_COUNTS`).
+    """
+    totals = PAPER_TOTALS if totals is None else totals
+    category_counts = PAPER_CATEGORY_COUNTS if category_counts is None else category_counts
+    found = {"structures": len(dataset), "atoms": dataset.total_atoms}
+    out = [f"{what}: {found[what]:,} loaded, {expected:,} in the paper's Table 1"
+           for what, expected in totals.items() if what in found and found[what] != expected]
+    counts = dataset.category_counts()
+    out += [f"{CATEGORY_TITLES.get(cat, cat)} structures: {counts.get(cat, 0):,} loaded, {expected:,} in Table 1"
+            for cat, expected in category_counts.items() if counts.get(cat, 0) != expected]
+    return out
+
+
+def _check_against_paper(dataset: LipsDataset) -> None:
+    differences = paper_differences(dataset)
+    if not differences:
+        return
+    note = (f"{dataset.source} is taken to be the full LiPS-25 but differs from the paper ("
+            + "; ".join(differences) + "): metrics are not comparable with published numbers")
+    dataset.notes.append(note)
+    warnings.warn(f"pytest-lips: {note}", DataDriftWarning, stacklevel=3)
 
 
 _HOW_TO_GET = (
-    "to run the test-split checks give a local copy with --lips-data PATH/TO/lips-25.extxyz "
+    "to run the checks on LiPS-25 structures (test split, Task 2 on the data set) give a local copy "
+    "with --lips-data PATH/TO/lips-25.extxyz "
     "(the LiPS-25 extxyz of Fragapane & Deringer, JCTC 2026, distributed through load-atoms: "
     "pip install load-atoms; python -c \"import load_atoms; load_atoms.load_dataset('LiPS-25')\"), "
     "or allow network access so that load-atoms can download it"
@@ -420,8 +479,8 @@ def _load_via_load_atoms(cache_dir: Path, allow_download: bool, split_seed: int)
     return _finish(arrays, cache_path, key, source, split_seed, from_cache=False)
 
 
-def _load_file(path: Path, cache_dir: Path, split_seed: int) -> LipsDataset:
-    sha = file_sha256_memo(path, cache_dir)
+def _load_file(path: Path, cache_dir: Path, split_seed: int, fresh: bool = False) -> LipsDataset:
+    sha = file_sha256_memo(path, cache_dir, fresh=fresh)
     cache_path = _cache_path(cache_dir, sha)
     source = str(path)
     cached = _read_cache(cache_path, sha, source)
@@ -679,17 +738,23 @@ def file_sha256(path: Path | str, chunk_size: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
-def file_sha256_memo(path: Path, cache_dir: Path) -> str:
-    """sha256 of ``path``, memoised in ``cache_dir`` under (resolved path, size, mtime_ns)."""
+def file_sha256_memo(path: Path, cache_dir: Path, fresh: bool = False) -> str:
+    """sha256 of ``path``, memoised in ``cache_dir`` under (resolved path, size, mtime_ns, inode, ctime_ns).
+
+    Size and mtime alone are not trusted: an in-place edit that keeps the size and restores the mtime
+    still changes ctime_ns (which no user call can set), and replacing the file changes the inode.
+    ``fresh=True`` hashes the file whatever the memo says (and refreshes the memo).
+    """
     stat = path.stat()
-    ident = f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
+    ident = f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{stat.st_dev}:{stat.st_ino}|{stat.st_ctime_ns}"
     memo = Path(cache_dir) / "sha256-memo" / (hashlib.sha256(ident.encode()).hexdigest()[:32] + ".txt")
-    try:
-        text = memo.read_text(encoding="utf-8").split()
-        if len(text) == 2 and text[0] == hashlib.sha256(ident.encode()).hexdigest() and len(text[1]) == 64:
-            return text[1]
-    except OSError:
-        pass
+    if not fresh:
+        try:
+            text = memo.read_text(encoding="utf-8").split()
+            if len(text) == 2 and text[0] == hashlib.sha256(ident.encode()).hexdigest() and len(text[1]) == 64:
+                return text[1]
+        except OSError:
+            pass
     sha = file_sha256(path)
     try:
         memo.parent.mkdir(parents=True, exist_ok=True)
@@ -705,15 +770,19 @@ __all__ = [
     "CACHE_VERSION",
     "CATEGORIES",
     "CATEGORY_TITLES",
-    "CacheRebuiltWarning",
-    "DataUnavailable",
     "DEFAULT_SPLIT_SEED",
-    "LipsDataset",
+    "PAPER_CATEGORY_COUNTS",
+    "PAPER_TOTALS",
     "SPLIT_KEY",
     "SPLIT_NAMES",
+    "CacheRebuiltWarning",
+    "DataDriftWarning",
+    "DataUnavailable",
+    "LipsDataset",
     "file_sha256",
     "label_category",
     "load_lips_dataset",
+    "paper_differences",
     "parse_extxyz",
     "stratified_split",
 ]

@@ -38,6 +38,7 @@ TASK_ALIASES = {
 PROPERTY_METRIC = "lips_metric"
 PROPERTY_RUN = "lips_run"
 PROPERTY_MODEL = "lips_model"
+PROPERTY_PROVENANCE = "lips_provenance"
 
 
 @dataclass
@@ -63,6 +64,59 @@ class Settings:
     plots_dir: Path | None = None
     fresh: bool = False
     offline: bool = False
+    #: ``--lips-engine``: MD engine, ``auto`` (torch-sim when installed and the model supports it), ``ase``, ``torch-sim``.
+    engine: str = "auto"
+    #: ``--lips-strict``: an interval-decided metric (Task 3 σ298) that is INCONCLUSIVE fails.
+    strict: bool = False
+    #: ``--lips-save-trajectories``: directory for each Task 3 run's sampled frames (extxyz).
+    save_trajectories_dir: Path | None = None
+    #: ``--lips-budget-minutes``: wall-clock budget for Task 3 runs extended until σ298 is decided.
+    budget_minutes: float | None = None
+    #: Threads per process (``None``: ``auto``, usable cores / xdist workers); see :mod:`pytest_lips.threads`.
+    threads: int | None = 1
+    threads_option: str = "1"
+
+
+def check_device(device: str) -> None:
+    """A ``--lips-device`` that torch cannot use here is a usage error naming the fix."""
+    try:
+        import torch
+    except ImportError:  # pragma: no cover - torch is a dependency
+        return
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, ValueError):
+        raise pytest.UsageError(
+            f"--lips-device / lips_device: {device!r} is not a torch device; use cpu, cuda, cuda:1 or mps"
+        ) from None
+    if parsed.type == "cuda":
+        if not torch.cuda.is_available():
+            raise pytest.UsageError(
+                f"--lips-device {device}: CUDA is not available here (torch {torch.__version__}, "
+                f"CUDA build: {torch.version.cuda or 'no'}); drop the option to run on cpu, or install a CUDA build "
+                "of torch on a machine with an NVIDIA GPU"
+            )
+        if parsed.index is not None and parsed.index >= torch.cuda.device_count():
+            raise pytest.UsageError(
+                f"--lips-device {device}: this machine has {torch.cuda.device_count()} CUDA device(s); "
+                f"use cuda:0 ... cuda:{torch.cuda.device_count() - 1}"
+            )
+    elif parsed.type == "mps" and not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
+        raise pytest.UsageError(f"--lips-device {device}: MPS is not available here; drop the option to run on cpu")
+
+
+def _engine_choice(raw: Any) -> str:
+    """``--lips-engine`` / ``lips_engine`` checked against :data:`pytest_lips.md.engines.ENGINE_CHOICES` (no heavy imports)."""
+    choice = str(raw or "auto").strip().lower().replace("_", "-")
+    if choice not in ("auto", "ase", "torch-sim"):
+        raise pytest.UsageError(f"--lips-engine / lips_engine: expected auto, ase or torch-sim, got {raw!r}")
+    if choice == "torch-sim":
+        import importlib.util
+
+        if importlib.util.find_spec("torch_sim") is None:
+            raise pytest.UsageError("--lips-engine torch-sim: torch-sim is not installed; pip install "
+                                    "'pytest-lips[torch-sim]' (Python >= 3.12) or use --lips-engine ase")
+    return choice
 
 
 def settings_from_config(config: pytest.Config) -> Settings:
@@ -99,13 +153,36 @@ def settings_from_config(config: pytest.Config) -> Settings:
         plots_dir=path("lips_plots"),
         fresh=bool(value("lips_fresh")),
         offline=bool(value("lips_offline")),
+        engine=_engine_choice(value("lips_engine")),
+        strict=bool(value("lips_strict")),
+        save_trajectories_dir=path("lips_save_trajectories"),
     )
+    budget = value("lips_budget_minutes")
+    if budget is not None:
+        try:
+            settings.budget_minutes = float(budget)
+            assert settings.budget_minutes > 0
+        except (ValueError, AssertionError):
+            raise pytest.UsageError(f"--lips-budget-minutes / lips_budget_minutes: expected minutes > 0, got {budget!r}") from None
     seed = value("lips_seed")
     if seed is not None:
         try:
             settings.seed = int(seed)
         except ValueError:
-            raise pytest.UsageError(f"--lips-seed / lips_seed: expected an integer, got {seed!r}") from None
+            raise pytest.UsageError(f"--lips-seed / lips_seed: expected an integer >= 0, got {seed!r}") from None
+        if settings.seed < 0:
+            raise pytest.UsageError(f"--lips-seed / lips_seed: expected an integer >= 0, got {seed!r}")
+    threads = value("lips_threads")
+    if threads is not None:
+        from .threads import parse_threads
+
+        try:
+            settings.threads = parse_threads(threads)
+        except ValueError as exc:
+            raise pytest.UsageError(f"--lips-threads / lips_threads: {exc}") from None
+        settings.threads_option = str(threads).strip().lower()
+    if settings.device != "cpu":
+        check_device(settings.device)
     tasks = value("lips_tasks")
     if tasks:
         chosen = []
@@ -156,6 +233,10 @@ class LipsSession:
         self.model_infos: dict[str, dict[str, Any]] = {}
         self.outcomes: dict[str, str] = {}
         self._last_progress: dict[str, float] = {}
+        self._pack_state: tuple[Any, LipsError | None] | None = None
+        #: What the results were computed from: ``{"reference_pack": {...}, "data": {...}}`` (see build_report).
+        self.provenance: dict[str, Any] = {}
+        self._check_output_paths()
         if settings.model_specs:
             self._validate_early()
 
@@ -169,6 +250,9 @@ class LipsSession:
                 raise LipsUsageError(
                     f"--lips-tasks: profile {profile.name!r} does not define {', '.join(unknown)}"
                 )
+            from .profiles import parse_protocols
+
+            parse_protocols(profile, self.selected_tasks())  # every section, so typos stop the run now
             from .thresholds import default_thresholds
 
             defaults = default_thresholds()
@@ -185,6 +269,19 @@ class LipsSession:
         except LipsError as exc:
             raise pytest.UsageError(str(exc)) from None
 
+    def _check_output_paths(self) -> None:
+        """Fail at start-up, before any computing, when a report or baseline cannot be written."""
+        from .report.json_report import check_writable
+
+        for option, target in (("--lips-report", self.settings.report_path),
+                               ("--lips-save-baseline", self.settings.save_baseline_path)):
+            if target is None:
+                continue
+            try:
+                check_writable(target, option)
+            except LipsUsageError as exc:
+                raise pytest.UsageError(str(exc)) from None
+
     def _load_model(self, spec: str, name: str) -> LipsModel:
         from .models import load_lips_model
 
@@ -196,13 +293,9 @@ class LipsSession:
     # -- models, profile, thresholds ----------------------------------------------------------
     def model_names(self) -> list[str]:
         """Test-id-safe unique names of the ``--lips-model`` models (no loading needed)."""
-        from .models import unique_names
+        from .models import model_stem, unique_names
 
-        stems = []
-        for spec in self.settings.model_specs:
-            stems.append(spec.rsplit(":", 1)[-1].split(".")[-1] if ":" in spec and not Path(spec).exists()
-                         else Path(spec).stem)
-        return unique_names(stems)
+        return unique_names([model_stem(spec) for spec in self.settings.model_specs])
 
     def model(self, name: str) -> LipsModel:
         if name not in self._models:
@@ -229,6 +322,7 @@ class LipsSession:
             thresholds.update_from_pairs(self.settings.threshold_pairs_ini, origin="ini")
             self.config.hook.pytest_lips_thresholds(config=self.config, thresholds=thresholds)
             thresholds.update_from_pairs(self.settings.threshold_pairs_cli, origin="cli")
+            thresholds.strict_intervals = self.settings.strict
         except LipsUsageError as exc:
             raise pytest.UsageError(str(exc)) from None
         return thresholds
@@ -250,8 +344,12 @@ class LipsSession:
             return None
         from .report.baseline import load_baseline
 
-        baseline = load_baseline(self.settings.baseline_path)
-        baseline.check_compatible(self.profile.name, self.profile.protocol_version)
+        try:
+            baseline = load_baseline(self.settings.baseline_path)
+            baseline.check_compatible(self.profile.name, self.profile.protocol_version)
+            baseline.check_covers(self.model_names())
+        except LipsUsageError as exc:
+            raise pytest.UsageError(str(exc)) from None
         return baseline
 
     def selected_tasks(self) -> list[str]:
@@ -266,42 +364,124 @@ class LipsSession:
 
         return RunStore(self.settings.cache_dir / "runs", reuse=not self.settings.fresh, session_id=self.session_id)
 
-    def run_key(self, model: LipsModel, *parts: Any) -> str:
+    def md_engine(self, model: LipsModel | None = None) -> Any:
+        """The MD engine for ``model`` (:func:`pytest_lips.md.engines.select_engine` of ``--lips-engine``), one per model."""
+        from .md.engines import select_engine
+
+        engines = self.__dict__.setdefault("_md_engines", {})
+        name = getattr(model, "name", None)
+        if name not in engines:
+            try:
+                engines[name] = select_engine(self.settings.engine, model, device=self.settings.device) \
+                    if self.settings.engine != "ase" else select_engine("ase")
+            except LipsUsageError as exc:
+                raise pytest.UsageError(str(exc)) from None
+        return engines[name]
+
+    def engine_identity(self, model: LipsModel | None = None) -> str:
+        """Name, version (and dtype) of the MD engine that computes ``model``'s MD results (part of every key):
+        ``ase-3.29.0`` or ``torch-sim-0.6.2-float32``."""
+        return self.md_engine(model).identity()
+
+    def engine_info(self) -> dict[str, Any]:
+        """The ``--lips-engine`` choice and the engine each model got (for the report's environment)."""
+        engines = self.__dict__.get("_md_engines", {})
+        return {"choice": self.settings.engine,
+                "models": {name: {"engine": e.name, "version": e.version, "identity": e.identity()}
+                           for name, e in engines.items() if name is not None}}
+
+    def run_key(self, model: LipsModel, *parts: Any, dataset: Any = None, protocol: Any = None) -> str:
         """Cache key of a computed result of ``model``: everything the result depends on.
 
-        A model without a checksum (built in a conftest.py) only reuses results of this session.
+        Built by :func:`pytest_lips.identity.result_key` from the model's identity, the reference pack's
+        content checksum (always), the data set's checksum and split origin (when ``dataset`` is given),
+        the task protocol as canonical JSON (when ``protocol`` is given), the MD engine, base seed,
+        device, profile, protocol and plugin versions, then ``parts``.  A model without a checksum
+        (built in a conftest.py) only reuses results of this session.
         """
-        identity = model.sha256 or f"{model.name}-session-{self.session_id}"
-        return "|".join(
-            [f"v{__version__}", f"protocol{PROTOCOL_VERSION}", self.profile.name, identity,
-             self.settings.device, *map(str, parts)]
+        from .identity import (
+            ResultContext,
+            data_checksum,
+            model_identity,
+            protocol_checksum,
+            result_key,
         )
+
+        context = ResultContext(
+            plugin_version=__version__,
+            protocol_version=f"{PROTOCOL_VERSION}/{self.profile.protocol_version}",
+            profile=self.profile.name,
+            device=self.settings.device,
+            engine=self.engine_identity(model),
+            seed=self.settings.seed,
+            pack=self.pack_checksum(),
+            data=data_checksum(dataset) if dataset is not None else "",
+            protocol=protocol_checksum(protocol) if protocol is not None else "",
+        )
+        try:
+            ident = model_identity(model, self.session_id)
+        except LipsModelError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the factory broke while fingerprinting: the model's fault, stated once
+            raise LipsModelError(
+                f"--lips-model {getattr(model, 'spec', model)}: evaluating the 12-atom probe cell for the result "
+                f"key failed ({type(exc).__name__}: {exc})"
+            ) from None
+        return result_key(ident, context, parts)
+
+    def _load_pack(self) -> tuple[Any, LipsError | None]:
+        """The reference pack, loaded and checksum-verified once per process, or the error."""
+        if self._pack_state is None:
+            from .identity import pack_checksum
+            from .reference import load_reference_pack
+            from .resources import default_pack_dir
+
+            try:
+                pack = load_reference_pack(self.settings.reference_dir or default_pack_dir())
+            except LipsError as exc:
+                self._pack_state = (None, exc)
+            else:
+                checksum = pack_checksum(pack)
+                self._pack_state = (pack, None)
+                self.provenance["reference_pack"] = {
+                    "root": str(pack.root), "name": pack.name, "version": pack.version, "checksum": checksum,
+                }
+        return self._pack_state
+
+    def pack_checksum(self) -> str:
+        """Content checksum of the reference pack (:func:`pytest_lips.identity.pack_checksum`).
+
+        ``none`` when the pack cannot be loaded (the tests that need it skip or fail on their own).
+        """
+        pack, _error = self._load_pack()
+        return self.provenance["reference_pack"]["checksum"] if pack is not None else "none"
 
     def reference_pack(self) -> Any:
         from .data import DataUnavailable
-        from .reference import load_reference_pack
-        from .resources import default_pack_dir
 
-        try:
-            return load_reference_pack(self.settings.reference_dir or default_pack_dir())
-        except DataUnavailable as exc:
-            pytest.skip(str(exc))
-        except LipsError as exc:
-            pytest.fail(str(exc), pytrace=False)
+        pack, error = self._load_pack()
+        if isinstance(error, DataUnavailable):
+            pytest.skip(str(error))
+        if error is not None:
+            pytest.fail(str(error), pytrace=False)
+        return pack
 
     def dataset(self) -> Any:
         from .data import DataUnavailable, load_lips_dataset
 
         try:
-            return load_lips_dataset(
+            dataset = load_lips_dataset(
                 self.settings.data_path,
                 cache_dir=self.settings.cache_dir / "data",
                 allow_download=not self.settings.offline,
+                fresh=self.settings.fresh,
             )
         except DataUnavailable as exc:
             pytest.skip(str(exc))
         except LipsError as exc:
             pytest.fail(str(exc), pytrace=False)
+        self.provenance["data"] = dataset.describe()
+        return dataset
 
     # -- progress -------------------------------------------------------------------------------
     def progress(self, label: str, total_steps: int, min_interval_s: float = 10.0) -> Any:
@@ -339,6 +519,8 @@ class LipsSession:
         """Record ``metrics`` on ``node``, then fail/skip according to thresholds and baseline."""
         failures: list[str] = []
         not_gated: list[str] = []
+        not_measured: list[str] = []
+        inconclusive: list[str] = []
         gated_any = False
         model_name = getattr(model, "name", "") or ""
         if model is not None and hasattr(model, "describe"):
@@ -349,7 +531,7 @@ class LipsSession:
             verdicts = self.thresholds.evaluate(metric)
             regression = None
             if self.baseline is not None and math.isfinite(metric.value):
-                regression = self.baseline.check(metric, self.tolerances)
+                regression = self.baseline.check(metric, self.tolerances, provenance=self.provenance)
             applied = {v.threshold.key: self.thresholds.as_dict()[v.threshold.key]
                        for v in verdicts if v.threshold is not None}
             record = {
@@ -360,16 +542,26 @@ class LipsSession:
             }
             node.user_properties.append((PROPERTY_METRIC, record))
             for verdict in verdicts:
-                if verdict.passed is False:
+                if verdict.passed is False:  # includes a gated metric whose value is NaN (it should exist)
                     failures.append(verdict.message)
+                elif verdict.inconclusive:  # decided on its interval, which straddles the threshold
+                    inconclusive.append(verdict.message)
                 elif verdict.passed is True:
                     gated_any = True
                 elif verdict.threshold is not None and not metric.gated:
                     not_gated.append(f"{metric.key} = {metric.formatted()}: {metric.note or 'not gated'}")
+                elif not math.isfinite(metric.value):  # n/a without a gate: never PASSED, SKIPPED with the reason
+                    not_measured.append(f"{metric.key}: {metric.note or 'no value'}")
             if regression is not None and regression.gated and not regression.passed:
                 failures.append(regression.message)
+        self._record_provenance(node)
         if failures:
             pytest.fail("\n".join(failures), pytrace=False)
+        if inconclusive:
+            pytest.skip("; ".join(dict.fromkeys(inconclusive)))
+        if not_measured and not gated_any:
+            pytest.skip("; ".join(["not measured: " + "; ".join(not_measured)]
+                                  + (["reported, not gated: " + "; ".join(not_gated)] if not_gated else [])))
         if not_gated and not gated_any:
             pytest.skip("reported, not gated: " + "; ".join(not_gated))
 
@@ -377,6 +569,12 @@ class LipsSession:
         if not run.model:
             run.model = getattr(model, "name", "") or ""
         node.user_properties.append((PROPERTY_RUN, run.to_dict()))
+        self._record_provenance(node)
+
+    def _record_provenance(self, node: pytest.Item) -> None:
+        """Hand this process's pack/data provenance to the report (travels with xdist reports)."""
+        if self.provenance:
+            node.user_properties.append((PROPERTY_PROVENANCE, dict(self.provenance)))
 
     def collect_report(self, report: pytest.TestReport) -> None:
         """Gather metrics, runs and outcomes from test reports (serial runs and xdist controller)."""
@@ -399,15 +597,26 @@ class LipsSession:
             elif name == PROPERTY_RUN:
                 self.run_records.append(value)
             elif name == PROPERTY_MODEL:
-                self.model_infos.setdefault(value["name"], value)
+                known = self.model_infos.get(value["name"])
+                if known is None or (not known.get("probe_fingerprint") and value.get("probe_fingerprint")):
+                    self.model_infos[value["name"]] = value
+            elif name == PROPERTY_PROVENANCE:
+                for key, info in value.items():
+                    self.provenance.setdefault(key, info)
 
     # -- end of session -------------------------------------------------------------------------
-    def build_report(self) -> dict[str, Any]:
+    def build_report(self, interrupted: bool = False, exit_status: int | None = None) -> dict[str, Any]:
+        """The report dict (:func:`pytest_lips.report.json_report.build_report`) of what was collected.
+
+        ``interrupted`` marks a run stopped by Ctrl-C / ``pytest.exit`` (such a report is refused as a
+        baseline); ``exit_status`` is pytest's exit status when known.
+        """
         from .report.json_report import build_report
 
         models = {name: model.describe() for name, model in self._models.items()}
         for name, info in self.model_infos.items():
-            models.setdefault(name, info)
+            if name not in models or (info.get("probe_fingerprint") and not models[name].get("probe_fingerprint")):
+                models[name] = info
         thresholds = self.thresholds.as_dict()
         verdicts: list[dict[str, Any]] = []
         for record in self.metric_records:
@@ -428,18 +637,23 @@ class LipsSession:
             verdicts=verdicts,
             runs=self.run_records,
             outcomes=dict(self.outcomes),
-            environment=environment_info(self.settings.device),
+            environment={**environment_info(self.settings.device), "md_engine": self.engine_info()},
             started_at=self.started_at,
             duration_s=time.time() - self.started,
-            baseline=self.baseline.info() if self.baseline is not None else None,
+            baseline=self.baseline.info(self.provenance) if self.baseline is not None else None,
+            provenance=self.provenance,
+            interrupted=interrupted,
+            exit_status=exit_status,
         )
 
     def finish(self, terminalreporter: Any, exitstatus: int) -> None:
         """Print the summary table and write report, plots, GitHub summary and baseline."""
         from .report.terminal import render_summary
 
-        report = self.build_report()
+        interrupted = _was_interrupted(terminalreporter, exitstatus)
+        report = self.build_report(interrupted=interrupted, exit_status=int(exitstatus))
         written: list[str] = []
+        problems: list[str] = []
         plot_paths: list[Path] = []
         if self.settings.plots_dir is not None:
             from .report.plots import write_plots
@@ -449,13 +663,24 @@ class LipsSession:
         if self.settings.report_path is not None:
             from .report.json_report import write_report
 
-            write_report(report, self.settings.report_path)
-            written.append(str(self.settings.report_path))
+            try:
+                write_report(report, self.settings.report_path, option="--lips-report")
+                written.append(str(self.settings.report_path))
+            except LipsUsageError as exc:
+                problems.append(str(exc))
         if self.settings.save_baseline_path is not None:
             from .report.baseline import save_baseline
 
-            save_baseline(report, self.settings.save_baseline_path)
-            written.append(str(self.settings.save_baseline_path))
+            refusal = baseline_refusal(report, terminalreporter, exitstatus)
+            if refusal:
+                problems.append(f"--lips-save-baseline: did not write {self.settings.save_baseline_path}: {refusal}; "
+                                "the file was left as it was")
+            else:
+                try:
+                    save_baseline(report, self.settings.save_baseline_path)
+                    written.append(str(self.settings.save_baseline_path))
+                except LipsUsageError as exc:
+                    problems.append(str(exc))
         summary_file = os.environ.get("GITHUB_STEP_SUMMARY")
         if summary_file:
             from .report.markdown import render_markdown
@@ -467,13 +692,59 @@ class LipsSession:
             terminalreporter.write_line(line)
         for path in written:
             terminalreporter.write_line(f"pytest-lips wrote {path}")
+        for problem in problems:
+            terminalreporter.write_line(f"pytest-lips: {problem}", red=True, bold=True)
 
     def header_lines(self) -> list[str]:
+        from .threads import applied_threads
+
         names = ", ".join(self.model_names())
-        return [
+        threads = applied_threads().get("threads_per_process")
+        lines = [
             f"pytest-lips {__version__}: profile {self.settings.profile_name}, models {names}, "
-            f"device {self.settings.device}, seed {self.settings.seed}, cache {self.settings.cache_dir}"
+            f"device {self.settings.device}, seed {self.settings.seed}, "
+            f"threads {threads if threads is not None else self.settings.threads_option} per process, "
+            f"cache {self.settings.cache_dir}"
         ]
+        for model in self._models.values():
+            lines.extend(f"pytest-lips WARNING [{model.name}]: {text}" for text in getattr(model, "warnings", ()))
+        return lines
+
+
+def _was_interrupted(terminalreporter: Any, exitstatus: int) -> bool:
+    """Whether the session was stopped by Ctrl-C (KeyboardInterrupt) or ``pytest.exit``."""
+    if int(exitstatus) == int(pytest.ExitCode.INTERRUPTED):
+        return True
+    return getattr(terminalreporter, "_keyboardinterrupt_memo", None) is not None
+
+
+def baseline_refusal(report: dict[str, Any], terminalreporter: Any, exitstatus: int) -> str:
+    """Why this run must not become a baseline (empty string: it may).
+
+    Refused: an interrupted run, an internal or usage error, a run stopped early (``-x``,
+    ``--maxfail``), a harness error (ERROR outcome: some metric is missing), and a run without any
+    metric for some model.  A model failing its thresholds may still be saved: a baseline records
+    the last release, not a passing one.
+    """
+    if report.get("interrupted"):
+        return "the run was interrupted, so its metrics are incomplete"
+    if int(exitstatus) in (int(pytest.ExitCode.INTERNAL_ERROR), int(pytest.ExitCode.USAGE_ERROR)):
+        return f"pytest ended with exit status {int(exitstatus)} ({pytest.ExitCode(int(exitstatus)).name})"
+    session = getattr(terminalreporter, "_session", None)
+    stopped = getattr(session, "shouldstop", False) or getattr(session, "shouldfail", False)
+    if stopped:
+        return f"the run stopped early ({stopped}), so its metrics are incomplete"
+    errors = sorted(node for node, outcome in (report.get("outcomes") or {}).items() if outcome == "error")
+    if errors:
+        more = f" and {len(errors) - 1} more" if len(errors) > 1 else ""
+        return f"{errors[0]}{more} ended in ERROR (a harness error), so metrics are missing; fix it and rerun"
+    results = report.get("results") or {}
+    names = [m.get("name") for m in report.get("models") or []] or list(results)
+    empty = [name for name in names
+             if not any(task.get("metrics") for task in (results.get(name) or {}).values())]
+    if empty or not names:
+        return f"no metrics were recorded for {', '.join(map(str, empty)) or 'any model'}"
+    return ""
 
 
 def environment_info(device: str) -> dict[str, Any]:
@@ -486,6 +757,9 @@ def environment_info(device: str) -> dict[str, Any]:
             info[module.replace("_", "-")] = getattr(imported, "__version__", "unknown")
         except ImportError:
             info[module.replace("_", "-")] = None
+    from .threads import applied_threads
+
+    info.update(applied_threads())  # threads_option, threads_per_process, processes, usable_cores
     try:
         import torch
 

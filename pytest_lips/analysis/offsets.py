@@ -7,7 +7,11 @@ matrix with ridge regression, α = 1e-5, no intercept), :func:`fit_element_offse
 squares problem ``C μ ≈ E_ref - E_model`` on the training split, with ``C[k, Z]`` the number of
 atoms of element Z in structure k.  We use :func:`numpy.linalg.lstsq` (the minimum-norm solution
 when the compositions do not determine every μ_Z, e.g. all structures on one tie line) so that a
-known shift is recovered exactly.  Units: eV per atom of the element.
+known shift is recovered exactly.  Units: eV per atom of the element.  When the compositions do
+not determine every μ_Z (rank of C below the number of elements, e.g. a single composition), the
+split between elements is arbitrary: :func:`fit_element_offsets` then warns
+(:class:`RankDeficientOffsetsWarning`) and marks the result ``rank_deficient`` (the per-element
+values mean nothing on their own; only their combination over the fitted compositions does).
 
 Formation energies along the Li2S–P2S5 line are invariant under such offsets (each side of the
 reaction has the same atoms), so Task 1 never needs them; Task 2 (one composition) reduces them to
@@ -16,6 +20,7 @@ one constant per atom.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,6 +28,10 @@ from typing import Any
 import numpy as np
 
 OFFSET_MODES = ("none", "auto")
+
+
+class RankDeficientOffsetsWarning(UserWarning):
+    """Per-element energy offsets were fitted on compositions that do not determine each element's value."""
 
 
 def composition_matrix(numbers: Any, offsets: Any, elements: Sequence[int] | None = None) -> tuple[np.ndarray, tuple[int, ...]]:
@@ -55,6 +64,13 @@ class ElementOffsets:
     n_structures: int = 0
     rank: int = 0
     residual_rmse_eV_per_atom: float = float("nan")
+    #: Number of elements fitted (columns of the composition matrix); ``rank < n_elements`` is rank deficient.
+    n_elements: int = 0
+
+    @property
+    def rank_deficient(self) -> bool:
+        """True when the fit could not tell the elements apart (minimum-norm split between them)."""
+        return self.n_structures > 0 and self.rank < self.n_elements
 
     @classmethod
     def none(cls) -> ElementOffsets:
@@ -75,6 +91,8 @@ class ElementOffsets:
             "offsets_eV_per_atom": {chemical_symbols[int(z)]: float(v) for z, v in sorted(self.values_eV.items())},
             "n_structures": self.n_structures,
             "rank": self.rank,
+            "n_elements": self.n_elements,
+            "rank_deficient": self.rank_deficient,
             "residual_rmse_eV_per_atom": self.residual_rmse_eV_per_atom,
         }
 
@@ -91,12 +109,25 @@ def fit_element_offsets(reference_eV: Any, predicted_eV: Any, composition: np.nd
     mu, _, rank, _ = np.linalg.lstsq(c, r, rcond=None)
     resid = r - c @ mu
     n_atoms = np.maximum(c.sum(axis=1), 1)
-    return ElementOffsets(
+    result = ElementOffsets(
         values_eV={int(z): float(m) for z, m in zip(elements, mu)},
         n_structures=int(r.size),
         rank=int(rank),
         residual_rmse_eV_per_atom=float(np.sqrt(np.mean((resid / n_atoms) ** 2))),
+        n_elements=len(elements),
     )
+    if result.rank_deficient:
+        from ase.data import chemical_symbols
+
+        names = ", ".join(chemical_symbols[int(z)] for z in elements)
+        warnings.warn(
+            f"pytest-lips: per-element energy offsets fitted on {r.size} structure(s) whose compositions have "
+            f"rank {int(rank)} < {len(elements)} elements ({names}): the split between elements is the "
+            "minimum-norm one and meaningless per element; fit on structures of several compositions",
+            RankDeficientOffsetsWarning,
+            stacklevel=2,
+        )
+    return result
 
 
 def check_offset_mode(mode: str | None) -> str:

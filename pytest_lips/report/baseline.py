@@ -7,7 +7,10 @@ version, profile, model sha256 and environment of the run that produced it (form
 :meth:`Baseline.compare` flags a :class:`Regression` when a metric got worse (in the direction given by
 :class:`pytest_lips.tolerances.ToleranceSet`) by more than its tolerance **and** by more than the
 combined 95 % uncertainty of the two values, ``sqrt(u_now² + u_baseline²)`` (the half-widths on the
-facing sides of asymmetric intervals). A baseline from another protocol version or profile is refused.
+facing sides of asymmetric intervals). A baseline from another protocol version or profile is refused,
+and so are a baseline without metrics, one whose ``metrics`` is not ``{model: {metric key: {...}}}``,
+one saved from an interrupted run, and (:meth:`Baseline.check_covers`) one without any metric for a
+model under test. A comparison across different reference packs or data files says so in its note.
 """
 
 from __future__ import annotations
@@ -78,11 +81,18 @@ class Baseline:
         self.plugin_version = str(data.get("plugin_version", ""))
         self.created_at = str(data.get("created_at", ""))
         self.environment = dict(data.get("environment") or {})
-        self.models: list[dict[str, Any]] = [dict(m) for m in data.get("models") or []]
-        self.metrics: dict[str, dict[str, dict[str, Any]]] = {
-            str(model): {str(k): dict(v) for k, v in entries.items()}
-            for model, entries in (data.get("metrics") or {}).items()
-        }
+        where = f"--lips-baseline {self.path}" if self.path else "baseline"
+        if data.get("interrupted"):
+            raise LipsUsageError(f"{where}: comes from an interrupted run (\"interrupted\": true), so its metrics are "
+                                 "incomplete; record the baseline again with a complete run (--lips-save-baseline)")
+        models = data.get("models") or []
+        if not isinstance(models, list) or not all(isinstance(m, Mapping) for m in models):
+            raise LipsUsageError(f"{where}: \"models\" must be a list of objects; record the baseline again "
+                                 "(--lips-save-baseline PATH or python -m pytest_lips baseline REPORT -o PATH)")
+        self.models: list[dict[str, Any]] = [dict(m) for m in models]
+        self.metrics: dict[str, dict[str, dict[str, Any]]] = _parse_metrics(data.get("metrics"), where)
+        self.provenance: dict[str, Any] = dict(data.get("provenance") or {}) \
+            if isinstance(data.get("provenance") or {}, Mapping) else {}
 
     # -- construction -----------------------------------------------------------------------
     @classmethod
@@ -96,16 +106,65 @@ class Baseline:
     def model_names(self) -> list[str]:
         return sorted(self.metrics)
 
-    def info(self) -> dict[str, Any]:
-        """What the report records about this baseline (``build_report(baseline=...)``)."""
-        return {
+    def info(self, provenance: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """What the report records about this baseline (``build_report(baseline=...)``).
+
+        With the current run's ``provenance``, ``provenance_differences`` lists how the baseline's reference
+        pack and data differ from this run's (empty when they match or are unknown).
+        """
+        info = {
             "path": str(self.path) if self.path else "",
             "profile": self.profile,
             "protocol_version": self.protocol_version,
             "plugin_version": self.plugin_version,
             "created_at": self.created_at,
             "models": [{"name": m.get("name", ""), "sha256": m.get("sha256", "")} for m in self.models],
+            "provenance": dict(self.provenance),
         }
+        if provenance is not None:
+            info["provenance_differences"] = self.provenance_differences(provenance)
+        return info
+
+    def provenance_differences(self, provenance: Mapping[str, Any] | None, task: str | None = None) -> list[str]:
+        """How this baseline's inputs differ from ``provenance`` (the current run's), as sentences.
+
+        ``task`` limits the comparison to what a metric of that task depends on: the data set for
+        ``test_split`` (and the ``task2.dataset*`` metrics, pass ``"data"``), the reference pack for
+        ``task1``–``task3``; ``None`` compares both.  Unknown on either side: no difference claimed.
+        """
+        current = dict(provenance or {})
+        out: list[str] = []
+        wants_pack = task in (None, "task1", "task2", "task3")
+        wants_data = task in (None, "test_split", "data")
+        old_pack, new_pack = self.provenance.get("reference_pack") or {}, current.get("reference_pack") or {}
+        if wants_pack and old_pack.get("checksum") and new_pack.get("checksum") \
+                and old_pack["checksum"] != new_pack["checksum"]:
+            out.append(f"baseline used reference pack {old_pack.get('name')}@{old_pack.get('version')} "
+                       f"(checksum {str(old_pack['checksum'])[:12]}), this run "
+                       f"{new_pack.get('name')}@{new_pack.get('version')} (checksum {str(new_pack['checksum'])[:12]})")
+        old_data, new_data = self.provenance.get("data") or {}, current.get("data") or {}
+        if wants_data and old_data.get("sha256") and new_data.get("sha256"):
+            if old_data["sha256"] != new_data["sha256"]:
+                out.append(f"baseline used data {old_data.get('source')} (sha256 {str(old_data['sha256'])[:12]}), "
+                           f"this run {new_data.get('source')} (sha256 {str(new_data['sha256'])[:12]})")
+            elif old_data.get("split_source") != new_data.get("split_source"):
+                out.append(f"baseline split the data {old_data.get('split_source')}, this run "
+                           f"{new_data.get('split_source')}")
+        return out
+
+    def check_covers(self, model_names: list[str]) -> None:
+        """Raise :class:`LipsUsageError` when a model under test has no metric in this baseline."""
+        where = f"--lips-baseline {self.path}" if self.path else "baseline"
+        for name in model_names:
+            if name in self.metrics or len(self.metrics) == 1:
+                base = name if name in self.metrics else next(iter(self.metrics))
+                if self.metrics[base]:
+                    continue
+            held = ", ".join(self.model_names) or "none"
+            raise LipsUsageError(
+                f"{where}: holds no metric for model {name!r} (models in it: {held}); give --lips-model the name "
+                f"the baseline was saved under, or record a baseline of this model with --lips-save-baseline"
+            )
 
     # -- checks ------------------------------------------------------------------------------
     def check_compatible(self, profile_name: str, protocol_version: str) -> None:
@@ -145,9 +204,12 @@ class Baseline:
             return None
         return entry, base_model, note
 
-    def check(self, metric: Metric, tolerances) -> Regression | None:
+    def check(self, metric: Metric, tolerances, provenance: Mapping[str, Any] | None = None) -> Regression | None:
         """Compare ``metric`` with the baseline: a :class:`Regression` record whether or not it regressed
-        (``.passed``), or None when the baseline has no value for it or its tolerance is ``off``."""
+        (``.passed``), or None when the baseline has no value for it or its tolerance is ``off``.
+
+        With the current run's ``provenance``, a comparison across different reference packs or data
+        files says so in its note (and so in its message)."""
         found = self.entry_for(metric.key, metric.model)
         if found is None:
             return None
@@ -197,6 +259,11 @@ class Baseline:
             note = "; ".join(filter(None, [note, "reported, not gated" + (f": {metric.note}" if metric.note else "")]))
         if reason:
             note = "; ".join(filter(None, [note, reason]))
+        if provenance is not None:
+            scope = "data" if metric.key.startswith("task2.dataset") else (metric.task or metric.key.split(".", 1)[0])
+            differences = self.provenance_differences(provenance, scope)
+            if differences:
+                note = "; ".join(filter(None, [note, "NOT LIKE FOR LIKE: " + "; ".join(differences)]))
         reg = Regression(
             metric=metric.key,
             model=metric.model,
@@ -227,6 +294,10 @@ class Baseline:
 
 def baseline_dict(report: Mapping[str, Any]) -> dict[str, Any]:
     """The baseline document of a report (metrics without details, runs or verdicts)."""
+    if report.get("interrupted"):
+        where = report.get("_source") or "the report"
+        raise LipsUsageError(f"{where} comes from an interrupted run (\"interrupted\": true); its metrics are "
+                             "incomplete and it cannot be a baseline: run the suite to the end first")
     if report.get("kind") == BASELINE_KIND:
         return dict(report)
     metrics: dict[str, dict[str, Any]] = {}
@@ -249,6 +320,7 @@ def baseline_dict(report: Mapping[str, Any]) -> dict[str, Any]:
             {k: m.get(k, "") for k in ("name", "sha256", "spec", "kind", "device")} for m in report.get("models", [])
         ],
         "metrics": {model: dict(sorted(entries.items())) for model, entries in sorted(metrics.items())},
+        "provenance": report.get("provenance") or {},
     })
 
 
@@ -277,10 +349,44 @@ def load_baseline(path: str | os.PathLike) -> Baseline:
                 f"--lips-baseline: {path} has schema_version {data.get('schema_version')!r}; "
                 f"this pytest-lips reads {SCHEMA_VERSION}"
             )
-        return Baseline(data, path)
-    if isinstance(data, dict) and "results" in data and "schema_version" in data:
-        return Baseline.from_report(load_report(path), path)
-    raise LipsUsageError(f"--lips-baseline: {path} is neither a pytest-lips baseline nor a report")
+        baseline = Baseline(data, path)
+    elif isinstance(data, dict) and "results" in data and "schema_version" in data:
+        report = load_report(path)
+        if report.get("interrupted"):
+            raise LipsUsageError(
+                f"--lips-baseline {path}: the report comes from an interrupted run (\"interrupted\": true), so its "
+                "metrics are incomplete; record the baseline again with a complete run (--lips-save-baseline)"
+            )
+        if not isinstance(report.get("results"), Mapping):
+            raise LipsUsageError(f"--lips-baseline {path}: \"results\" is not an object; give a report written by "
+                                 "--lips-report or a baseline written by --lips-save-baseline")
+        baseline = Baseline.from_report(report, path)
+    else:
+        raise LipsUsageError(f"--lips-baseline: {path} is neither a pytest-lips baseline nor a report")
+    if not any(baseline.metrics.values()):
+        raise LipsUsageError(
+            f"--lips-baseline {path}: holds no metrics (saved from an empty or interrupted run?); record it again "
+            "from a complete run with --lips-save-baseline PATH"
+        )
+    return baseline
+
+
+def _parse_metrics(raw: Any, where: str) -> dict[str, dict[str, dict[str, Any]]]:
+    """``{model: {metric key: entry}}`` of a baseline, or a :class:`LipsUsageError` naming the fix."""
+    fix = ("record the baseline again (--lips-save-baseline PATH, or python -m pytest_lips baseline "
+           "lips-report.json -o PATH)")
+    if raw is None:
+        return {}
+    if not isinstance(raw, Mapping):
+        raise LipsUsageError(f"{where}: \"metrics\" must be an object {{model: {{metric key: {{value, unit, ...}}}}}}, "
+                             f"not {type(raw).__name__}; {fix}")
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    for model, entries in raw.items():
+        if not isinstance(entries, Mapping) or not all(isinstance(v, Mapping) for v in entries.values()):
+            raise LipsUsageError(f"{where}: \"metrics\" of model {model!r} must map metric keys to objects "
+                                 f"{{value, unit, ...}}; {fix}")
+        out[str(model)] = {str(k): dict(v) for k, v in entries.items()}
+    return out
 
 
 def _message(reg: Regression) -> str:

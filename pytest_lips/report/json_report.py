@@ -51,6 +51,9 @@ def build_report(
     started_at: str = "",
     duration_s: float = 0.0,
     baseline: Mapping[str, Any] | None = None,
+    provenance: Mapping[str, Any] | None = None,
+    interrupted: bool = False,
+    exit_status: int | None = None,
 ) -> dict[str, Any]:
     """Assemble the report dict (schema_version 1).
 
@@ -60,7 +63,11 @@ def build_report(
     (``Verdict.to_dict()``; dicts with ``"kind": "baseline"`` – ``Regression.to_dict()`` – are filed as
     baseline comparisons), ``runs`` (``RunRecord.to_dict()``), ``outcomes`` (node id -> outcome),
     ``environment`` (:func:`environment_info`), ``started_at`` (ISO-8601), ``duration_s`` (s),
-    ``baseline`` (``Baseline.info()`` when ``--lips-baseline`` was given).
+    ``baseline`` (``Baseline.info()`` when ``--lips-baseline`` was given), ``provenance`` (what the
+    results were computed from: ``{"reference_pack": {root, name, version, checksum}, "data": {source,
+    sha256, split_source, split_sizes, structures, atoms, categories, notes}}``), ``interrupted`` (the
+    session was stopped by Ctrl-C or ``pytest.exit``: the report is incomplete and refused as a
+    baseline) and ``exit_status`` (pytest's exit status).
 
     A metric recorded twice (e.g. by an xdist worker and again on rerun) is kept once: the last one
     with the same (model, key) wins, verdicts and comparisons are de-duplicated likewise.
@@ -120,6 +127,9 @@ def build_report(
         "thresholds": {k: _clean(dict(thresholds[k])) for k in sorted(thresholds)},
         "tolerances": {k: str((tolerances or {})[k]) for k in sorted(tolerances or {})},
         "baseline": _clean(dict(baseline)) if baseline else None,
+        "provenance": _clean(dict(provenance or {})),
+        "interrupted": bool(interrupted),
+        "exit_status": exit_status,
         "results": _sort_results(results),
         "outcomes": {k: str((outcomes or {})[k]) for k in sorted(outcomes or {})},
     }
@@ -163,21 +173,61 @@ def summarize(report: Mapping[str, Any]) -> dict[str, Any]:
     if any(outcome_counts.get(o) for o in _FAILED_OUTCOMES):
         any_fail = True
     gate = "FAIL" if any_fail else ("PASS" if any_gated else "NO GATES")
+    if report.get("interrupted"):
+        gate = "INTERRUPTED"  # incomplete: never PASS, whatever was measured before the interrupt
     return {"gate": gate, "models": models, "outcomes": dict(sorted(outcome_counts.items()))}
 
 
-def write_report(report: Mapping[str, Any], path: str | os.PathLike) -> Path:
+def write_report(report: Mapping[str, Any], path: str | os.PathLike, option: str = "") -> Path:
     """Write ``report`` as JSON (sorted keys, NaN → null), creating parent folders; returns the path.
 
-    Written to a temporary file first and renamed, so a reader never sees half a report.
+    Written to a temporary file first and renamed, so a reader never sees half a report.  When that
+    fails (a directory in the way, no permission, disk full) the temporary file is removed and a
+    :class:`LipsUsageError` naming ``option`` and the path is raised.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     text = dumps(report)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError as exc:
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:
+            pass
+        where = f"{option} {path}" if option else str(path)
+        raise LipsUsageError(f"{where}: cannot write ({exc.strerror or exc}); give a writable file path") from None
     return path
+
+
+def check_writable(path: str | os.PathLike, option: str) -> None:
+    """Raise :class:`LipsUsageError` unless ``path`` can be written as a file (checked at start-up).
+
+    Refused: an existing directory, a parent that does not exist or is not a directory, and a place
+    where no file can be created (checked by creating and removing a probe file next to it, so it also
+    holds for root and read-only file systems).  Nothing is left behind.
+    """
+    import tempfile
+
+    path = Path(path)
+    parent = path.parent if str(path.parent) else Path(".")
+    if path.is_dir():
+        raise LipsUsageError(f"{option} {path}: is a directory; give a file path such as {path / 'lips-report.json'}")
+    if not parent.exists():
+        raise LipsUsageError(f"{option} {path}: directory {parent} does not exist; create it (mkdir -p {parent}) "
+                             "or give another path")
+    if not parent.is_dir():
+        raise LipsUsageError(f"{option} {path}: {parent} is not a directory; give a file path in a directory")
+    if path.exists() and not os.access(path, os.W_OK):
+        raise LipsUsageError(f"{option} {path}: the file is not writable; fix its permissions or give another path")
+    try:
+        with tempfile.NamedTemporaryFile(dir=parent, prefix=f".{path.name}.", suffix=".probe"):
+            pass
+    except OSError as exc:
+        raise LipsUsageError(f"{option} {path}: cannot create files in {parent} ({exc.strerror or exc}); "
+                             "give a writable path") from None
 
 
 def dumps(report: Mapping[str, Any]) -> str:

@@ -24,7 +24,13 @@ def render_summary(report: Mapping[str, Any], width: int = DEFAULT_WIDTH) -> lis
     width = max(60, int(width))
     models, rows = build_rows(report)
     lines = _header(report, models, width)
+    if report.get("interrupted"):
+        lines += textwrap.wrap("run INTERRUPTED (Ctrl-C or pytest.exit): the metrics below are incomplete, the report "
+                               "is marked \"interrupted\": true and no baseline was saved from it", width)
     if not rows:
+        if report.get("interrupted"):
+            lines.append("no pytest-lips metrics were recorded before the interrupt")
+            return lines
         outcomes = (report.get("summary") or {}).get("outcomes") or {}
         if outcomes:
             counts = ", ".join(f"{n} {k}" for k, n in outcomes.items())

@@ -47,7 +47,7 @@ def _require_task1(pack: Any) -> None:
 def _getter(config: pytest.Config, model: Any, store: Any):
     session = _session(config)
 
-    def get_or_compute(key: str, compute):
+    def get_or_compute(key: str, compute):  # run_key adds the reference pack's content checksum
         return store.get_or_compute(session.run_key(model, key), compute)
 
     return get_or_compute

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pytest
@@ -27,7 +28,9 @@ def task2_metrics(pytestconfig, lips_model, lips_profile, lips_reference, lips_s
         pytest.skip(f"Task 2 data is {pack.task2.status} in reference pack {pack.key}: {pack.task2.reason or 'no reason given'}")
     protocol = task.Task2Protocol.from_section(lips_profile.section("task2"))
     offset = _offset(pytestconfig, protocol)
-    key = _session(pytestconfig).run_key(lips_model, task.cache_key("", pack.key, protocol, offset))
+    protocol = dataclasses.replace(protocol, energy_offset=offset)  # the details record the mode used
+    # run_key adds the pack's content checksum: editing a snapshot and refreshing the manifest recomputes
+    key = _session(pytestconfig).run_key(lips_model, task.cache_key("", pack.key, protocol, offset), protocol=protocol)
 
     def compute() -> dict[str, Any]:
         result = task.run(lips_model, pack.task2_frames(), protocol, energy_offset=offset)
@@ -60,8 +63,8 @@ def test_task2_energy_rmse(task2_metrics, lips_check):
 def test_task2_dataset_force_rmse(pytestconfig, lips_model, lips_profile, lips_dataset, lips_store, lips_check):
     protocol = task.Task2Protocol.from_section(lips_profile.section("task2"))
     key = _session(pytestconfig).run_key(
-        lips_model, f"task2-dataset/{lips_dataset.sha256[:16]}/{lips_dataset.split_source}/"
-                    f"{protocol.dataset_split}/{protocol.dataset_max_structures}")
+        lips_model, f"task2-dataset/{protocol.dataset_split}/{protocol.dataset_max_structures}",
+        dataset=lips_dataset, protocol=protocol)
 
     def compute() -> dict[str, Any]:
         return task.run_dataset(lips_model, lips_dataset, protocol, lips_model.name).to_dict()

@@ -2,9 +2,11 @@
 
 One item per MD run (``test_task3_md_run[<model>-T600K-r1]``: fails when the run stops early, with
 the stop reason) and one aggregate item (``test_task3_sigma298[<model>]``: σ298 against the accepted
-band, with Ea and D(T) reported). Every item gets its runs through ``lips_store.get_or_compute``, so a
-run is computed once per model/profile/seed — by whichever item (or xdist worker) asks first — and
-``-k test_task3_sigma298`` alone still computes everything it needs.
+band, with Ea and D(T) reported). Every item gets the runs through ``lips_store.get_or_compute_many``:
+the first item (or xdist worker) that asks computes every missing run with ONE call of the MD engine
+(``--lips-engine``; torch-sim integrates them as one batched system), each run is cached under its own
+key (sampled Li + framework-COM frames in ``<key>.npz`` next to it), and ``-k test_task3_sigma298``
+alone still computes everything it needs.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import hashlib
 import json
 from typing import Any
 
+import numpy as np
 import pytest
 
 from pytest_lips.plugin import get_session as _session
@@ -38,23 +41,39 @@ def _protocol_hash(protocol: task.Task3Protocol) -> str:
     return hashlib.sha256(json.dumps(protocol.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
 
 
-def _get_run(config, run: task.Task3Run, protocol, model, reference, store, progress) -> dict[str, Any]:
-    key = _session(config).run_key(
-        model, "task3-run", task.PROTOCOL_VERSION, _protocol_hash(protocol), run.run_id, f"seed{run.seed}"
-    )
+def _get_runs(config, protocol, model, reference, store, progress, seed: int) -> dict[str, dict[str, Any]]:
+    """Every run of the plan, by run id: the missing ones computed by ONE engine call (a batched
+    engine integrates them together), each stored under its own key with its frames next to it."""
+    session = _session(config)
+    runs = task.plan_runs(protocol, seed)
+    # run_key adds the reference pack's content checksum (the Task 3 cell comes from it) and the engine
+    keys = {run.run_id: session.run_key(model, "task3-run", task.PROTOCOL_VERSION, _protocol_hash(protocol),
+                                        run.run_id, f"seed{run.seed}") for run in runs}
 
-    def compute() -> dict[str, Any]:
-        structure = task.load_structure(protocol, reference)
-        callback = progress(f"{model.name} task3 {run.run_id}", protocol.total_steps)
-        return task.run_one(run, structure, model.new_calculator(), protocol, progress=callback, model=model.name)
+    def compute_many(missing: list[str]) -> dict[str, dict[str, Any]]:
+        todo = [run for run in runs if keys[run.run_id] in missing]
+        jobs = task.build_jobs(todo, task.load_structure(protocol, reference), protocol)
+        engine = session.md_engine(model)
+        callback = progress(f"{model.name} task3 {len(jobs)} runs ({engine.name})", sum(j.n_steps for j in jobs))
+        out = {}
+        for run, job, trajectory in zip(todo, jobs, engine.run(jobs, model, progress=callback)):
+            result, arrays = task.reduce_run(run, job, trajectory, protocol, model=model.name)
+            frames = store.path_for(keys[run.run_id], ".npz")
+            frames.parent.mkdir(parents=True, exist_ok=True)
+            np.savez_compressed(frames, **arrays)
+            result["frames_npz"] = frames.name
+            out[keys[run.run_id]] = result
+        return out
 
-    return store.get_or_compute(key, compute)
+    results = store.get_or_compute_many(list(keys.values()), compute_many)
+    return {run_id: results[key] for run_id, key in keys.items()}
 
 
 def test_task3_md_run(task3_run, pytestconfig, lips_model, lips_reference, lips_store, lips_progress,
                       lips_record_run):
     protocol = _protocol(pytestconfig)
-    result = _get_run(pytestconfig, task3_run, protocol, lips_model, lips_reference, lips_store, lips_progress)
+    result = _get_runs(pytestconfig, protocol, lips_model, lips_reference, lips_store, lips_progress,
+                       _session(pytestconfig).settings.seed)[task3_run.run_id]
     record = RunRecord.from_dict(result["record"])
     record.model = lips_model.name
     lips_record_run(record)
@@ -68,7 +87,6 @@ def test_task3_md_run(task3_run, pytestconfig, lips_model, lips_reference, lips_
 
 def test_task3_sigma298(pytestconfig, lips_model, lips_reference, lips_store, lips_progress, lips_seed, lips_check):
     protocol = _protocol(pytestconfig)
-    runs = task.plan_runs(protocol, lips_seed)
-    results = [_get_run(pytestconfig, run, protocol, lips_model, lips_reference, lips_store, lips_progress)
-               for run in runs]
+    results = list(_get_runs(pytestconfig, protocol, lips_model, lips_reference, lips_store, lips_progress,
+                             lips_seed).values())
     lips_check(*task.analyse(results, protocol, model=lips_model.name, seed=lips_seed))

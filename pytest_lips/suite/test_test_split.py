@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pytest
@@ -19,7 +20,8 @@ def _metrics(config: pytest.Config, model: Any, profile: Any, dataset: Any, stor
     protocol = task.TestSplitProtocol.from_section(profile.section("test_split"))
     session = _session(config)
     offset = session.settings.energy_offset if session.settings.energy_offset else protocol.energy_offset
-    key = session.run_key(model, task.cache_key("", dataset, protocol, offset))
+    protocol = dataclasses.replace(protocol, energy_offset=offset)  # the details record the mode used
+    key = session.run_key(model, task.cache_key("", dataset, protocol, offset), dataset=dataset, protocol=protocol)
 
     def compute() -> dict[str, Any]:
         metrics = task.run_and_analyse(model, dataset, protocol, energy_offset=offset)

@@ -85,7 +85,7 @@ def test_factory_spec(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     ))
     monkeypatch.syspath_prepend(str(tmp_path))
     model = load_lips_model("my_factories:make", device="cpu")
-    assert model.kind == "factory" and model.name == "make" and model.graph_pes_model is None
+    assert model.kind == "factory" and model.name == "my_factories.make" and model.graph_pes_model is None
     a, b = model.new_calculator(), model.new_calculator()
     assert a is not b
     # one call for the start-up check, then one per new_calculator()

@@ -1,0 +1,220 @@
+"""Result identity: what a cached result depends on, in one place.
+
+Every result pytest-lips caches in its :class:`~pytest_lips.store.RunStore` (an MD run, a relaxation,
+a test-split evaluation) is stored under a key built by :func:`result_key`.  The key holds
+
+* the **model identity** (:func:`model_identity`): the sha256 of a model file; for a calculator
+  factory ``module:qualname``, the keyword arguments it is called with, the sha256 of its module's
+  source and a fingerprint of its energy, forces and stress on a fixed 12-atom Li-P-S probe cell
+  (:func:`probe_fingerprint`), so two factories of one module never share results; a model built
+  in Python without a checksum only reuses results of its own session;
+* the **content checksum of the inputs** (:class:`ResultContext`): the reference pack
+  (:func:`pack_checksum`: its manifest's content, which lists the sha256 of every file, verified on
+  load), the data file (:func:`data_checksum`: its sha256 and where the split came from) when the
+  result uses it, and the task's protocol as canonical JSON (:func:`protocol_checksum`);
+* the MD engine (``LipsSession.engine_identity()``), the base seed, the device, the profile, the
+  protocol version and the plugin version;
+* the caller's own parts (task, run id, per-run seed, ...).
+
+Nothing here talks to pytest; :meth:`pytest_lips.session.LipsSession.run_key` fills the context.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+#: Bump to invalidate every cached result (change of the key layout).
+IDENTITY_VERSION = 2
+
+#: Decimals kept of the probe energy (eV), forces (eV/Å) and stress (eV/Å³) in the fingerprint:
+#: well above the noise of repeated evaluations, far below any difference between two models.
+PROBE_DECIMALS = 5
+
+#: Characters of a sha256 kept in keys (80 bits).
+DIGEST_CHARS = 20
+
+
+def canonical_json(obj: Any) -> str:
+    """Canonical JSON text (sorted keys, no spaces, NaN as null, tuples as lists, dataclasses as dicts)."""
+    return json.dumps(_plain(obj), sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
+
+
+def sha256_text(text: str) -> str:
+    """Hex sha256 of a UTF-8 string."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _plain(obj: Any) -> Any:
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        obj = obj.to_dict() if hasattr(obj, "to_dict") else dataclasses.asdict(obj)
+    if isinstance(obj, Mapping):
+        return {str(k): _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple, set, frozenset)):
+        items = [_plain(v) for v in obj]
+        return sorted(items, key=repr) if isinstance(obj, (set, frozenset)) else items
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if obj is None or isinstance(obj, (bool, int, str)):
+        return obj
+    if hasattr(obj, "tolist"):  # numpy
+        return _plain(obj.tolist())
+    return str(obj)
+
+
+# ---------------------------------------------------------------------------------------------
+# inputs
+
+
+def protocol_checksum(protocol: Any) -> str:
+    """sha256 (shortened) of a protocol dataclass or dict as canonical JSON."""
+    return sha256_text(canonical_json(protocol))[:DIGEST_CHARS]
+
+
+def pack_checksum(pack: Any) -> str:
+    """Content checksum of a reference pack (:class:`pytest_lips.reference.ReferencePack`).
+
+    The sha256 of the manifest's content (canonical JSON of the parsed ``manifest.yaml``) together with
+    the sha256 of every listed file.  :func:`pytest_lips.reference.load_reference_pack` has verified each
+    file against the manifest, so editing any file and refreshing the manifest changes this checksum,
+    and editing a file without refreshing it is an error before any key is built.
+    """
+    files = sorted((str(path), str(getattr(entry, "sha256", entry))) for path, entry in (pack.files or {}).items())
+    return sha256_text(canonical_json({"manifest": pack.manifest, "files": files}))
+
+
+def data_checksum(dataset: Any) -> str:
+    """Identity of a loaded LiPS-25 data set: the sha256 of its source and the origin of its split."""
+    return f"{dataset.sha256}/{dataset.split_source}"
+
+
+# ---------------------------------------------------------------------------------------------
+# models
+
+
+def probe_fingerprint(calculator: Any) -> str:
+    """sha256 (shortened) of energy, forces and stress of ``calculator`` on the fixed probe cell.
+
+    The cell is :func:`pytest_lips.models.probe_structure` (antifluorite Li2S with one S replaced by P,
+    12 atoms).  Values are rounded to :data:`PROBE_DECIMALS` decimals; a calculator without stress
+    contributes none.  Raises whatever the calculator raises.
+    """
+    import numpy as np
+
+    from .models import probe_structure
+
+    atoms = probe_structure()
+    atoms.calc = calculator
+    energy = float(atoms.get_potential_energy())
+    forces = np.asarray(atoms.get_forces(), dtype=float)
+    try:
+        stress: Any = np.asarray(atoms.get_stress(voigt=True), dtype=float)
+    except Exception:  # noqa: BLE001 - calculators without stress raise many types
+        stress = None
+
+    def rounded(values: Any) -> Any:
+        if values is None:
+            return None
+        out = np.round(np.asarray(values, dtype=float), PROBE_DECIMALS) + 0.0  # -0.0 -> 0.0
+        return [None if not math.isfinite(v) else float(v) for v in out.reshape(-1)]
+
+    data = {"energy_eV": rounded([energy]), "forces_eV_A": rounded(forces), "stress_eV_A3": rounded(stress)}
+    return sha256_text(canonical_json(data))[:DIGEST_CHARS]
+
+
+def model_identity(model: Any, session_id: str = "") -> str:
+    """Identity of a :class:`pytest_lips.models.LipsModel` for result keys.
+
+    * graph-pes model file: ``file:<sha256>``;
+    * ``module:callable`` factory: ``factory:<module>:<qualname>|kwargs=<json>|src=<sha256 of the module>|
+      probe=<fingerprint>`` (the fingerprint is computed once per model object, on a fresh calculator);
+    * a model without checksum (built in a conftest.py): ``session:<session_id>:<name>`` plus its probe
+      fingerprint when it has a factory: its results are reused within this session only.
+    """
+    kind = getattr(model, "kind", "")
+    sha = getattr(model, "sha256", None)
+    target = getattr(model, "factory_target", None)
+    if kind == "factory" and target:
+        kwargs = canonical_json(getattr(model, "factory_kwargs", None) or {})
+        return (f"factory:{target}|kwargs={kwargs}|src={(sha or 'none')[:DIGEST_CHARS]}|"
+                f"probe={model_probe_fingerprint(model)}")
+    if sha:
+        return f"file:{sha}"
+    ident = f"session:{session_id}:{getattr(model, 'name', '')}"
+    if kind == "factory":
+        ident += f"|probe={model_probe_fingerprint(model)}"
+    return ident
+
+
+def model_probe_fingerprint(model: Any) -> str:
+    """The model's probe fingerprint, computed on a fresh calculator once and kept on the model."""
+    cached = getattr(model, "probe_fingerprint", None)
+    if cached:
+        return str(cached)
+    calculator = model.new_calculator(stress=True) if getattr(model, "graph_pes_model", None) is not None \
+        else model.new_calculator()
+    fingerprint = probe_fingerprint(calculator)
+    try:
+        model.probe_fingerprint = fingerprint
+    except AttributeError:  # pragma: no cover - frozen objects
+        pass
+    return fingerprint
+
+
+# ---------------------------------------------------------------------------------------------
+# keys
+
+
+@dataclass(frozen=True)
+class ResultContext:
+    """Everything besides the model and the caller's parts that a cached result depends on."""
+
+    plugin_version: str
+    protocol_version: str
+    profile: str
+    device: str
+    engine: str
+    seed: int
+    pack: str = ""
+    data: str = ""
+    protocol: str = ""
+
+
+def result_key(model_id: str, context: ResultContext, parts: Sequence[Any] = ()) -> str:
+    """The :class:`~pytest_lips.store.RunStore` key of a result (a readable ``|``-joined string)."""
+    fields = [
+        f"id{IDENTITY_VERSION}",
+        f"v{context.plugin_version}",
+        f"protocol{context.protocol_version}",
+        context.profile,
+        f"model={model_id}",
+        f"device={context.device}",
+        f"engine={context.engine}",
+        f"seed={context.seed}",
+        f"pack={context.pack[:DIGEST_CHARS] if context.pack else 'none'}",
+    ]
+    if context.data:
+        fields.append(f"data={context.data}")
+    if context.protocol:
+        fields.append(f"task-protocol={context.protocol}")
+    return "|".join([*fields, *map(str, parts)])
+
+
+__all__ = [
+    "IDENTITY_VERSION",
+    "ResultContext",
+    "canonical_json",
+    "data_checksum",
+    "model_identity",
+    "model_probe_fingerprint",
+    "pack_checksum",
+    "probe_fingerprint",
+    "protocol_checksum",
+    "result_key",
+    "sha256_text",
+]
