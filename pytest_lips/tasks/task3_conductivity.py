@@ -62,11 +62,14 @@ __all__ = [
     "Task3Run",
     "analyse",
     "build_jobs",
+    "continuation_jobs",
+    "extend_arrays",
     "load_structure",
     "plan_runs",
     "reduce_run",
     "run_one",
     "run_seed",
+    "sigma298_decided",
 ]
 
 TASK = "task3"
@@ -361,6 +364,10 @@ def reduce_run(
         "temperatures_K": trajectory.temperatures_K,
         "frame_interval_ps": np.asarray(frame_interval_ps),
         "n_li": np.asarray(n_li),
+        # last state, to continue the run in chunks (continuation_jobs; task3.max_production_ps)
+        "final_positions_A": trajectory.final_positions_A,
+        "final_momenta": trajectory.final_momenta,
+        "final_cell_A": trajectory.final_cell_A,
     }
     return result, arrays
 
@@ -421,6 +428,85 @@ def reduce_run_frames(
         "msd_end_of_fit_A2": est.msd_end_of_fit_A2, "production_ps_analysed": (positions.shape[0] - 1) * frame_ps,
         "temperature_K_measured": None if temps is None or temps.size == 0 else float(np.mean(temps)),
     }
+
+
+def continuation_jobs(
+    runs: list[Task3Run],
+    arrays: list[dict[str, np.ndarray]],
+    structure: Atoms,
+    protocol: Task3Protocol,
+    chunk_ps: float | None = None,
+) -> list[MDJob]:
+    """MD jobs that continue each run from its last state for ``chunk_ps`` (default ``production_ps``) more.
+
+    ``arrays`` are the runs' stored arrays (:func:`reduce_run` / :func:`extend_arrays`), which carry the
+    final positions, momenta and cell; the jobs start from them with ``initialise_velocities=False``
+    (the thermostat's own state restarts) and store a frame every ``sample_interval_steps`` from the
+    first interval on (the start frame is the last stored one). Works with every engine.
+    """
+    template = supercell(structure, protocol.supercell)
+    n = protocol.sample_interval_steps
+    chunk = protocol.production_ps if chunk_ps is None else chunk_ps
+    n_steps = max(1, round(chunk * 1000.0 / protocol.timestep_fs / n)) * n
+    jobs = []
+    for run, arr in zip(runs, arrays):
+        atoms = template.copy()
+        atoms.set_cell(np.asarray(arr["final_cell_A"]), scale_atoms=False)
+        atoms.positions = np.asarray(arr["final_positions_A"])
+        atoms.set_momenta(np.asarray(arr["final_momenta"]))
+        jobs.append(MDJob(job_id=run.run_id, atoms=atoms, ensemble=protocol.ensemble, temperature_K=run.temperature_K,
+                          pressure_Pa=None, timestep_fs=protocol.timestep_fs, n_steps=n_steps,
+                          sample_interval_steps=n, seed=run.seed, sample_from_step=n, initialise_velocities=False))
+    return jobs
+
+
+def extend_arrays(
+    result: dict[str, Any],
+    arrays: dict[str, np.ndarray],
+    job: MDJob,
+    trajectory: MDTrajectory,
+    protocol: Task3Protocol,
+) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """A run's result and arrays after one continuation chunk (:func:`continuation_jobs`).
+
+    Frames are appended (Li + framework centre of mass, cells, temperatures), the final state is the
+    chunk's, D and the measured temperature are recomputed over the whole production, and the run
+    record counts the steps of every chunk. A chunk that stopped early marks the run as stopped.
+    """
+    li = np.array(job.atoms.get_chemical_symbols()) == "Li"
+    fw_masses = job.atoms.get_masses()[~li]
+    pos = trajectory.positions_A
+    com = np.einsum("j,fjk->fk", fw_masses, pos[:, ~li, :]) / fw_masses.sum()
+    li_com = np.concatenate([pos[:, li, :], com[:, None, :]], axis=1)
+    new_arrays = dict(arrays)
+    new_arrays["positions_A"] = np.concatenate([arrays["positions_A"], li_com])
+    new_arrays["temperatures_K"] = np.concatenate([arrays["temperatures_K"], trajectory.temperatures_K])
+    cells = np.asarray(arrays["cells_A"])
+    new_arrays["cells_A"] = np.concatenate([cells if cells.ndim == 3 else cells[None], trajectory.cells_A])
+    steps = np.asarray(arrays.get("steps", np.zeros(0)))
+    last = int(steps[-1]) if steps.size else 0
+    new_arrays["steps"] = np.concatenate([steps, last + np.asarray(trajectory.steps)])
+    new_arrays.update(final_positions_A=trajectory.final_positions_A, final_momenta=trajectory.final_momenta,
+                      final_cell_A=trajectory.final_cell_A)
+    out = dict(result)
+    record = dict(result["record"])
+    record["steps_requested"] = int(record.get("steps_requested", 0)) + job.n_steps
+    record["steps_done"] = int(record.get("steps_done", 0)) + int(trajectory.steps_done)
+    record["time_ps"] = record["steps_done"] * protocol.timestep_fs / 1000.0
+    record["wall_s"] = float(record.get("wall_s", 0.0)) + float(trajectory.wall_s)
+    if not trajectory.completed:
+        record["completed"] = False
+        record["stop_reason"] = f"continuation chunk: {trajectory.stop_reason}"
+    out["record"] = record
+    if record["completed"]:
+        out.update(reduce_run_frames(new_arrays["positions_A"], protocol, new_arrays["temperatures_K"]))
+    return out, new_arrays
+
+
+def sigma298_decided(metric: Metric, thresholds: Any) -> bool:
+    """Whether ``thresholds`` decide σ298 (PASS or FAIL on its interval; not INCONCLUSIVE)."""
+    verdicts = thresholds.evaluate(metric)
+    return bool(verdicts) and all(v.threshold is not None and not v.inconclusive for v in verdicts)
 
 
 def _temperature_key(temperature_K: float) -> str:

@@ -183,3 +183,44 @@ def test_end_to_end_tiny_cell(li7p3s11):
     metrics = task3.analyse(results, protocol, model="lj")
     assert isinstance(metrics[0], Metric) and metrics[0].key == "task3.sigma298"
     assert metrics[0].gated and metrics[0].details["decide_on"] == "interval"
+
+
+def test_runs_continue_from_their_last_state_in_chunks(li7p3s11):
+    from ase.calculators.lj import LennardJones
+
+    from pytest_lips.md import AseEngine
+    from pytest_lips.thresholds import default_thresholds
+
+    protocol = task3.Task3Protocol.from_section({
+        "supercell": [1, 1, 1], "temperatures_K": [600, 900], "repeats": 1, "timestep_fs": 2.0,
+        "equilibration_ps": 0.02, "production_ps": 0.1, "sample_interval_fs": 4.0, "fit_min_lag_ps": 0.0,
+        "max_production_ps": 0.2,
+    })
+    (run,) = task3.plan_runs(protocol, seed=1)[:1]
+    structure = li7p3s11
+
+    def calculator():
+        return LennardJones(sigma=1.8, epsilon=0.01, rc=4.0, smooth=True)
+
+    (job,) = task3.build_jobs([run], structure, protocol)
+    (trajectory,) = AseEngine().run([job], calculator)
+    result, arrays = task3.reduce_run(run, job, trajectory, protocol)
+    assert result["record"]["completed"], result["record"]["stop_reason"]
+    n_frames = arrays["positions_A"].shape[0]
+    (cont,) = task3.continuation_jobs([run], [arrays], structure, protocol)
+    assert not cont.initialise_velocities and cont.n_steps == protocol.production_steps
+    np.testing.assert_allclose(cont.atoms.get_momenta(), arrays["final_momenta"])
+    (chunk,) = AseEngine().run([cont], calculator)
+    extended, new_arrays = task3.extend_arrays(result, arrays, cont, chunk, protocol)
+    assert new_arrays["positions_A"].shape[0] == n_frames + protocol.production_steps // protocol.sample_interval_steps
+    # continuous: the first new frame is one sample interval after the last old one (no jump, no restart)
+    step = np.linalg.norm(new_arrays["positions_A"][n_frames, :-1] - arrays["positions_A"][-1, :-1], axis=1)
+    assert step.max() < 0.5
+    assert extended["record"]["steps_done"] == job.n_steps + cont.n_steps and extended["record"]["completed"]
+    assert extended["production_ps_analysed"] == pytest.approx(2 * result["production_ps_analysed"], rel=0.05)
+    assert math.isfinite(extended["D_cm2_s"]) and extended["D_cm2_s"] != result["D_cm2_s"]
+    # a straddling interval is not decided; a clearly outside one is
+    straddle = Metric("task3.sigma298", 20.0, "mS/cm", interval=(5.0, 80.0), details={"decide_on": "interval"})
+    outside = Metric("task3.sigma298", 1.0, "mS/cm", interval=(0.5, 2.0), details={"decide_on": "interval"})
+    assert not task3.sigma298_decided(straddle, default_thresholds())
+    assert task3.sigma298_decided(outside, default_thresholds())
