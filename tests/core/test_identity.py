@@ -13,16 +13,24 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "data"))
 
-from lips_testdata import lj, make_pack, write_dataset  # noqa: E402
+from lips_testdata import lj, make_pack, write_dataset
 
-from pytest_lips import identity  # noqa: E402
-from pytest_lips.analysis.offsets import RankDeficientOffsetsWarning, fit_element_offsets  # noqa: E402
-from pytest_lips.data import DataDriftWarning, file_sha256, file_sha256_memo, load_lips_dataset  # noqa: E402
-from pytest_lips.errors import LipsUsageError  # noqa: E402
-from pytest_lips.models import factory_model_name, load_lips_model, model_stem  # noqa: E402
-from pytest_lips.reference import load_reference_pack, write_manifest  # noqa: E402
-from pytest_lips.report.baseline import Baseline, baseline_dict, load_baseline  # noqa: E402
-from pytest_lips.report.json_report import check_writable, write_report  # noqa: E402
+from pytest_lips import identity
+from pytest_lips.analysis.offsets import (
+    RankDeficientOffsetsWarning,
+    fit_element_offsets,
+)
+from pytest_lips.data import (
+    DataDriftWarning,
+    file_sha256,
+    file_sha256_memo,
+    load_lips_dataset,
+)
+from pytest_lips.errors import LipsUsageError
+from pytest_lips.models import factory_model_name, load_lips_model, model_stem
+from pytest_lips.reference import load_reference_pack, write_manifest
+from pytest_lips.report.baseline import Baseline, baseline_dict, load_baseline
+from pytest_lips.report.json_report import check_writable, write_report
 
 CONTEXT = identity.ResultContext(plugin_version="0.1.0", protocol_version="1/1", profile="ci", device="cpu",
                                  engine="ase", seed=0, pack="a" * 64)
@@ -75,7 +83,7 @@ def test_editing_a_pack_file_and_its_manifest_changes_the_checksum(tmp_path: Pat
     pack = load_reference_pack(tmp_path)
     after = identity.pack_checksum(pack)
     assert pack.key == "test-pack@0.1" and after != before  # same name@version, new content
-    key = lambda c: identity.result_key("m", identity.ResultContext(**{**CONTEXT.__dict__, "pack": c}), ["t"])  # noqa: E731
+    key = lambda c: identity.result_key("m", identity.ResultContext(**{**CONTEXT.__dict__, "pack": c}), ["t"])
     assert key(before) != key(after)
 
 
@@ -158,7 +166,7 @@ def test_small_file_named_lips25_warns_about_table1(tmp_path: Path, monkeypatch:
     with pytest.warns(DataDriftWarning, match="12,525 in the paper"):
         dataset = load_lips_dataset(path, tmp_path / "cache", allow_download=False)
     assert dataset.notes and "not comparable" in dataset.describe()["notes"][0]
-    import pytest_lips.data as data
+    from pytest_lips import data
 
     monkeypatch.setattr(data, "PAPER_TOTALS", {"structures": len(dataset), "atoms": dataset.total_atoms})
     with warnings.catch_warnings():
