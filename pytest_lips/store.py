@@ -1,7 +1,10 @@
 """A small on-disk store of computed results, shared between pytest items and xdist workers.
 
-Each result is a JSON document identified by a string key (which should encode everything the
-result depends on: model checksum, profile, protocol version, run id, seed).  ``get_or_compute``
+Each result is a JSON document identified by a string key that encodes everything the result depends
+on; keys are built in one place, :func:`pytest_lips.identity.result_key` (through
+``LipsSession.run_key``): model identity, reference-pack and data checksums, task protocol, MD engine,
+seed, device, profile, protocol and plugin versions, run id.  A stored document whose key differs from
+the one asked for (a hash-prefix collision of the file name) is never returned.  ``get_or_compute``
 computes a missing result once, under an exclusive file lock, so that when several xdist workers ask
 for the same MD run at the same time, one computes and the others wait and read.
 """
