@@ -215,10 +215,13 @@ def read_frames(path: Path) -> list[Any]:
     """All frames of an extxyz file as ase.Atoms; a broken file is a LipsDataError."""
     import ase.io
 
+    from .quiet import quiet_library_warnings
+
     frames: list[Any] = []
     try:
-        for atoms in ase.io.iread(str(path), index=":", format="extxyz"):
-            frames.append(atoms)
+        with quiet_library_warnings():  # ASE's ndarray.shape under NumPy 2.5
+            for atoms in ase.io.iread(str(path), index=":", format="extxyz"):
+                frames.append(atoms)
     except Exception as exc:
         raise LipsDataError(f"{path}: cannot read frame {len(frames)}: {type(exc).__name__}: {exc}; {_REGENERATE}") from None
     if not frames:
