@@ -115,6 +115,9 @@ def merge_reports(reports: Sequence[Mapping[str, Any]], names: Sequence[str] | N
         "thresholds": first.get("thresholds", {}),
         "tolerances": dict(sorted(tolerances.items())),
         "baseline": baseline,
+        # an interrupted shard makes the merged report incomplete (gate INTERRUPTED, refused as a baseline)
+        "interrupted": any(bool(r.get("interrupted")) for r in reports),
+        "provenance": next((r["provenance"] for r in reports if r.get("provenance")), {}),
         "results": _sort_results(results),
         "outcomes": dict(sorted(outcomes.items())),
         "merged_from": sorted(merged_from, key=lambda e: (str(e.get("file")), str(e.get("started_at")))),

@@ -276,3 +276,21 @@ def test_report_records_provenance_and_interruption() -> None:
                           thresholds={}, provenance=provenance, interrupted=True, exit_status=2)
     assert report["provenance"]["data"]["split_sizes"]["test"] == 1
     assert report["interrupted"] is True and report["summary"]["gate"] == "INTERRUPTED"
+
+
+def test_merging_an_interrupted_shard_gives_an_interrupted_report() -> None:
+    from pytest_lips.report.json_report import build_report
+    from pytest_lips.report.merge import merge_reports
+
+    def shard(name: str, interrupted: bool) -> dict:
+        metric = {"key": "task2.force_rmse", "value": 0.1, "unit": "eV/Å", "model": name}
+        return build_report(plugin_version="0", protocol_version="1", profile_name="ci", models=[{"name": name}],
+                            seed=0, thresholds={}, metrics=[metric], interrupted=interrupted,
+                            provenance={"data": {"sha256": "f" * 64}})
+
+    merged = merge_reports([shard("a", False), shard("b", True)])
+    assert merged["interrupted"] is True and merged["summary"]["gate"] == "INTERRUPTED"
+    assert merged["provenance"]["data"]["sha256"] == "f" * 64
+    with pytest.raises(LipsUsageError, match="interrupted"):
+        baseline_dict(merged)
+    assert merge_reports([shard("a", False), shard("b", False)])["interrupted"] is False
