@@ -69,11 +69,24 @@ _OPTIONS: list[tuple[str, str, str, str]] = [
     ("--lips-tolerance", "lips_tolerances",
      "allowed change against the baseline: KEY=+5%% or KEY=+0.01 (repeatable)", "append"),
     ("--lips-plots", "lips_plots", "write PNG plots into this directory", "string"),
+    ("--lips-engine", "lips_engine",
+     "MD engine for Tasks 3-4: auto (default: torch-sim, all runs of a task as one batched system, when "
+     "torch-sim is installed and the model supports it; else ase), ase (one ASE run after the other), torch-sim", "string"),
+    ("--lips-save-trajectories", "lips_save_trajectories",
+     "write each Task 3 run's sampled frames (unwrapped positions, cell, T) as extxyz into this directory", "string"),
+    ("--lips-budget-minutes", "lips_budget_minutes",
+     "wall-clock minutes Task 3 may spend extending runs (up to task3.max_production_ps) until sigma298 is decided",
+     "string"),
+    ("--lips-threads", "lips_threads",
+     ("CPU threads per process for torch/OpenMP: N, or auto (usable cores / xdist workers); default 1, "
+      "which makes runs with the same seed bit-identical, serial or with -n"), "string"),
 ]
 
 _FLAGS: list[tuple[str, str, str]] = [
     ("--lips-fresh", "lips_fresh", "recompute MD runs and relaxations cached by earlier sessions"),
     ("--lips-offline", "lips_offline", "never try to download the LiPS-25 data set"),
+    ("--lips-strict", "lips_strict",
+     "an INCONCLUSIVE interval-decided gate (Task 3 sigma298 interval straddling the band) fails"),
 ]
 
 
@@ -104,11 +117,22 @@ def pytest_configure(config: pytest.Config) -> None:
     from .session import LipsSession, settings_from_config
 
     settings = settings_from_config(config)  # raises UsageError on bad options
+    if settings.model_specs:  # before any model is loaded; an unrelated test suite keeps its threads
+        apply_lips_threads(config, settings)
     session = LipsSession(config, settings)
     config.stash[_SESSION_KEY] = session
     config.pluginmanager.register(_LipsHooks(session), "lips-session")
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(_XdistHooks(session), "lips-xdist")
+
+
+def apply_lips_threads(config: pytest.Config, settings: Any) -> dict[str, Any]:
+    """Set the threads of this process (controller or xdist worker) from ``--lips-threads``."""
+    from .threads import apply_threads, resolve_threads, xdist_processes
+
+    processes = xdist_processes(config)
+    threads = resolve_threads(settings.threads, processes)
+    return apply_threads(threads, requested=settings.threads_option, processes=processes)
 
 
 def get_session(config: pytest.Config) -> LipsSession:
@@ -136,6 +160,8 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     lips = get_session(config)
     if not lips.settings.model_specs and not _conftest_provides_model(session):
         return
+    if not lips.settings.model_specs:  # a conftest.py provides the model: threads were not set yet
+        apply_lips_threads(config, lips.settings)
     lips.activate()
     for task in lips.selected_tasks():
         path = SUITE_DIR / SUITE_MODULES[task]

@@ -77,7 +77,8 @@ def apply_threads(threads: int, requested: str = "1", processes: int = 1) -> dic
     of child processes to ``threads``; returns (and remembers) what was set."""
     for name in THREAD_ENV_VARS:
         os.environ[name] = str(threads)
-    info: dict[str, Any] = {"threads_option": requested, "threads_per_process": threads, "processes": processes,
+    # (``processes`` is not recorded: a serial and an ``-n 2`` report must be equal apart from timings)
+    info: dict[str, Any] = {"threads_option": requested, "threads_per_process": threads,
                             "usable_cores": usable_cores()}
     try:
         import torch
