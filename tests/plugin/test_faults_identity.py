@@ -219,3 +219,13 @@ def test_report_records_data_provenance(pytester: pytest.Pytester, lips_inputs) 
     assert data["source"] == str(lips_inputs["data"]) and data["sha256"] == file_sha256(lips_inputs["data"])
     assert data["split_source"].startswith("stratified") and sum(data["split_sizes"].values()) == 60
     assert data["split_sizes"]["test"] > 0
+
+
+def test_energy_offset_recorded_once_and_consistently(pytester: pytest.Pytester, lips_inputs) -> None:
+    report = pytester.path / "r.json"
+    assert pytester.runpytest(*lips_args(lips_inputs, f"--lips-report={report}", "--lips-energy-offset=auto")).ret == 0
+    [metric] = [m for m in read_report(report)["results"]["good"]["test_split"]["metrics"]
+                if m["key"] == "test_split.energy_rmse"]
+    details = metric["details"]
+    assert details["energy_offset"] == details["protocol"]["energy_offset"] == "auto"
+    assert details["offsets"]["rank_deficient"] is False  # random compositions determine every element
