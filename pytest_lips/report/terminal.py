@@ -65,6 +65,11 @@ def _header(report, models, width) -> list[str]:
     if base:
         lines += textwrap.wrap(f"baseline: {base.get('path') or '?'} (profile {base.get('profile')}, "
                                f"recorded {base.get('created_at') or '?'})", width, subsequent_indent="  ")
+        for difference in base.get("provenance_differences") or []:
+            lines += textwrap.wrap(f"baseline NOT LIKE FOR LIKE: {difference}", width, subsequent_indent="  ")
+    data = (report.get("provenance") or {}).get("data") or {}
+    for note in data.get("notes") or []:
+        lines += textwrap.wrap(f"data: {note}", width, subsequent_indent="  ")
     lines.append("")
     return lines
 

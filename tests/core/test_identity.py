@@ -294,3 +294,17 @@ def test_merging_an_interrupted_shard_gives_an_interrupted_report() -> None:
     with pytest.raises(LipsUsageError, match="interrupted"):
         baseline_dict(merged)
     assert merge_reports([shard("a", False), shard("b", False)])["interrupted"] is False
+
+
+def test_summary_names_provenance_differences_and_data_notes() -> None:
+    from pytest_lips.report.json_report import build_report
+    from pytest_lips.report.terminal import render_summary
+
+    baseline = {"path": "b.json", "profile": "ci", "created_at": "x",
+                "provenance_differences": ["baseline used data a.extxyz (sha256 111), this run b.extxyz (sha256 222)"]}
+    report = build_report(plugin_version="0", protocol_version="1", profile_name="ci", models=[], seed=0,
+                          thresholds={}, baseline=baseline,
+                          provenance={"data": {"notes": ["LiPS-25.extxyz differs from the paper"]}})
+    text = "\n".join(render_summary(report))
+    assert "baseline NOT LIKE FOR LIKE: baseline used data a.extxyz" in text
+    assert "data: LiPS-25.extxyz differs from the paper" in text
