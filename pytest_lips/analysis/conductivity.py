@@ -18,8 +18,8 @@ from scipy import constants, optimize
 from scipy import stats as sps
 
 from pytest_lips.analysis.arrhenius import (
-    BOLTZMANN_eV_K,
     ArrheniusFit,
+    BOLTZMANN_eV_K,
     fit_arrhenius,
     fit_lines,
     inverse_thermal_energy,
@@ -332,7 +332,7 @@ def calibrated_conductivity_at_298(
     J = jacobian(beta)
     cov = np.linalg.inv(J.T @ J)
     chi2 = float(np.sum(residuals(beta) ** 2))
-    y = A @ beta
+
     dof = len(used) - 2
     birge = max(1.0, chi2 / dof) if dof >= 1 else 1.0
     cov = cov * birge

@@ -77,7 +77,7 @@ def simulate_coverage(
         D298 = sigma_true / nernst_einstein_conductivity_mS_cm(1.0, N_LI, VOLUME_A3, ROOM_TEMPERATURE_K)
         ln_D0 = math.log(D298) + Ea / (BOLTZMANN_eV_K * ROOM_TEMPERATURE_K)
 
-        def line(T_K: np.ndarray | float) -> np.ndarray:
+        def line(T_K: np.ndarray | float, ln_D0: float = ln_D0, Ea: float = Ea) -> np.ndarray:
             return np.exp(ln_D0 - Ea / (BOLTZMANN_eV_K * np.asarray(T_K)))
 
         offsets = rng.normal(0.0, misfit_ln, T.size)

@@ -11,29 +11,29 @@ Thermostat: Nosé–Hoover chain (:class:`ase.md.nose_hoover_chain.NoseHooverCha
 ensemble, and — unlike Langevin friction and random kicks on every atom — leaves the Li dynamics
 Newtonian, so tracer diffusion coefficients are not biased by the thermostat.
 
-Analysis per run: Li MSD averaged over all time origins with the framework (P, S) centre-of-mass
-drift removed (:func:`pytest_lips.analysis.mean_squared_displacement`, lags up to half the production
-length), D from a straight line through the MSD between ``fit_start_fraction`` and
-``fit_end_fraction`` of the largest lag (:func:`pytest_lips.analysis.fit_diffusion`; defaults
-0.1–0.5, i.e. 5–25 % of the production). Across runs: Arrhenius fit of the per-temperature mean D,
-extrapolation to 298.15 K and Nernst–Einstein conductivity with Haven ratio 1
-(:func:`pytest_lips.analysis.conductivity_at_298`); the 95 % interval is a percentile bootstrap over
-repeats (a delta-method interval when a temperature has a single repeat).
+Analysis per run (:func:`reduce_run_frames`): Li MSD averaged over all time origins with the
+framework (P, S) centre-of-mass drift removed, lags up to ``msd_max_lag_fraction`` of the production;
+D from a straight line through the MSD between ``max(fit_start_fraction × largest lag,
+fit_min_lag_ps)`` and ``fit_end_fraction × largest lag``, with a per-Li-atom standard error that
+matches the scatter between independent runs (:func:`pytest_lips.analysis.estimate_diffusion`), and
+the mean measured (kinetic) temperature of the production. Across runs
+(:func:`pytest_lips.analysis.conductivity.calibrated_conductivity_at_298`): per temperature the mean
+D of the repeats with the larger of the per-run and between-repeat errors, a weighted Arrhenius fit
+against the measured temperatures whose covariance carries its misfit, extrapolation to 298.15 K and
+Nernst–Einstein conductivity with Haven ratio 1, with a 95 % interval whose coverage is checked by
+``benchmarks/sigma_coverage.py``.
 
-Metrics: ``task3.sigma298`` [mS/cm] (gated against the paper's accepted band, thresholds
-``task3.sigma298_min``/``_max``), ``task3.activation_energy`` [eV] and ``task3.D_<T>K`` [cm^2/s]
-(reported).
+Metrics: ``task3.sigma298`` [mS/cm] (decided on its 95 % interval against the paper's band,
+thresholds ``task3.sigma298_min``/``_max``: PASS inside, FAIL wholly outside, otherwise INCONCLUSIVE;
+see :func:`pytest_lips.thresholds.evaluate_interval`), ``task3.activation_energy`` [eV] and
+``task3.D_<T>K`` [cm^2/s] (reported).
 
-When is a verdict supported (``gated``)? Only when the protocol's production run is at least
-``gate_min_production_ps`` (default 50 ps). Shorter profiles (``smoke``: 0.4 ps; ``ci``: a few ps on
-84 atoms) give MSDs dominated by vibrations and single hops and a σ298 uncertain by orders of
-magnitude after the Arrhenius extrapolation, so they are reported with ``gated=False`` and a note.
-In addition, temperatures whose mean Li MSD at the end of the fit window is below
-``gate_min_msd_A2`` (default 4 Å², i.e. a root-mean-square displacement of 2 Å — less than one
-Li–Li site distance) are "unresolved": if at least two temperatures are resolved the Arrhenius fit
-uses only those; otherwise it uses every temperature with D > 0 and says so in the note (a model
-whose Li ions do not move at all then gets a tiny σ298 and fails the gate, as it should). A run that
-stopped early (blow-up) makes σ298 NaN, which fails a gated check.
+Resolution: temperatures whose mean Li MSD at the end of the fit window is below ``gate_min_msd_A2``
+(default 4 Å², a root-mean-square displacement of 2 Å — less than one Li–Li site distance) are
+"unresolved" and left out of the fit; with fewer than two resolved temperatures σ298 has no interval
+and is INCONCLUSIVE with that reason. A run that stopped early (blow-up) makes σ298 NaN, which fails.
+With ``max_production_ps``, undecided runs are continued in chunks (:func:`continuation_jobs`,
+:func:`extend_arrays`) until σ298 is decided.
 """
 
 from __future__ import annotations
@@ -47,11 +47,11 @@ from typing import Any
 import numpy as np
 from ase import Atoms
 
-from ..profiles import float_tuple, int_triple, protocol_from_section
 from ..analysis.conductivity import RunDiffusion, calibrated_conductivity_at_298
 from ..analysis.diffusion import estimate_diffusion
 from ..errors import LipsDataError, LipsUsageError
 from ..md import AseEngine, MDJob, MDTrajectory, NVTSettings
+from ..profiles import float_tuple, int_triple, protocol_from_section
 from ..results import Metric
 from .structures import supercell
 
@@ -610,6 +610,8 @@ def analyse(
         "temperatures_K": [float(T) for T in sorted(by_T)],
         "D_cm2_s": [float(np.mean([r["D_cm2_s"] for r in by_T[T]])) for T in sorted(by_T)],
         "D_repeats_cm2_s": [[float(r["D_cm2_s"]) for r in by_T[T]] for T in sorted(by_T)],
+        "D_err_cm2_s": [_finite_or_none(1.959964 * all_T.per_temperature[T]["D_sem_cm2_s"]) if all_T else None
+                        for T in sorted(by_T)],
         "per_temperature": per_T_details,
         "resolved_temperatures_K": [float(T) for T in resolved],
         "fit_temperatures_K": [],
@@ -654,6 +656,10 @@ def analyse(
         metric.note = note
         metric.details = dict(details)
     return [sigma, ea, *metrics]
+
+
+def _finite_or_none(value: float) -> float | None:
+    return float(value) if math.isfinite(value) else None
 
 
 def _finite_interval(interval: tuple[float, float]) -> tuple[float, float] | None:

@@ -6,7 +6,10 @@ import numpy as np
 import pytest
 
 from pytest_lips.analysis import BOLTZMANN_eV_K, nernst_einstein_conductivity_mS_cm
-from pytest_lips.analysis.conductivity import RunDiffusion, calibrated_conductivity_at_298
+from pytest_lips.analysis.conductivity import (
+    RunDiffusion,
+    calibrated_conductivity_at_298,
+)
 from pytest_lips.analysis.sigma_simulation import simulate_coverage
 
 EA, D0, N_LI, VOLUME = 0.3, 5e-3, 28, 1600.0
@@ -51,7 +54,9 @@ def test_misfit_beyond_the_errors_widens_the_interval():
     bent = [RunDiffusion(t, float(_D(t)) * wiggle[t], 0.02 * float(_D(t))) for t in T]
     a = calibrated_conductivity_at_298(clean, N_LI, VOLUME)
     b = calibrated_conductivity_at_298(bent, N_LI, VOLUME)
-    width = lambda e: math.log(e.interval_mS_cm[1] / e.interval_mS_cm[0])  # noqa: E731
+    def width(e):
+        return math.log(e.interval_mS_cm[1] / e.interval_mS_cm[0])
+
     assert width(b) > 5 * width(a)
     assert "covariance scaled" in b.method and b.interval_mS_cm[0] < _sigma298() < b.interval_mS_cm[1]
 

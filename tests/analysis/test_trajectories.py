@@ -52,7 +52,7 @@ def test_kinisi_on_a_saved_trajectory_agrees_with_the_plugin(tmp_path):
                               fit_start_fraction=0.1, fit_end_fraction=0.5, fit_min_lag_ps=1.0)
     frames = read(save_run_trajectory(tmp_path, "m", "T600K-r1", arrays), ":")
     # 60 lags (every 2nd frame) up to the end of our fit window: kinisi's GLS degrades on dense lag grids
-    i_end = int(round(ours.window_ps[1] / dt_ps))
+    i_end = round(ours.window_ps[1] / dt_ps)
     dt_unit = sc.scalar(dt_ps, unit="ps")
     ana = kinisi_analyze.DiffusionAnalyzer.from_ase(
         frames, specie="Li", time_step=dt_unit, step_skip=sc.scalar(1),

@@ -26,7 +26,10 @@ def li7p3s11():
     path = default_pack_dir() / "task3" / "Li7P3S11.extxyz"
     if path.is_file():
         return read(path, index=-1)
-    from pytest_lips.tasks.structures import random_hard_sphere_cell, stoichiometric_counts
+    from pytest_lips.tasks.structures import (
+        random_hard_sphere_cell,
+        stoichiometric_counts,
+    )
 
     return random_hard_sphere_cell(stoichiometric_counts(42), seed=0)
 
@@ -134,7 +137,7 @@ def test_negative_repeat_is_data_and_measured_temperature_is_used():
     results[0]["D_cm2_s"] = -abs(results[0]["D_cm2_s"])  # T400K-r1 came out negative
     for r in results:
         r["temperature_K_measured"] = 0.97 * r["temperature_K"]
-    sigma, ea, *per_T = task3.analyse(results, protocol)
+    sigma, _ea, *per_T = task3.analyse(results, protocol)
     assert math.isfinite(sigma.value) and sigma.interval is not None
     assert sigma.details["fit_temperatures_measured_K"] == pytest.approx([388.0, 582.0, 776.0])
     assert per_T[0].details["D_cm2_s"][0] < 0
