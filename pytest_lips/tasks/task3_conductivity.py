@@ -648,7 +648,7 @@ def analyse(
                 details["D298_interval_cm2_s"] = [sigma.interval[0] * scale, sigma.interval[1] * scale]
         else:
             notes.append(estimate.method)
-    production = [r.get("production_ps_analysed") for r in ok if r.get("production_ps_analysed") is not None]
+    production = [float(r["production_ps_analysed"]) for r in ok if r.get("production_ps_analysed") is not None]
     if production:
         details["production_ps"] = max(production)
     note = "; ".join(notes)
