@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from typing import Any
 
 import numpy as np
@@ -85,8 +86,79 @@ def test_task3_md_run(task3_run, pytestconfig, lips_model, lips_reference, lips_
         )
 
 
+def _extend_runs(config, protocol, model, reference, store, progress, seed, results, production_ps):
+    """Every run continued from its stored last state to ``production_ps`` (one chunk of
+    ``protocol.production_ps``); each chunk is stored under its own key, so an interrupted session
+    resumes from the last finished chunk."""
+    session = _session(config)
+    runs = task.plan_runs(protocol, seed)
+    keys = {run.run_id: session.run_key(model, "task3-run", task.PROTOCOL_VERSION, _protocol_hash(protocol),
+                                        run.run_id, f"seed{run.seed}", f"production{production_ps:g}ps")
+            for run in runs}
+
+    def compute_many(missing: list[str]) -> dict[str, dict[str, Any]]:
+        todo = [run for run in runs if keys[run.run_id] in missing]
+        previous, arrays = [], []
+        for run in todo:
+            previous.append(results[run.run_id])
+            with np.load(store.root / results[run.run_id]["frames_npz"]) as npz:
+                arrays.append({name: npz[name] for name in npz.files})
+        jobs = task.continuation_jobs(todo, arrays, task.load_structure(protocol, reference), protocol)
+        engine = session.md_engine(model)
+        callback = progress(f"{model.name} task3 {len(jobs)} runs to {production_ps:g} ps ({engine.name})",
+                            sum(j.n_steps for j in jobs))
+        out = {}
+        for run, job, trajectory, result, arr in zip(todo, jobs, engine.run(jobs, model, progress=callback),
+                                                     previous, arrays):
+            new_result, new_arrays = task.extend_arrays(result, arr, job, trajectory, protocol)
+            frames = store.path_for(keys[run.run_id], ".npz")
+            np.savez_compressed(frames, **new_arrays)
+            new_result["frames_npz"] = frames.name
+            out[keys[run.run_id]] = new_result
+        return out
+
+    stored = store.get_or_compute_many(list(keys.values()), compute_many)
+    return {run_id: stored[key] for run_id, key in keys.items()}
+
+
 def test_task3_sigma298(pytestconfig, lips_model, lips_reference, lips_store, lips_progress, lips_seed, lips_check):
     protocol = _protocol(pytestconfig)
-    results = list(_get_runs(pytestconfig, protocol, lips_model, lips_reference, lips_store, lips_progress,
-                             lips_seed).values())
-    lips_check(*task.analyse(results, protocol, model=lips_model.name, seed=lips_seed))
+    session = _session(pytestconfig)
+    started = time.monotonic()
+    by_id = _get_runs(pytestconfig, protocol, lips_model, lips_reference, lips_store, lips_progress, lips_seed)
+    metrics = task.analyse(list(by_id.values()), protocol, model=lips_model.name, seed=lips_seed)
+    production, chunk = protocol.production_ps, protocol.production_ps
+    budget_s = None if session.settings.budget_minutes is None else 60.0 * session.settings.budget_minutes
+    stop = ""
+    # runs that go on until the data decide (task3.max_production_ps, --lips-budget-minutes)
+    while protocol.max_production_ps is not None and not task.sigma298_decided(metrics[0], session.thresholds):
+        if metrics[0].details.get("failed_runs"):
+            stop = "runs stopped early"
+            break
+        if production + chunk > protocol.max_production_ps + 1e-9:
+            stop = f"task3.max_production_ps {protocol.max_production_ps:g} ps reached"
+            break
+        elapsed = time.monotonic() - started
+        if budget_s is not None and elapsed * (production + chunk) / production > budget_s:
+            stop = f"--lips-budget-minutes {session.settings.budget_minutes:g} would be exceeded by another chunk"
+            break
+        production += chunk
+        by_id = _extend_runs(pytestconfig, protocol, lips_model, lips_reference, lips_store, lips_progress,
+                             lips_seed, by_id, production)
+        metrics = task.analyse(list(by_id.values()), protocol, model=lips_model.name, seed=lips_seed)
+    if protocol.max_production_ps is not None:
+        decided = task.sigma298_decided(metrics[0], session.thresholds)
+        text = (f"decided at {production:g} ps of production per run" if decided
+                else f"not decided at {production:g} ps of production per run ({stop})")
+        for metric in metrics[:2]:
+            metric.note = "; ".join(x for x in (metric.note, text) if x)
+            metric.details["decided_at_production_ps" if decided else "undecided_at_production_ps"] = production
+    if session.settings.save_trajectories_dir is not None:
+        from pytest_lips.report.trajectories import save_run_trajectory
+
+        for run_id, result in by_id.items():
+            if result.get("frames_npz"):
+                with np.load(lips_store.root / result["frames_npz"]) as npz:
+                    save_run_trajectory(session.settings.save_trajectories_dir, lips_model.name, run_id,
+                                        {name: npz[name] for name in npz.files})
+    lips_check(*metrics)
