@@ -5,7 +5,10 @@ One item per MD run (``test_task4_md_run[<model>-T2000K-p1e+08Pa-r1]``) and two 
 the per-run item records the stop and FAILS only when the grid point is inside the gated domain
 (``task4.gate_T_max_K``, ``task4.gate_p_max_Pa``) of a profile long enough for a verdict; elsewhere
 it passes and the aggregate items report the point. Start structures (random cell relaxed with the
-model) and runs go through ``lips_store.get_or_compute``, so they are computed once and shared.
+model) go through ``lips_store.get_or_compute``; the runs through ``lips_store.get_or_compute_many``: the
+first item that asks computes every missing grid point with ONE call of the MD engine
+(``--lips-engine``; torch-sim integrates them as one batched NPT system, per-system T and p), and each
+run is cached under its own key.
 """
 
 from __future__ import annotations
@@ -41,30 +44,48 @@ def _hash(data: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def _get_run(config, run: task.Task4Run, protocol, model, store, progress) -> dict[str, Any]:
+def _get_runs(config, protocol, model, store, progress, seed: int) -> dict[str, dict[str, Any]]:
+    """Every run of the grid, by run id: start structures first (one per repeat, cached on their own),
+    then the missing runs by ONE engine call (a batched engine integrates all grid points together,
+    each at its own T and p), each cached under its own key."""
     session = _session(config)
+    runs = task.plan_runs(protocol, seed)
     start_params = {k: v for k, v in protocol.to_dict().items() if k in _START_FIELDS}
-    start_key = session.run_key(model, "task4-start", task.PROTOCOL_VERSION, _hash(start_params), run.start_id,
-                                f"seed{run.structure_seed}")
-    key = session.run_key(model, "task4-run", task.PROTOCOL_VERSION, _hash(protocol.to_dict()), run.run_id,
-                          f"seed{run.seed}", f"start{run.structure_seed}")
 
-    def compute() -> dict[str, Any]:
-        start = store.get_or_compute(start_key, lambda: task.prepare_start(run, protocol, model.new_calculator()))
-        callback = progress(f"{model.name} task4 {run.run_id}", protocol.production_steps)
-        return task.run_one(run, start, model.new_calculator(), protocol, progress=callback, model=model.name)
+    def start_key(run: task.Task4Run) -> str:
+        return session.run_key(model, "task4-start", task.PROTOCOL_VERSION, _hash(start_params), run.start_id,
+                               f"seed{run.structure_seed}")
 
-    return store.get_or_compute(key, compute)
+    keys = {run.run_id: session.run_key(model, "task4-run", task.PROTOCOL_VERSION, _hash(protocol.to_dict()),
+                                        run.run_id, f"seed{run.seed}", f"start{run.structure_seed}") for run in runs}
+
+    def compute_many(missing: list[str]) -> dict[str, dict[str, Any]]:
+        todo = [run for run in runs if keys[run.run_id] in missing]
+        starts = {}
+        for run in todo:
+            if run.start_id not in starts:
+                starts[run.start_id] = store.get_or_compute(
+                    start_key(run), lambda run=run: task.prepare_start(run, protocol, model.new_calculator()))
+        jobs = task.build_jobs(todo, starts, protocol)
+        engine = session.md_engine(model)
+        callback = progress(f"{model.name} task4 {len(jobs)} runs ({engine.name})", sum(j.n_steps for j in jobs))
+        trajectories = dict(zip([j.job_id for j in jobs], engine.run(jobs, model, progress=callback))) if jobs else {}
+        return {keys[run.run_id]: task.reduce_run(run, starts[run.start_id], trajectories.get(run.run_id), protocol,
+                                                  model=model.name) for run in todo}
+
+    results = store.get_or_compute_many(list(keys.values()), compute_many)
+    return {run_id: results[key] for run_id, key in keys.items()}
 
 
 def _all_runs(config, protocol, model, store, progress, seed) -> list[dict[str, Any]]:
-    return [_get_run(config, run, protocol, model, store, progress) for run in task.plan_runs(protocol, seed)]
+    return list(_get_runs(config, protocol, model, store, progress, seed).values())
 
 
 def test_task4_md_run(task4_run, pytestconfig, lips_model, lips_thresholds, lips_store, lips_progress,
                       lips_record_run):
     protocol = _protocol(pytestconfig)
-    result = _get_run(pytestconfig, task4_run, protocol, lips_model, lips_store, lips_progress)
+    result = _get_runs(pytestconfig, protocol, lips_model, lips_store, lips_progress,
+                       _session(pytestconfig).settings.seed)[task4_run.run_id]
     record = RunRecord.from_dict(result["record"])
     record.model = lips_model.name
     lips_record_run(record)
