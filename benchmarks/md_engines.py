@@ -85,6 +85,8 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--dtype", choices=("float32", "float64"), default="float32")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--cpu-max-atoms", type=int, default=1024,
+                        help="torch-sim on CPU: batch consecutive jobs up to this many atoms (0: one batch)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     if args.model == "mace-sized":
@@ -97,7 +99,8 @@ def main() -> None:
                                                           l_max=3, layers=2), device=args.device)
     else:
         model = load_lips_model(args.model, device=args.device)
-    ase, ts = AseEngine(), TorchSimEngine(device=args.device, dtype=getattr(torch, args.dtype))
+    ase, ts = AseEngine(), TorchSimEngine(device=args.device, dtype=getattr(torch, args.dtype),
+                                           cpu_max_atoms=args.cpu_max_atoms or None)
 
     cases = []
     if args.sizes in ("ci", "all"):
@@ -127,7 +130,7 @@ def main() -> None:
                              f"torch-sim {total / rate[2] / 3600:.1f} h (batches as measured here)")
         print(f"{name:<18} {len(jobs):>4} {len(jobs[0].atoms):>6} {jobs[0].n_steps:>5}  {rate[0]:>16.0f} {rate[1]:>8.0f}  "
               f"{rate[2]:>10.0f} {rate[3]:>8.0f}  {rate[2] / rate[0]:>6.2f} {rate[3] / rate[1]:>6.2f}"
-              + (f"  ({stopped} runs stopped early)" if stopped else ""))
+              + f"  batches {ts.batch_sizes}" + (f"  ({stopped} runs stopped early)" if stopped else ""))
     for line in estimates:
         print("extrapolated wall time of", line)
     print("ratio torch-sim / ASE (wall, CPU): " + "; ".join(f"{n} {w:.2f}x, {c:.2f}x" for n, w, c in ratios))

@@ -103,6 +103,19 @@ def test_batched_systems_are_independent_and_keep_their_own_temperature(lj_fcc):
 
 
 @needs_torch_sim
+def test_cpu_batches_are_capped_by_atoms(lj_fcc):
+    model = _lj_model()
+    jobs = [_job(lj_fcc, f"j{i}", T=40.0 + 10 * i, n_steps=4, sample=2, seed=i) for i in range(3)]
+    capped = _ts_engine(cpu_max_atoms=2 * len(lj_fcc))
+    out = capped.run(jobs, model)
+    assert capped.batch_sizes == [2, 1] and [t.batch_size for t in out] == [2, 2, 1]
+    whole = _ts_engine(cpu_max_atoms=None)
+    for a, b in zip(out, whole.run(jobs, model)):
+        np.testing.assert_allclose(a.positions_A, b.positions_A, atol=1e-9)
+    assert whole.batch_sizes == [3]
+
+
+@needs_torch_sim
 def test_one_job_stops_early_and_the_rest_of_the_batch_goes_on(lj_fcc):
     """A job whose pair floor is reached leaves the batch at that check; the others are unaffected."""
     model = _lj_model()
