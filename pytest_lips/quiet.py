@@ -4,8 +4,9 @@ Only the calls of the plugin are wrapped (``with quiet_library_warnings(): ...``
 known, harmless messages are silenced; every other warning -- and every warning of the user's own
 code -- still reaches pytest's warning summary.
 
-* torch 2.13 deprecates ``torch.jit.script``/``torch.jit.load``; e3nn (imported when a graph-pes
-  MACE model is unpickled) calls both while it builds its kernels: 28 lines before the header.
+* torch 2.13 deprecates ``torch.jit.script``/``load``/``save``; e3nn (imported when a graph-pes
+  MACE model is unpickled) calls them while it builds its kernels (28 lines before the header), and
+  the Task 3/4 MD runs provoke some as well (``save`` included).
 * NumPy >= 2.5 deprecates assigning ``ndarray.shape``, which ASE 3.29's ``Atoms`` does internally.
 * scipy's ``logm`` warns "logm result may be inaccurate" with estimated errors of ~3e-13 when
   ASE's ``FrechetCellFilter`` takes the logarithm of a near-identity 3x3 deformation matrix.
@@ -19,7 +20,7 @@ from collections.abc import Iterator
 
 #: (action, message regex, category, module regex) of every silenced warning.
 LIBRARY_WARNINGS: tuple[tuple[str, type[Warning], str], ...] = (
-    (r"`torch\.jit\.(script|load|trace)` is deprecated", DeprecationWarning, r"torch\.jit"),
+    (r"`torch\.jit\.(script|load|save|trace)` is deprecated", DeprecationWarning, r"torch\.jit"),
     (r"Setting the shape on a NumPy array has been deprecated", DeprecationWarning, r"ase\."),
     (r"logm result may be inaccurate", RuntimeWarning, r"scipy\."),
 )
