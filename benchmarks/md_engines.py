@@ -124,7 +124,7 @@ def main() -> None:
         stopped = sum(not t.completed for t in out_a) + sum(not t.completed for t in out_t)
         rate = (n_a / w_a, n_a / c_a, n_t / w_t, n_t / c_t)
         ratios.append((name, rate[2] / rate[0], rate[3] / rate[1]))
-        if name.startswith("task3 paper") or name.startswith("task4 paper"):
+        if name.startswith(("task3 paper", "task4 paper")):
             total = paper_atom_steps(name.split()[0])
             estimates.append(f"{name.split()[0]} paper ({total:.3g} atom-steps): ASE {total / rate[0] / 3600:.1f} h, "
                              f"torch-sim {total / rate[2] / 3600:.1f} h (batches as measured here)")

@@ -37,7 +37,13 @@ from ase import Atoms, units
 from ..errors import LipsUsageError
 from .checks import default_stop_checks
 from .engine import NPTSettings, NVTSettings, initialise_velocities, run_md
-from .jobs import MDJob, MDTrajectory, array_stop_reason, kinetic_temperature_K, pressure_Pa
+from .jobs import (
+    MDJob,
+    MDTrajectory,
+    array_stop_reason,
+    kinetic_temperature_K,
+    pressure_Pa,
+)
 
 __all__ = [
     "ENGINE_CHOICES",
@@ -493,7 +499,7 @@ class TorchSimEngine:
                     break
             try:
                 state = step(state, kT, p_ext)
-            except Exception as exc:  # the model failing: no way to tell which system, stop them all
+            except Exception as exc:  # noqa: BLE001 - the model failing: no way to tell which system, stop them all
                 reason = f"model raised {type(exc).__name__} in a batched step: {str(exc).splitlines()[0][:200]}"
                 stop(list(range(len(active))), [reason] * len(active), current)
                 break

@@ -197,7 +197,7 @@ def test_ase_engine_sampling_and_record(lj_fcc):
 
 def test_array_stop_reason_matches_the_atoms_checks(lj_fcc):
     pos, cell, z = lj_fcc.positions.copy(), lj_fcc.cell.array, lj_fcc.numbers
-    kwargs = dict(volume0_A3=lj_fcc.get_volume(), npt=True, pair_floor_A=0.5, volume_factor=3.0)
+    kwargs = {"volume0_A3": lj_fcc.get_volume(), "npt": True, "pair_floor_A": 0.5, "volume_factor": 3.0}
     assert array_stop_reason(pos, cell, None, z, **kwargs) is None
     fused = pos.copy()
     fused[1] = fused[0] + [0.3, 0, 0]

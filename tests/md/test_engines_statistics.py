@@ -16,7 +16,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pytest_lips.md import AseEngine, MDJob, NPTSettings, NVTSettings, initialise_velocities, torch_sim_available
+from pytest_lips.md import (
+    AseEngine,
+    MDJob,
+    NPTSettings,
+    NVTSettings,
+    initialise_velocities,
+    torch_sim_available,
+)
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(not torch_sim_available(), reason="torch-sim is not installed (Python >= 3.12)")]
