@@ -156,7 +156,7 @@ class AseEngine:
             stop_checks=default_stop_checks(job.npt, job.pair_floor_A, job.volume_factor), initialise=False,
         )
         n = len(atoms)
-        extra = dict(outcome.observables)
+        extra: dict[str, Any] = dict(outcome.observables)
         extra.update(model_fraction=outcome.model_fraction, cpu_s=outcome.cpu_s, batch_wall_s=outcome.wall_s)
         return MDTrajectory(
             job_id=job.job_id,
@@ -309,10 +309,11 @@ class TorchSimEngine:
     def _bins(self, jobs: list[MDJob], indices: list[int], ts_model: Any, device: str) -> list[list[int]]:
         size = len(jobs) if self.max_systems is None else max(1, self.max_systems)
         if self.max_systems is None and str(device).startswith("cuda") and len(jobs) > 1:
+            import torch
             import torch_sim as ts
 
-            states = [ts.io.atoms_to_state([job.atoms], device=device, dtype=self.dtype) for job in jobs]
-            batcher = ts.autobatching.BinningAutoBatcher(
+            states = [ts.io.atoms_to_state([job.atoms], device=torch.device(device), dtype=self.dtype) for job in jobs]
+            batcher: Any = ts.autobatching.BinningAutoBatcher(
                 ts_model, memory_scales_with=getattr(ts_model, "memory_scales_with", "n_atoms_x_density"))
             batcher.load_states(states)
             return [[indices[j] for j in idx] for idx in batcher.index_bins]
@@ -349,12 +350,12 @@ class TorchSimEngine:
         numbers = [a.numbers.copy() for a in start_atoms]
         masses = [a.get_masses() for a in start_atoms]
         volume0 = [float(a.get_volume()) for a in start_atoms]
-        model = _TimedModel(ts_model)
+        model: Any = _TimedModel(ts_model)
 
         def tensor(values: Any) -> torch.Tensor:
             return torch.as_tensor(np.asarray(values, dtype=float), device=device, dtype=dtype)
 
-        state = ts.io.atoms_to_state(start_atoms, device=device, dtype=dtype)
+        state: Any = ts.io.atoms_to_state(start_atoms, device=torch.device(device), dtype=dtype)
         momenta = tensor(np.concatenate([a.get_momenta() for a in start_atoms]))
         # NVT: torch-sim's chain counts N_f = 3N - 3 degrees of freedom (the centre of mass is at rest),
         # ASE's NoseHooverChainNVT 3N. kT' = kT 3N / (3N - 3) makes the first chain element identical to
@@ -377,7 +378,7 @@ class TorchSimEngine:
             def step(s: Any, kT_: Any, p_: Any) -> Any:
                 return ts.npt_nose_hoover_isotropic_step(s, model, dt=dt, kT=kT_, external_pressure=p_)
 
-            chain_names = ("thermostat", "barostat")
+            chain_names: tuple[str, ...] = ("thermostat", "barostat")
         else:
             state = ts.nvt_nose_hoover_init(state, model, kT=kT, dt=dt, tau=tensor(ensemble.tdamp_fs * units.fs),
                                             chain_length=ensemble.tchain, momenta=momenta)
@@ -532,7 +533,8 @@ class TorchSimEngine:
             fr = frames[j]
             n = sizes[j]
             share = (steps_done[j] * n / atom_steps) if atom_steps else 0.0
-            pos_f, mom_f, cell_f = final[j] if final[j] is not None else (
+            entry = final[j]
+            pos_f, mom_f, cell_f = entry if entry is not None else (
                 np.full((n, 3), np.nan), np.full((n, 3), np.nan), np.full((3, 3), np.nan))
             extra: dict[str, Any] = {"volume_A3_initial": volume0[j]}
             if temps_check[j]:
