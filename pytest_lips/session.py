@@ -384,11 +384,21 @@ class LipsSession:
         return self.md_engine(model).identity()
 
     def engine_info(self) -> dict[str, Any]:
-        """The ``--lips-engine`` choice and the engine each model got (for the report's environment)."""
-        engines = self.__dict__.get("_md_engines", {})
+        """The ``--lips-engine`` choice and, per model, the engine and batch sizes its MD runs were computed
+        with (for the report's environment). Read from the run records, which reach the xdist controller
+        too, so a serial and a parallel report say the same."""
+        models: dict[str, dict[str, Any]] = {}
+        for run in self.run_records:
+            extra = run.get("extra") or {}
+            if not extra.get("engine"):
+                continue
+            entry = models.setdefault(str(run.get("model", "")), {"engines": set(), "batch_sizes": set()})
+            entry["engines"].add(str(extra.get("engine_identity") or extra["engine"]))
+            if extra.get("batch_size") is not None:
+                entry["batch_sizes"].add(int(extra["batch_size"]))
         return {"choice": self.settings.engine,
-                "models": {name: {"engine": e.name, "version": e.version, "identity": e.identity()}
-                           for name, e in engines.items() if name is not None}}
+                "models": {name: {"engines": sorted(e["engines"]), "batch_sizes": sorted(e["batch_sizes"])}
+                           for name, e in sorted(models.items())}}
 
     def run_key(self, model: LipsModel, *parts: Any, dataset: Any = None, protocol: Any = None) -> str:
         """Cache key of a computed result of ``model``: everything the result depends on.

@@ -157,7 +157,8 @@ class AseEngine:
         )
         n = len(atoms)
         extra: dict[str, Any] = dict(outcome.observables)
-        extra.update(model_fraction=outcome.model_fraction, cpu_s=outcome.cpu_s, batch_wall_s=outcome.wall_s)
+        extra.update(model_fraction=outcome.model_fraction, cpu_s=outcome.cpu_s, batch_wall_s=outcome.wall_s,
+                         engine_identity=self.identity())
         return MDTrajectory(
             job_id=job.job_id,
             steps=np.asarray(frames["steps"], dtype=int),
@@ -543,7 +544,8 @@ class TorchSimEngine:
                 extra["volume_A3_mean"] = float(np.mean(vols_check[j]))
             vol_final = float(abs(np.linalg.det(cell_f)))
             extra["volume_A3_final"] = vol_final if math.isfinite(vol_final) else None
-            extra.update(model_fraction=model_fraction, cpu_s=cpu_s * share, batch_wall_s=wall_s,
+            extra.update(engine_identity=self.identity(), model_fraction=model_fraction, cpu_s=cpu_s * share,
+                         batch_wall_s=wall_s,
                          dtype=str(self.dtype).replace("torch.", ""), device=str(device))
             completed = not stop_reason[j] and steps_done[j] == job.n_steps
             out.append(MDTrajectory(

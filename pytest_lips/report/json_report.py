@@ -27,6 +27,7 @@ SCHEMA_VERSION = 1
 TIMING_FIELDS = {
     "top": ("started_at", "duration_s"),
     "runs": ("wall_s", "us_per_atom_step", "model_fraction"),
+    "run_extra": ("cpu_s", "batch_wall_s", "model_fraction"),
     "merged_from": ("started_at", "duration_s"),
 }
 
@@ -278,6 +279,8 @@ def strip_timings(report: Mapping[str, Any]) -> dict[str, Any]:
             for run in task.get("runs", []):
                 for key in TIMING_FIELDS["runs"]:
                     run.pop(key, None)
+                for key in TIMING_FIELDS["run_extra"]:
+                    (run.get("extra") or {}).pop(key, None)
     for entry in out.get("merged_from", []) or []:
         for key in TIMING_FIELDS["merged_from"]:
             entry.pop(key, None)
