@@ -39,10 +39,12 @@ def write_synthetic(path: Path, n_structures: int, n_atoms: int, seed: int = 0) 
             pos = rng.random((n, 3)) * length
             frc = rng.normal(size=(n, 3))
             sym = symbols[rng.integers(0, 3, size=n)]
-            out.write("".join(
-                f"{s:2s} {p[0]:16.8f} {p[1]:16.8f} {p[2]:16.8f} {f[0]:16.8f} {f[1]:16.8f} {f[2]:16.8f}\n"
-                for s, p, f in zip(sym, pos, frc)
-            ))
+            out.write(
+                "".join(
+                    f"{s:2s} {p[0]:16.8f} {p[1]:16.8f} {p[2]:16.8f} {f[0]:16.8f} {f[1]:16.8f} {f[2]:16.8f}\n"
+                    for s, p, f in zip(sym, pos, frc)
+                )
+            )
 
 
 def main() -> None:
@@ -57,8 +59,10 @@ def main() -> None:
         path = Path(tmp) / "lips-synthetic.extxyz"
         t0 = time.perf_counter()
         write_synthetic(path, args.structures, n_atoms)
-        print(f"wrote {args.structures} structures / {n_atoms} atoms ({path.stat().st_size / 1e6:.1f} MB) "
-              f"in {time.perf_counter() - t0:.1f} s")
+        print(
+            f"wrote {args.structures} structures / {n_atoms} atoms ({path.stat().st_size / 1e6:.1f} MB) "
+            f"in {time.perf_counter() - t0:.1f} s"
+        )
         tracemalloc.start()
         t0 = time.perf_counter()
         ds = load_lips_dataset(path, Path(tmp) / "cache", allow_download=False)
@@ -74,8 +78,10 @@ def main() -> None:
         assert cached.total_atoms == n_atoms
         cache_mb = ds.cache_path.stat().st_size / 1e6 if ds.cache_path else float("nan")
         print(f"first load (parse + write cache): {t_parse:.2f} s, peak traced memory {peak_parse / 1e6:.0f} MB")
-        print(f"cached load:                      {t_cache:.3f} s, peak traced memory {peak_cache / 1e6:.0f} MB "
-              f"(cache file {cache_mb:.1f} MB)")
+        print(
+            f"cached load:                      {t_cache:.3f} s, peak traced memory {peak_cache / 1e6:.0f} MB "
+            f"(cache file {cache_mb:.1f} MB)"
+        )
         print(f"speed-up: {t_parse / t_cache:.0f}x (goal >= 20x)")
         print(f"process max RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
 

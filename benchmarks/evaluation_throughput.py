@@ -17,8 +17,14 @@ def structures(n: int, seed: int = 0) -> list[Atoms]:
     for _ in range(n):
         k = int(rng.integers(30, 56))
         length = (k / 0.04) ** (1 / 3)
-        out.append(Atoms(numbers=rng.choice([3, 15, 16], size=k), positions=rng.random((k, 3)) * length,
-                         cell=np.eye(3) * length, pbc=True))
+        out.append(
+            Atoms(
+                numbers=rng.choice([3, 15, 16], size=k),
+                positions=rng.random((k, 3)) * length,
+                cell=np.eye(3) * length,
+                pbc=True,
+            )
+        )
     return out
 
 
@@ -49,7 +55,9 @@ def main() -> None:
     print(f"model {args.model}, {len(data)} structures, {sum(len(a) for a in data)} atoms")
     print(f"batched graph-pes (batch {args.batch_size}): {batched.structures_per_s:8.1f} structures/s")
     print(f"plain ASE loop:                    {loop.structures_per_s:8.1f} structures/s")
-    print(f"speed-up {batched.structures_per_s / loop.structures_per_s:.1f}x; max |ΔF| / max |F| = {diff:.1e} (float32)")
+    print(
+        f"speed-up {batched.structures_per_s / loop.structures_per_s:.1f}x; max |ΔF| / max |F| = {diff:.1e} (float32)"
+    )
 
 
 if __name__ == "__main__":

@@ -37,8 +37,10 @@ def task3_jobs(profile: str, steps: int):
     protocol = task3.Task3Protocol.from_section(load_profile(profile).section("task3"))
     runs = task3.plan_runs(protocol, seed=0)
     jobs = task3.build_jobs(runs, task3.load_structure(protocol), protocol)
-    return [dataclasses.replace(j, n_steps=steps, sample_from_step=0, sample_interval_steps=max(1, steps // 4))
-            for j in jobs]
+    return [
+        dataclasses.replace(j, n_steps=steps, sample_from_step=0, sample_interval_steps=max(1, steps // 4))
+        for j in jobs
+    ]
 
 
 def task4_jobs(profile: str, steps: int, model, slice_first_temperature: bool = False):
@@ -79,14 +81,21 @@ def main() -> None:
     parser.add_argument("--sizes", choices=("ci", "paper", "all"), default="ci")
     parser.add_argument("--steps", type=int, default=20, help="MD steps per job at ci sizes")
     parser.add_argument("--paper-steps", type=int, default=3, help="MD steps per job at paper sizes")
-    parser.add_argument("--model", default="examples/lips-example-model.pt",
-                        help="graph-pes model file, or 'mace-sized' (untrained graph-pes MACE: 128 channels, "
-                             "l_max 3, 2 layers, cutoff 5 Å — the cost of a MACE-MP-sized model)")
+    parser.add_argument(
+        "--model",
+        default="examples/lips-example-model.pt",
+        help="graph-pes model file, or 'mace-sized' (untrained graph-pes MACE: 128 channels, "
+        "l_max 3, 2 layers, cutoff 5 Å — the cost of a MACE-MP-sized model)",
+    )
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--dtype", choices=("float32", "float64"), default="float32")
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--cpu-max-atoms", type=int, default=1024,
-                        help="torch-sim on CPU: batch consecutive jobs up to this many atoms (0: one batch)")
+    parser.add_argument(
+        "--cpu-max-atoms",
+        type=int,
+        default=1024,
+        help="torch-sim on CPU: batch consecutive jobs up to this many atoms (0: one batch)",
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     if args.model == "mace-sized":
@@ -95,27 +104,36 @@ def main() -> None:
         from pytest_lips.models import model_from_graph_pes
 
         torch.manual_seed(0)
-        model = model_from_graph_pes("mace-sized", MACE(elements=["Li", "P", "S"], cutoff=5.0, channels=128,
-                                                          l_max=3, layers=2), device=args.device)
+        model = model_from_graph_pes(
+            "mace-sized",
+            MACE(elements=["Li", "P", "S"], cutoff=5.0, channels=128, l_max=3, layers=2),
+            device=args.device,
+        )
     else:
         model = load_lips_model(args.model, device=args.device)
-    ase, ts = AseEngine(), TorchSimEngine(device=args.device, dtype=getattr(torch, args.dtype),
-                                           cpu_max_atoms=args.cpu_max_atoms or None)
+    ase, ts = (
+        AseEngine(),
+        TorchSimEngine(device=args.device, dtype=getattr(torch, args.dtype), cpu_max_atoms=args.cpu_max_atoms or None),
+    )
 
     cases = []
     if args.sizes in ("ci", "all"):
         cases += [("task3 ci", task3_jobs("ci", args.steps)), ("task4 ci", task4_jobs("ci", args.steps, model))]
     if args.sizes in ("paper", "all"):
-        cases += [("task3 paper", task3_jobs("paper", args.paper_steps)),
-                  ("task4 paper slice", task4_jobs("paper", args.paper_steps, model, slice_first_temperature=True))]
+        cases += [
+            ("task3 paper", task3_jobs("paper", args.paper_steps)),
+            ("task4 paper slice", task4_jobs("paper", args.paper_steps, model, slice_first_temperature=True)),
+        ]
 
     warm = cases[0][1][:1]
     for engine in (ase, ts):  # imports, graph building, torch lazy state
         engine.run([dataclasses.replace(warm[0], n_steps=2)], model)
 
     print(f"model {args.model} on {args.device} ({args.dtype} for torch-sim), torch threads {args.threads}")
-    print(f"{'case':<18} {'jobs':>4} {'atoms':>6} {'steps':>5}  {'ASE atom-steps/s':>16} {'(CPU)':>8}  "
-          f"{'torch-sim':>10} {'(CPU)':>8}  {'ratio':>6} {'(CPU)':>6}")
+    print(
+        f"{'case':<18} {'jobs':>4} {'atoms':>6} {'steps':>5}  {'ASE atom-steps/s':>16} {'(CPU)':>8}  "
+        f"{'torch-sim':>10} {'(CPU)':>8}  {'ratio':>6} {'(CPU)':>6}"
+    )
     ratios = []
     estimates = []
     for name, jobs in cases:
@@ -126,11 +144,16 @@ def main() -> None:
         ratios.append((name, rate[2] / rate[0], rate[3] / rate[1]))
         if name.startswith(("task3 paper", "task4 paper")):
             total = paper_atom_steps(name.split()[0])
-            estimates.append(f"{name.split()[0]} paper ({total:.3g} atom-steps): ASE {total / rate[0] / 3600:.1f} h, "
-                             f"torch-sim {total / rate[2] / 3600:.1f} h (batches as measured here)")
-        print(f"{name:<18} {len(jobs):>4} {len(jobs[0].atoms):>6} {jobs[0].n_steps:>5}  {rate[0]:>16.0f} {rate[1]:>8.0f}  "
-              f"{rate[2]:>10.0f} {rate[3]:>8.0f}  {rate[2] / rate[0]:>6.2f} {rate[3] / rate[1]:>6.2f}"
-              + f"  batches {ts.batch_sizes}" + (f"  ({stopped} runs stopped early)" if stopped else ""))
+            estimates.append(
+                f"{name.split()[0]} paper ({total:.3g} atom-steps): ASE {total / rate[0] / 3600:.1f} h, "
+                f"torch-sim {total / rate[2] / 3600:.1f} h (batches as measured here)"
+            )
+        print(
+            f"{name:<18} {len(jobs):>4} {len(jobs[0].atoms):>6} {jobs[0].n_steps:>5}  {rate[0]:>16.0f} {rate[1]:>8.0f}  "
+            f"{rate[2]:>10.0f} {rate[3]:>8.0f}  {rate[2] / rate[0]:>6.2f} {rate[3] / rate[1]:>6.2f}"
+            + f"  batches {ts.batch_sizes}"
+            + (f"  ({stopped} runs stopped early)" if stopped else "")
+        )
     for line in estimates:
         print("extrapolated wall time of", line)
     print("ratio torch-sim / ASE (wall, CPU): " + "; ".join(f"{n} {w:.2f}x, {c:.2f}x" for n, w, c in ratios))

@@ -47,7 +47,9 @@ def cpu_us(outcome) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--cells", type=int, default=4, help="reference cells in the supercell (4 -> 168 atoms, 16 -> 672)")
+    parser.add_argument(
+        "--cells", type=int, default=4, help="reference cells in the supercell (4 -> 168 atoms, 16 -> 672)"
+    )
     parser.add_argument("--steps", type=int, default=50)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--profile", default="ci")
@@ -81,14 +83,20 @@ def main() -> None:
     est4 = n4 * o4.wall_s / o4.steps_done + relax
     cpu4 = (n4 + protocol4.repeats * protocol4.relax_max_steps) * o4.cpu_s / o4.steps_done
     print(f"profile {args.profile}:")
-    print(f"  task3: {len(t3_atoms)} atoms NVT, {o3.us_per_atom_step:.0f} (wall) / {cpu_us(o3):.0f} (cpu) us/atom/step, "
-          f"{len(task3.plan_runs(protocol3, 0))} runs x {protocol3.total_steps} steps -> ~{est3:.0f} s wall, "
-          f"{cpu3:.0f} s cpu")
-    print(f"  task4: {len(t4_atoms)} atoms NPT, {o4.us_per_atom_step:.0f} (wall) / {cpu_us(o4):.0f} (cpu) us/atom/step, "
-          f"{len(runs4)} runs x {protocol4.production_steps} steps + relaxations (<= {protocol4.relax_max_steps} "
-          f"steps) -> ~{est4:.0f} s wall, {cpu4:.0f} s cpu")
-    print(f"  task3 + task4: ~{(est3 + est4) / 60:.1f} min wall here, {(cpu3 + cpu4) / 60:.1f} min of CPU time "
-          f"(= wall time on {args.threads} idle core(s) if the threads scale perfectly)")
+    print(
+        f"  task3: {len(t3_atoms)} atoms NVT, {o3.us_per_atom_step:.0f} (wall) / {cpu_us(o3):.0f} (cpu) us/atom/step, "
+        f"{len(task3.plan_runs(protocol3, 0))} runs x {protocol3.total_steps} steps -> ~{est3:.0f} s wall, "
+        f"{cpu3:.0f} s cpu"
+    )
+    print(
+        f"  task4: {len(t4_atoms)} atoms NPT, {o4.us_per_atom_step:.0f} (wall) / {cpu_us(o4):.0f} (cpu) us/atom/step, "
+        f"{len(runs4)} runs x {protocol4.production_steps} steps + relaxations (<= {protocol4.relax_max_steps} "
+        f"steps) -> ~{est4:.0f} s wall, {cpu4:.0f} s cpu"
+    )
+    print(
+        f"  task3 + task4: ~{(est3 + est4) / 60:.1f} min wall here, {(cpu3 + cpu4) / 60:.1f} min of CPU time "
+        f"(= wall time on {args.threads} idle core(s) if the threads scale perfectly)"
+    )
 
 
 if __name__ == "__main__":

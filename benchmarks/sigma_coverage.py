@@ -42,8 +42,10 @@ def main() -> None:
     for name, (temps, repeats) in designs().items():
         result = simulate_coverage(temps, repeats, n_sets=args.sets, seed=args.seed)
         worst = min(worst, result.coverage)
-        print(f"{name:<16} {','.join(f'{t:g}' for t in temps):<28} {repeats:>7} {result.coverage:>9.3f} "
-              f"{result.estimable:>9.3f} {result.median_width_decades:>9.2f}")
+        print(
+            f"{name:<16} {','.join(f'{t:g}' for t in temps):<28} {repeats:>7} {result.coverage:>9.3f} "
+            f"{result.estimable:>9.3f} {result.median_width_decades:>9.2f}"
+        )
     print(f"worst coverage {worst:.3f} (target >= 0.93 for a nominal 95 % interval)")
 
 

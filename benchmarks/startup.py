@@ -18,8 +18,12 @@ def time_collect(workdir: Path, extra: list[str], rounds: int) -> list[float]:
     times = []
     for _ in range(rounds):
         start = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider", *extra],
-                       cwd=workdir, check=True, capture_output=True)
+        subprocess.run(
+            [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider", *extra],
+            cwd=workdir,
+            check=True,
+            capture_output=True,
+        )
         times.append(time.perf_counter() - start)
     return times
 
@@ -37,9 +41,15 @@ def main(rounds: int = 7) -> None:
     print(f"  with -p no:lips     median {med_without * 1000:7.1f} ms  (min {min(without) * 1000:.1f})")
     print(f"  difference          {1000 * (med_with - med_without):+7.1f} ms")
     modules = subprocess.run(
-        [sys.executable, "-c", "import sys, pytest_lips.plugin; "
-         "print(sorted(m for m in ('numpy','torch','ase','yaml','graph_pes','scipy') if m in sys.modules))"],
-        capture_output=True, text=True, check=True,
+        [
+            sys.executable,
+            "-c",
+            "import sys, pytest_lips.plugin; "
+            "print(sorted(m for m in ('numpy','torch','ase','yaml','graph_pes','scipy') if m in sys.modules))",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.strip()
     print(f"  heavy modules imported by the plugin module itself: {modules}")
 

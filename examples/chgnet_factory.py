@@ -23,6 +23,7 @@ A MACE foundation model plugs in the same way (needs ``pip install mace-torch``;
 
 Any other ASE-calculator model (ORB, MatterSim, SevenNet, ...) works the same way.
 """
+
 from __future__ import annotations
 
 from functools import lru_cache
@@ -49,5 +50,7 @@ if __name__ == "__main__":  # smoke check: python examples/chgnet_factory.py
     atoms = bulk("Li2S", "fluorite", a=5.72)  # antifluorite Li2S (ase: S at 0, Li at 1/4 positions)
     atoms.set_chemical_symbols(["S", "Li", "Li"])
     atoms.calc = make_calculator()
-    print(f"Li2S: {atoms.get_potential_energy() / len(atoms):.4f} eV/atom, max |F| "
-          f"{abs(atoms.get_forces()).max():.2e} eV/A")
+    print(
+        f"Li2S: {atoms.get_potential_energy() / len(atoms):.4f} eV/atom, max |F| "
+        f"{abs(atoms.get_forces()).max():.2e} eV/A"
+    )

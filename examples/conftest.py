@@ -14,6 +14,7 @@ customisation points most users need:
    :class:`pytest_lips.models.LipsModel`, made with ``model_from_factory`` (any ASE calculator) or
    ``model_from_graph_pes`` (an in-memory graph-pes model).
 """
+
 from __future__ import annotations
 
 from pathlib import Path

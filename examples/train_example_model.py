@@ -23,6 +23,7 @@ one thread by default. Frames whose ``info["split"] == "test"`` are never traine
 the end (all, and per label family). The model with the lowest validation loss is kept. Saved with ``torch.save(model, --out)``; load it with
 ``graph_pes.models.load_model`` or use it directly: ``pytest --lips-model=examples/lips-example-model.pt``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -34,10 +35,8 @@ from pathlib import Path
 import numpy as np
 import torch
 from ase.io import read
-
 from graph_pes.atomic_graph import AtomicGraph, to_batch
-from graph_pes.models import (MACE, AdditionModel, LearnableOffset, SmoothedPairPotential, ZBLCoreRepulsion,
-                              load_model)
+from graph_pes.models import MACE, AdditionModel, LearnableOffset, SmoothedPairPotential, ZBLCoreRepulsion, load_model
 
 ROOT = Path(__file__).resolve().parents[1]
 DFT_DATA = ROOT / "reference_data" / "pack" / "data" / "lips_open.extxyz"
@@ -54,9 +53,11 @@ def default_data(min_frames: int) -> Path:
         elements = {s for a in frames for s in a.get_chemical_symbols()}
         if len(frames) >= min_frames and {"Li", "P", "S"} <= elements:
             return DFT_DATA
-        print(f"note: {DFT_DATA.relative_to(ROOT)} has {len(frames)} trainable frames with elements "
-              f"{sorted(elements)}: not yet a training set (need >= {min_frames} with Li, P and S); "
-              "using CHGNet labels")
+        print(
+            f"note: {DFT_DATA.relative_to(ROOT)} has {len(frames)} trainable frames with elements "
+            f"{sorted(elements)}: not yet a training set (need >= {min_frames} with Li, P and S); "
+            "using CHGNet labels"
+        )
     return CHGNET_DATA
 
 
@@ -85,8 +86,11 @@ def split(frames, val_fraction: float, seed: int):
     tags = [str(a.info.get("split", "")).lower() for a in frames]
     test = [a for a, t in zip(frames, tags) if t == "test"]
     if all(t in ("train", "val", "test") for t in tags) and "val" in tags:
-        return ([a for a, t in zip(frames, tags) if t == "train"], [a for a, t in zip(frames, tags) if t == "val"],
-                test)
+        return (
+            [a for a, t in zip(frames, tags) if t == "train"],
+            [a for a, t in zip(frames, tags) if t == "val"],
+            test,
+        )
     usable = [a for a, t in zip(frames, tags) if t != "test"]
     rng = np.random.default_rng(seed)
     idx = rng.permutation(len(usable))
@@ -138,27 +142,39 @@ def _rel(path: Path) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--data", default=None, help=f"extxyz with energy/forces (default: {DFT_DATA.name} if present, "
-                    f"else {CHGNET_DATA.relative_to(ROOT)})")
-    ap.add_argument("--min-dft-frames", type=int, default=100,
-                    help="use the DFT file by default only once it has this many non-test frames (default 100)")
+    ap.add_argument(
+        "--data",
+        default=None,
+        help=f"extxyz with energy/forces (default: {DFT_DATA.name} if present, else {CHGNET_DATA.relative_to(ROOT)})",
+    )
+    ap.add_argument(
+        "--min-dft-frames",
+        type=int,
+        default=100,
+        help="use the DFT file by default only once it has this many non-test frames (default 100)",
+    )
     ap.add_argument("--out", default=str(ROOT / "examples" / "lips-example-model.pt"))
     ap.add_argument("--epochs", type=int, default=80)
     ap.add_argument("--batch-size", type=int, default=4)
     ap.add_argument("--lr", type=float, default=5e-3)
     ap.add_argument("--force-weight", type=float, default=0.1)
     ap.add_argument("--val-fraction", type=float, default=0.1)
-    ap.add_argument("--init", default=None,
-                    help="fine-tune this saved graph-pes model instead of starting from random weights (its "
-                         "per-element energy offsets are refitted to the new labels first)")
+    ap.add_argument(
+        "--init",
+        default=None,
+        help="fine-tune this saved graph-pes model instead of starting from random weights (its "
+        "per-element energy offsets are refitted to the new labels first)",
+    )
     ap.add_argument("--max-minutes", type=float, default=22.0, help="stop training after this wall time")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seed", type=int, default=SEED)
     args = ap.parse_args()
     for opt, path in (("--data", args.data), ("--init", args.init)):
         if path and not Path(path).is_file():
-            ap.error(f"{opt} {path}: no such file (give an extxyz file for --data, a torch.save'd graph-pes "
-                     "model for --init)")
+            ap.error(
+                f"{opt} {path}: no such file (give an extxyz file for --data, a torch.save'd graph-pes "
+                "model for --init)"
+            )
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -167,8 +183,10 @@ def main() -> None:
     sources = sorted({str(a.info.get("source", "unknown")) for a in frames})
     train_frames, val_frames, test_frames = split(frames, args.val_fraction, args.seed)
     print(f"data: {data} ({len(frames)} frames; label sources: {sources})")
-    print(f"train {len(train_frames)} / validation {len(val_frames)} frames; {len(test_frames)} test-split "
-          "frames left out (scored at the end)")
+    print(
+        f"train {len(train_frames)} / validation {len(val_frames)} frames; {len(test_frames)} test-split "
+        "frames left out (scored at the end)"
+    )
 
     g_tr = [AtomicGraph.from_ase(a, cutoff=CUTOFF_A) for a in train_frames]
     g_va = [AtomicGraph.from_ase(a, cutoff=CUTOFF_A) for a in val_frames]
@@ -208,8 +226,11 @@ def main() -> None:
         val_loss = (va["energy_rmse_meV_atom"] / 1000) ** 2 + args.force_weight * va["force_rmse_eV_A"] ** 2
         if val_loss < best[0]:
             best = (val_loss, copy.deepcopy(model.state_dict()), epoch)
-        print(f"epoch {epoch:3d}  val E {va['energy_rmse_meV_atom']:7.1f} meV/atom  F {va['force_rmse_eV_A']:.3f} eV/A"
-              f"  lr {sched.get_last_lr()[0]:.2e}  ({(time.time() - t0) / 60:.1f} min)", flush=True)
+        print(
+            f"epoch {epoch:3d}  val E {va['energy_rmse_meV_atom']:7.1f} meV/atom  F {va['force_rmse_eV_A']:.3f} eV/A"
+            f"  lr {sched.get_last_lr()[0]:.2e}  ({(time.time() - t0) / 60:.1f} min)",
+            flush=True,
+        )
         if (time.time() - t0) / 60 > args.max_minutes:
             print(f"stopping after epoch {epoch}: --max-minutes {args.max_minutes} reached", flush=True)
             break

@@ -50,8 +50,13 @@ def _parser() -> argparse.ArgumentParser:
     cmp_ = sub.add_parser("compare", help="compare a saved report with a baseline; exit 1 on regressions")
     cmp_.add_argument("report", type=Path)
     cmp_.add_argument("--baseline", type=Path, required=True)
-    cmp_.add_argument("--tolerance", action="append", default=[], metavar="KEY=VALUE",
-                      help="override a tolerance, e.g. task2.force_rmse=+10%% (repeatable)")
+    cmp_.add_argument(
+        "--tolerance",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a tolerance, e.g. task2.force_rmse=+10%% (repeatable)",
+    )
     cmp_.add_argument("--format", choices=("text", "markdown"), default="text")
     return parser
 
@@ -116,8 +121,11 @@ def _cmd_merge(args) -> int:
     merged = merge_reports([load_report(p) for p in args.reports], names=[str(p) for p in args.reports])
     write_report(merged, args.output)
     models = ", ".join(m["name"] for m in merged["models"]) or "no models"
-    print(f"pytest-lips: merged {len(args.reports)} report(s) ({models}) into {args.output}; "
-          f"gate {merged['summary']['gate']}", file=sys.stderr)
+    print(
+        f"pytest-lips: merged {len(args.reports)} report(s) ({models}) into {args.output}; "
+        f"gate {merged['summary']['gate']}",
+        file=sys.stderr,
+    )
     return 0
 
 
@@ -126,8 +134,11 @@ def _cmd_baseline(args) -> int:
 
     report = load_report(args.report)
     save_baseline(report, args.output)
-    print(f"pytest-lips: wrote baseline {args.output} (profile {report['profile']['name']}, "
-          f"protocol {report['protocol_version']}, models {', '.join(sorted(report['results']))})", file=sys.stderr)
+    print(
+        f"pytest-lips: wrote baseline {args.output} (profile {report['profile']['name']}, "
+        f"protocol {report['protocol_version']}, models {', '.join(sorted(report['results']))})",
+        file=sys.stderr,
+    )
     return 0
 
 
@@ -141,8 +152,11 @@ def _cmd_compare(args) -> int:
     baseline = load_baseline(args.baseline)
     baseline.check_compatible(report["profile"]["name"], report["protocol_version"])
     thresholds = thresholds_from_dict(report.get("thresholds") or {})
-    tolerances = (ToleranceSet.from_mapping(report["tolerances"], thresholds) if report.get("tolerances")
-                  else ToleranceSet.load(thresholds=thresholds))
+    tolerances = (
+        ToleranceSet.from_mapping(report["tolerances"], thresholds)
+        if report.get("tolerances")
+        else ToleranceSet.load(thresholds=thresholds)
+    )
     tolerances.update_from_pairs(args.tolerance, origin="cli")
     comparisons = []
     for tasks in report["results"].values():
@@ -161,8 +175,10 @@ def _cmd_compare(args) -> int:
         lines += [f"- ❌ {r['message']}" for r in regressed] or ["- ✅ no regressions"]
         lines.append(f"\n{len(comparisons)} metric(s) compared.")
     else:
-        lines = [f"pytest-lips: {len(comparisons)} metric(s) of {args.report} compared with {args.baseline}: "
-                 f"{len(gated)} regression(s)"]
+        lines = [
+            f"pytest-lips: {len(comparisons)} metric(s) of {args.report} compared with {args.baseline}: "
+            f"{len(gated)} regression(s)"
+        ]
         lines += [f"  REGRESSED {r['message']}" + ("" if r.get("gated", True) else " (not gated)") for r in regressed]
     print("\n".join(lines))
     return 1 if gated else 0
@@ -174,9 +190,15 @@ def thresholds_from_dict(data: dict):
 
     items = {}
     for key, t in data.items():
-        items[key] = Threshold(key=key, value=float(t["value"]), unit=str(t.get("unit", "")),
-                               direction=t.get("direction", "max"), metric=str(t.get("metric", key)),
-                               source=str(t.get("source", "")), origin=str(t.get("origin", "report")))
+        items[key] = Threshold(
+            key=key,
+            value=float(t["value"]),
+            unit=str(t.get("unit", "")),
+            direction=t.get("direction", "max"),
+            metric=str(t.get("metric", key)),
+            source=str(t.get("source", "")),
+            origin=str(t.get("origin", "report")),
+        )
     return ThresholdSet(items)
 
 

@@ -88,9 +88,13 @@ PAPER_CATEGORY_COUNTS: dict[str, int] = {}
 _FULL_NAME = re.compile(r"lips[-_ ]?25", re.IGNORECASE)
 
 _SPLIT_ALIASES = {
-    "train": 0, "training": 0,
-    "val": 1, "valid": 1, "validation": 1,
-    "test": 2, "testing": 2,
+    "train": 0,
+    "training": 0,
+    "val": 1,
+    "valid": 1,
+    "validation": 1,
+    "test": 2,
+    "testing": 2,
 }
 
 #: Categories of LiPS-25 structures (slugs used in metric keys) and their display names.
@@ -308,8 +312,9 @@ class LipsDataset:
     def __iter__(self) -> Iterator[Any]:
         return self.iter_atoms()
 
-    def composition_matrix(self, indices: Sequence[int] | np.ndarray | None = None,
-                           elements: Sequence[int] | None = None) -> tuple[np.ndarray, tuple[int, ...]]:
+    def composition_matrix(
+        self, indices: Sequence[int] | np.ndarray | None = None, elements: Sequence[int] | None = None
+    ) -> tuple[np.ndarray, tuple[int, ...]]:
         """``(C, elements)``: C[k, e] = number of atoms of element ``elements[e]`` in structure k."""
         idx = np.arange(len(self)) if indices is None else np.asarray(indices, dtype=int)
         if elements is None:
@@ -337,8 +342,11 @@ class LipsDataset:
 # ------------------------------------------------------------------------------------------------
 # Splits
 # ------------------------------------------------------------------------------------------------
-def stratified_split(labels: Sequence[str] | np.ndarray, seed: int = DEFAULT_SPLIT_SEED,
-                     fractions: tuple[float, float, float] = SPLIT_FRACTIONS) -> np.ndarray:
+def stratified_split(
+    labels: Sequence[str] | np.ndarray,
+    seed: int = DEFAULT_SPLIT_SEED,
+    fractions: tuple[float, float, float] = SPLIT_FRACTIONS,
+) -> np.ndarray:
     """80:10:10 split stratified by label: an int8 array of codes (0 train, 1 val, 2 test).
 
     For every label (in sorted order) the structures carrying it (in file order) are permuted
@@ -362,7 +370,7 @@ def stratified_split(labels: Sequence[str] | np.ndarray, seed: int = DEFAULT_SPL
         n_test = int(np.floor(len(members) * f_test + 0.5))
         n_val = int(np.floor(len(members) * f_val + 0.5))
         codes[order[:n_test]] = 2
-        codes[order[n_test:n_test + n_val]] = 1
+        codes[order[n_test : n_test + n_val]] = 1
     return codes
 
 
@@ -383,8 +391,13 @@ def _split_from_file(file_split: np.ndarray, source: str) -> np.ndarray | None:
 # ------------------------------------------------------------------------------------------------
 # Loading
 # ------------------------------------------------------------------------------------------------
-def load_lips_dataset(path: Path | str | None, cache_dir: Path | str, allow_download: bool = True,
-                      split_seed: int = DEFAULT_SPLIT_SEED, fresh: bool = False) -> LipsDataset:
+def load_lips_dataset(
+    path: Path | str | None,
+    cache_dir: Path | str,
+    allow_download: bool = True,
+    split_seed: int = DEFAULT_SPLIT_SEED,
+    fresh: bool = False,
+) -> LipsDataset:
     """Load LiPS-25 from ``path`` or load-atoms, through the binary cache in ``cache_dir``.
 
     ``fresh=True`` (``--lips-fresh``) re-hashes the file instead of trusting the checksum memo.
@@ -409,8 +422,9 @@ def load_lips_dataset(path: Path | str | None, cache_dir: Path | str, allow_down
     return dataset
 
 
-def paper_differences(dataset: LipsDataset, totals: dict[str, int] | None = None,
-                      category_counts: dict[str, int] | None = None) -> list[str]:
+def paper_differences(
+    dataset: LipsDataset, totals: dict[str, int] | None = None, category_counts: dict[str, int] | None = None
+) -> list[str]:
     """How ``dataset`` differs from the paper's Table 1 (empty list: it matches).
 
     Compares the number of structures and atoms with ``totals`` (default :data:`PAPER_TOTALS`) and the
@@ -419,11 +433,17 @@ def paper_differences(dataset: LipsDataset, totals: dict[str, int] | None = None
     totals = PAPER_TOTALS if totals is None else totals
     category_counts = PAPER_CATEGORY_COUNTS if category_counts is None else category_counts
     found = {"structures": len(dataset), "atoms": dataset.total_atoms}
-    out = [f"{what}: {found[what]:,} loaded, {expected:,} in the paper's Table 1"
-           for what, expected in totals.items() if what in found and found[what] != expected]
+    out = [
+        f"{what}: {found[what]:,} loaded, {expected:,} in the paper's Table 1"
+        for what, expected in totals.items()
+        if what in found and found[what] != expected
+    ]
     counts = dataset.category_counts()
-    out += [f"{CATEGORY_TITLES.get(cat, cat)} structures: {counts.get(cat, 0):,} loaded, {expected:,} in Table 1"
-            for cat, expected in category_counts.items() if counts.get(cat, 0) != expected]
+    out += [
+        f"{CATEGORY_TITLES.get(cat, cat)} structures: {counts.get(cat, 0):,} loaded, {expected:,} in Table 1"
+        for cat, expected in category_counts.items()
+        if counts.get(cat, 0) != expected
+    ]
     return out
 
 
@@ -431,8 +451,11 @@ def _check_against_paper(dataset: LipsDataset) -> None:
     differences = paper_differences(dataset)
     if not differences:
         return
-    note = (f"{dataset.source} is taken to be the full LiPS-25 but differs from the paper ("
-            + "; ".join(differences) + "): metrics are not comparable with published numbers")
+    note = (
+        f"{dataset.source} is taken to be the full LiPS-25 but differs from the paper ("
+        + "; ".join(differences)
+        + "): metrics are not comparable with published numbers"
+    )
     dataset.notes.append(note)
     warnings.warn(f"pytest-lips: {note}", DataDriftWarning, stacklevel=3)
 
@@ -464,9 +487,13 @@ def _load_via_load_atoms(cache_dir: Path, allow_download: bool, split_seed: int)
         return _finish(cached, cache_path, key, source, split_seed, from_cache=True)
 
     root = cache_dir / "load-atoms"
-    have_local = any(root.glob(f"{LOAD_ATOMS_ID}.*")) and (root / "database-entries" / f"{LOAD_ATOMS_ID}.yaml").is_file()
+    have_local = (
+        any(root.glob(f"{LOAD_ATOMS_ID}.*")) and (root / "database-entries" / f"{LOAD_ATOMS_ID}.yaml").is_file()
+    )
     if not allow_download and not have_local:
-        raise DataUnavailable(f"LiPS-25 is not available: downloads are disabled and {root} holds no copy; {_HOW_TO_GET}")
+        raise DataUnavailable(
+            f"LiPS-25 is not available: downloads are disabled and {root} holds no copy; {_HOW_TO_GET}"
+        )
     try:
         dataset = load_atoms.load_dataset(LOAD_ATOMS_ID, root=root)
         structures = list(dataset)
@@ -491,8 +518,9 @@ def _load_file(path: Path, cache_dir: Path, split_seed: int, fresh: bool = False
     return _finish(arrays, cache_path, sha, source, split_seed, from_cache=False)
 
 
-def _finish(arrays: dict[str, np.ndarray], cache_path: Path | None, sha: str, source: str,
-            split_seed: int, from_cache: bool) -> LipsDataset:
+def _finish(
+    arrays: dict[str, np.ndarray], cache_path: Path | None, sha: str, source: str, split_seed: int, from_cache: bool
+) -> LipsDataset:
     split = _split_from_file(arrays["file_split"], source)
     if split is None:
         split = stratified_split(arrays["labels"], split_seed)
@@ -581,18 +609,16 @@ def _arrays_from_structures(structures: Sequence[Any], source: str) -> dict[str,
         pbc[i] = atoms.pbc
         energy = _get_result(atoms, "energy")
         if energy is None:
-            raise LipsDataError(
-                f"{source}: frame {i} has no energy (info key 'energy', eV); {_FIX_FILE}"
-            )
+            raise LipsDataError(f"{source}: frame {i} has no energy (info key 'energy', eV); {_FIX_FILE}")
         energies[i] = float(energy)
         frc = _get_result(atoms, "forces")
         if frc is None:
-            raise LipsDataError(
-                f"{source}: frame {i} has no forces (per-atom array 'forces', eV/Å); {_FIX_FILE}"
-            )
+            raise LipsDataError(f"{source}: frame {i} has no forces (per-atom array 'forces', eV/Å); {_FIX_FILE}")
         frc = np.asarray(frc, dtype=np.float64)
         if frc.shape != (len(atoms), 3):
-            raise LipsDataError(f"{source}: frame {i} has forces of shape {frc.shape}, expected ({len(atoms)}, 3); {_FIX_FILE}")
+            raise LipsDataError(
+                f"{source}: frame {i} has forces of shape {frc.shape}, expected ({len(atoms)}, 3); {_FIX_FILE}"
+            )
         forces[sl] = frc
         virial = atoms.info.get("virial")
         if virial is not None:
@@ -612,13 +638,14 @@ def _arrays_from_structures(structures: Sequence[Any], source: str) -> dict[str,
         if split_value is not None:
             code = _SPLIT_ALIASES.get(str(split_value).strip().lower())
             if code is None:
-                raise LipsDataError(
-                    f"{source}: frame {i} has {SPLIT_KEY}={split_value!r}; use train, val or test"
-                )
+                raise LipsDataError(f"{source}: frame {i} has {SPLIT_KEY}={split_value!r}; use train, val or test")
             file_split[i] = code
     if not np.all(np.isfinite(energies)) or not np.all(np.isfinite(forces)):
-        bad = int(np.flatnonzero(~np.isfinite(energies))[0]) if not np.all(np.isfinite(energies)) else \
-            int(np.searchsorted(offsets, np.flatnonzero(~np.isfinite(forces).all(axis=1))[0], side="right") - 1)
+        bad = (
+            int(np.flatnonzero(~np.isfinite(energies))[0])
+            if not np.all(np.isfinite(energies))
+            else int(np.searchsorted(offsets, np.flatnonzero(~np.isfinite(forces).all(axis=1))[0], side="right") - 1)
+        )
         raise LipsDataError(f"{source}: frame {bad} has non-finite energy or forces; {_FIX_FILE}")
     label_array = np.array(labels, dtype=f"<U{max(1, _max_len(labels))}")
     return {
@@ -642,8 +669,18 @@ def _max_len(strings: Iterable[str]) -> int:
 # ------------------------------------------------------------------------------------------------
 # Cache
 # ------------------------------------------------------------------------------------------------
-_ARRAY_KEYS = ("numbers", "positions", "cells", "pbc", "energies", "forces", "virials", "offsets",
-               "labels", "file_split")
+_ARRAY_KEYS = (
+    "numbers",
+    "positions",
+    "cells",
+    "pbc",
+    "energies",
+    "forces",
+    "virials",
+    "offsets",
+    "labels",
+    "file_split",
+)
 
 
 def _cache_path(cache_dir: Path, key: str) -> Path:
@@ -715,8 +752,16 @@ def _validate_cache(cache_path: Path, key: str) -> tuple[dict[str, np.ndarray] |
         arrays = {k: npz[k] for k in _ARRAY_KEYS}
     s, n = int(meta["n_structures"]), int(meta["n_atoms"])
     expected_shapes = {
-        "numbers": (n,), "positions": (n, 3), "forces": (n, 3), "cells": (s, 3, 3), "pbc": (s, 3),
-        "energies": (s,), "virials": (s, 3, 3), "offsets": (s + 1,), "labels": (s,), "file_split": (s,),
+        "numbers": (n,),
+        "positions": (n, 3),
+        "forces": (n, 3),
+        "cells": (s, 3, 3),
+        "pbc": (s, 3),
+        "energies": (s,),
+        "virials": (s, 3, 3),
+        "offsets": (s + 1,),
+        "labels": (s,),
+        "file_split": (s,),
     }
     for k, shape in expected_shapes.items():
         if arrays[k].shape != shape:

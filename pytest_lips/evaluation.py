@@ -43,7 +43,7 @@ class Predictions:
         return int(self.energies.shape[0])
 
     def forces_of(self, i: int) -> np.ndarray:
-        return self.forces[int(self.offsets[i]):int(self.offsets[i + 1])]
+        return self.forces[int(self.offsets[i]) : int(self.offsets[i + 1])]
 
     @property
     def structures_per_s(self) -> float:
@@ -56,8 +56,9 @@ def _offsets(structures: Sequence[Any]) -> np.ndarray:
     return o
 
 
-def _empty_buffers(structures: Sequence[Any], compute_stress: bool
-                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+def _empty_buffers(
+    structures: Sequence[Any], compute_stress: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
     """Atom offsets and NaN-filled energy (eV), force (eV/Å) and stress (eV/Å³) buffers."""
     offsets = _offsets(structures)
     n = len(structures)
@@ -81,9 +82,14 @@ def _check_finite(pred: Predictions, what: str) -> Predictions:
 
 
 # ------------------------------------------------------------------------------------------------
-def evaluate_graph_pes(model: Any, structures: Sequence[Any], compute_stress: bool = False,
-                       batch_size: int = 32, max_atoms_per_batch: int = 4000,
-                       progress: Callable[[int], None] | None = None) -> Predictions:
+def evaluate_graph_pes(
+    model: Any,
+    structures: Sequence[Any],
+    compute_stress: bool = False,
+    batch_size: int = 32,
+    max_atoms_per_batch: int = 4000,
+    progress: Callable[[int], None] | None = None,
+) -> Predictions:
     """Evaluate a graph-pes ``GraphPESModel`` on ``structures`` in batches (see module docstring)."""
     import torch
     from graph_pes.atomic_graph import AtomicGraph, has_cell, to_batch
@@ -130,7 +136,7 @@ def evaluate_graph_pes(model: Any, structures: Sequence[Any], compute_stress: bo
                 np.cumsum([len(structures[i]) for i in members], out=ptr[1:])
                 for k, i in enumerate(members):
                     energies[i] = e[k]
-                    forces[offsets[i]:offsets[i + 1]] = f[ptr[k]:ptr[k + 1]]
+                    forces[offsets[i] : offsets[i + 1]] = f[ptr[k] : ptr[k + 1]]
                 if "stress" in out and stresses is not None:
                     s = out["stress"].detach().cpu().double().numpy().reshape(len(members), 3, 3)
                     for k, i in enumerate(members):
@@ -143,8 +149,15 @@ def evaluate_graph_pes(model: Any, structures: Sequence[Any], compute_stress: bo
     finally:
         if was_training:
             model.train()
-    pred = Predictions(energies, forces, offsets, stresses, method="graph-pes-batched",
-                       wall_s=time.perf_counter() - start, info={"batch_size": batch_size, "max_atoms_per_batch": max_atoms_per_batch})
+    pred = Predictions(
+        energies,
+        forces,
+        offsets,
+        stresses,
+        method="graph-pes-batched",
+        wall_s=time.perf_counter() - start,
+        info={"batch_size": batch_size, "max_atoms_per_batch": max_atoms_per_batch},
+    )
     return _check_finite(pred, "the")
 
 
@@ -155,8 +168,12 @@ def _strip(atoms: Any) -> Any:
     return Atoms(numbers=atoms.numbers, positions=atoms.positions, cell=atoms.cell, pbc=atoms.pbc)
 
 
-def evaluate_calculator(calculator: Any, structures: Sequence[Any], compute_stress: bool = False,
-                        progress: Callable[[int], None] | None = None) -> Predictions:
+def evaluate_calculator(
+    calculator: Any,
+    structures: Sequence[Any],
+    compute_stress: bool = False,
+    progress: Callable[[int], None] | None = None,
+) -> Predictions:
     """Evaluate an ASE calculator on ``structures`` one by one."""
     start = time.perf_counter()
     offsets, energies, forces, stresses = _empty_buffers(structures, compute_stress)
@@ -165,7 +182,7 @@ def evaluate_calculator(calculator: Any, structures: Sequence[Any], compute_stre
         work.calc = calculator
         try:
             energies[i] = float(work.get_potential_energy())
-            forces[offsets[i]:offsets[i + 1]] = work.get_forces()
+            forces[offsets[i] : offsets[i + 1]] = work.get_forces()
             if stresses is not None and np.any(work.pbc) and abs(np.linalg.det(work.cell.array)) > 1e-9:
                 stresses[i] = work.get_stress(voigt=False)
         except Exception as exc:
@@ -178,8 +195,14 @@ def evaluate_calculator(calculator: Any, structures: Sequence[Any], compute_stre
     return _check_finite(pred, "the")
 
 
-def evaluate(model: Any, structures: Sequence[Any], compute_stress: bool = False, batch_size: int = 32,
-             max_atoms_per_batch: int = 4000, progress: Callable[[int], None] | None = None) -> Predictions:
+def evaluate(
+    model: Any,
+    structures: Sequence[Any],
+    compute_stress: bool = False,
+    batch_size: int = 32,
+    max_atoms_per_batch: int = 4000,
+    progress: Callable[[int], None] | None = None,
+) -> Predictions:
     """Evaluate ``model`` on ``structures``: batched for graph-pes, a loop otherwise.
 
     ``model`` may be a :class:`pytest_lips.models.LipsModel` (uses ``.graph_pes_model`` when not
@@ -214,11 +237,13 @@ def calculator_factory(model: Any, stress: bool = False) -> Callable[[], Any]:
     (cell relaxations).
     """
     if hasattr(model, "new_calculator"):
+
         def new() -> Any:
             try:
                 return model.new_calculator(stress=stress)
             except TypeError:
                 return model.new_calculator()
+
         return new
     try:
         from graph_pes import GraphPESModel

@@ -141,8 +141,10 @@ def model_identity(model: Any, session_id: str = "") -> str:
     target = getattr(model, "factory_target", None)
     if kind == "factory" and target:
         kwargs = canonical_json(getattr(model, "factory_kwargs", None) or {})
-        return (f"factory:{target}|kwargs={kwargs}|src={(sha or 'none')[:DIGEST_CHARS]}|"
-                f"probe={model_probe_fingerprint(model)}")
+        return (
+            f"factory:{target}|kwargs={kwargs}|src={(sha or 'none')[:DIGEST_CHARS]}|"
+            f"probe={model_probe_fingerprint(model)}"
+        )
     if sha:
         return f"file:{sha}"
     ident = f"session:{session_id}:{getattr(model, 'name', '')}"
@@ -156,8 +158,11 @@ def model_probe_fingerprint(model: Any) -> str:
     cached = getattr(model, "probe_fingerprint", None)
     if cached:
         return str(cached)
-    calculator = model.new_calculator(stress=True) if getattr(model, "graph_pes_model", None) is not None \
+    calculator = (
+        model.new_calculator(stress=True)
+        if getattr(model, "graph_pes_model", None) is not None
         else model.new_calculator()
+    )
     fingerprint = probe_fingerprint(calculator)
     try:
         model.probe_fingerprint = fingerprint

@@ -118,9 +118,11 @@ class LipsModel:
         import torch
 
         model = copy.deepcopy(self.graph_pes_model)
-        return model.torch_sim_model(device=torch.device(device or self.device),
-                                     dtype=dtype if dtype is not None else torch.float32,
-                                     compute_stress=compute_stress)
+        return model.torch_sim_model(
+            device=torch.device(device or self.device),
+            dtype=dtype if dtype is not None else torch.float32,
+            compute_stress=compute_stress,
+        )
 
     def describe(self) -> dict[str, Any]:
         """JSON-friendly description for reports."""
@@ -204,10 +206,12 @@ def _load_graph_pes_file(path: Path, device: str, name: str | None) -> LipsModel
     try:
         with quiet_library_warnings():  # e3nn calls the deprecated torch.jit.script at import
             import torch
-            from graph_pes.models import load_model
             from graph_pes import GraphPESModel
+            from graph_pes.models import load_model
     except ImportError as exc:  # pragma: no cover - both are dependencies
-        raise LipsModelError(f"--lips-model {path}: graph-pes is not importable ({exc}); pip install graph-pes") from None
+        raise LipsModelError(
+            f"--lips-model {path}: graph-pes is not importable ({exc}); pip install graph-pes"
+        ) from None
     try:
         # Security: graph-pes unpickles the file (torch.load(weights_only=False)), which runs any code
         # the file carries -- load only model files you trust (README, "Security").

@@ -48,45 +48,95 @@ _SESSION_KEY = pytest.StashKey["LipsSession"]()
 
 # (option, ini key, help, kind) -- every option is also an ini key in [tool.pytest.ini_options].
 _OPTIONS: list[tuple[str, str, str, str]] = [
-    ("--lips-model", "lips_model",
-     "model under test: a graph-pes model file, or package.module:callable returning an ASE "
-     "calculator; repeat for several models", "append"),
+    (
+        "--lips-model",
+        "lips_model",
+        "model under test: a graph-pes model file, or package.module:callable returning an ASE "
+        "calculator; repeat for several models",
+        "append",
+    ),
     ("--lips-profile", "lips_profile", "protocol profile: smoke, ci (default), paper, or a YAML file", "string"),
-    ("--lips-tasks", "lips_tasks",
-     "comma-separated tasks to run: test_split,task1,task2,task3,task4 (default: all in the profile)", "string"),
+    (
+        "--lips-tasks",
+        "lips_tasks",
+        "comma-separated tasks to run: test_split,task1,task2,task3,task4 (default: all in the profile)",
+        "string",
+    ),
     ("--lips-device", "lips_device", "torch device for graph-pes models (default: cpu)", "string"),
     ("--lips-seed", "lips_seed", "base random seed of every MD run and subsample (default: 0)", "string"),
     ("--lips-report", "lips_report", "write the JSON report to this path", "string"),
-    ("--lips-cache-dir", "lips_cache_dir",
-     "directory for the data-set cache and finished MD runs (default: <rootdir>/.lips_cache)", "string"),
+    (
+        "--lips-cache-dir",
+        "lips_cache_dir",
+        "directory for the data-set cache and finished MD runs (default: <rootdir>/.lips_cache)",
+        "string",
+    ),
     ("--lips-threshold", "lips_thresholds", "override a gate threshold: KEY=VALUE (repeatable)", "append"),
-    ("--lips-data", "lips_data", "local LiPS-25 extxyz file (default: load-atoms download into the cache dir)", "string"),
-    ("--lips-reference", "lips_reference", "reference pack directory (default: the shipped open PBEsol pack)", "string"),
-    ("--lips-energy-offset", "lips_energy_offset",
-     "auto: fit per-element energy offsets on the training split (zero-shot models); none (default)", "string"),
+    (
+        "--lips-data",
+        "lips_data",
+        "local LiPS-25 extxyz file (default: load-atoms download into the cache dir)",
+        "string",
+    ),
+    (
+        "--lips-reference",
+        "lips_reference",
+        "reference pack directory (default: the shipped open PBEsol pack)",
+        "string",
+    ),
+    (
+        "--lips-energy-offset",
+        "lips_energy_offset",
+        "auto: fit per-element energy offsets on the training split (zero-shot models); none (default)",
+        "string",
+    ),
     ("--lips-baseline", "lips_baseline", "compare every metric with this saved baseline JSON", "string"),
     ("--lips-save-baseline", "lips_save_baseline", "save this run's metrics as a baseline JSON", "string"),
-    ("--lips-tolerance", "lips_tolerances",
-     "allowed change against the baseline: KEY=+5%% or KEY=+0.01 (repeatable)", "append"),
+    (
+        "--lips-tolerance",
+        "lips_tolerances",
+        "allowed change against the baseline: KEY=+5%% or KEY=+0.01 (repeatable)",
+        "append",
+    ),
     ("--lips-plots", "lips_plots", "write PNG plots into this directory", "string"),
-    ("--lips-engine", "lips_engine",
-     "MD engine for Tasks 3-4: auto (default: torch-sim, all runs of a task as one batched system, when "
-     "torch-sim is installed and the model supports it; else ase), ase (one ASE run after the other), torch-sim", "string"),
-    ("--lips-save-trajectories", "lips_save_trajectories",
-     "write each Task 3 run's sampled frames (unwrapped positions, cell, T) as extxyz into this directory", "string"),
-    ("--lips-budget-minutes", "lips_budget_minutes",
-     "wall-clock minutes Task 3 may spend extending runs (up to task3.max_production_ps) until sigma298 is decided",
-     "string"),
-    ("--lips-threads", "lips_threads",
-     ("CPU threads per process for torch/OpenMP: N, or auto (usable cores / xdist workers); default 1, "
-      "which makes runs with the same seed bit-identical, serial or with -n"), "string"),
+    (
+        "--lips-engine",
+        "lips_engine",
+        "MD engine for Tasks 3-4: auto (default: torch-sim, all runs of a task as one batched system, when "
+        "torch-sim is installed and the model supports it; else ase), ase (one ASE run after the other), torch-sim",
+        "string",
+    ),
+    (
+        "--lips-save-trajectories",
+        "lips_save_trajectories",
+        "write each Task 3 run's sampled frames (unwrapped positions, cell, T) as extxyz into this directory",
+        "string",
+    ),
+    (
+        "--lips-budget-minutes",
+        "lips_budget_minutes",
+        "wall-clock minutes Task 3 may spend extending runs (up to task3.max_production_ps) until sigma298 is decided",
+        "string",
+    ),
+    (
+        "--lips-threads",
+        "lips_threads",
+        (
+            "CPU threads per process for torch/OpenMP: N, or auto (usable cores / xdist workers); default 1, "
+            "which makes runs with the same seed bit-identical, serial or with -n"
+        ),
+        "string",
+    ),
 ]
 
 _FLAGS: list[tuple[str, str, str]] = [
     ("--lips-fresh", "lips_fresh", "recompute MD runs and relaxations cached by earlier sessions"),
     ("--lips-offline", "lips_offline", "never try to download the LiPS-25 data set"),
-    ("--lips-strict", "lips_strict",
-     "an INCONCLUSIVE interval-decided gate (Task 3 sigma298 interval straddling the band) fails"),
+    (
+        "--lips-strict",
+        "lips_strict",
+        "an INCONCLUSIVE interval-decided gate (Task 3 sigma298 interval straddling the band) fails",
+    ),
 ]
 
 
@@ -102,10 +152,20 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("lips", "LiPS-25 benchmark gates (pytest-lips)")
     for option, ini, help_text, kind in _OPTIONS:
         dest = ini if kind != "append" else f"{ini}_cli"
-        group.addoption(option, dest=dest, action="append" if kind == "append" else "store",
-                        default=None, metavar="VALUE", help=help_text)
-        parser.addini(ini, help=help_text.replace("%%", "%"), type="linelist" if kind == "append" else "string",
-                      default=[] if kind == "append" else "")
+        group.addoption(
+            option,
+            dest=dest,
+            action="append" if kind == "append" else "store",
+            default=None,
+            metavar="VALUE",
+            help=help_text,
+        )
+        parser.addini(
+            ini,
+            help=help_text.replace("%%", "%"),
+            type="linelist" if kind == "append" else "string",
+            default=[] if kind == "append" else "",
+        )
     for option, ini, help_text in _FLAGS:
         group.addoption(option, dest=ini, action="store_true", default=None, help=help_text)
         parser.addini(ini, help=help_text, type="bool", default=False)
@@ -216,8 +276,7 @@ def lips_model(request: pytest.FixtureRequest, lips_session: LipsSession) -> Lip
     """
     name = getattr(request, "param", None)
     if name is None:
-        pytest.fail("no LiPS model: pass --lips-model PATH_OR_SPEC or override the lips_model fixture",
-                    pytrace=False)
+        pytest.fail("no LiPS model: pass --lips-model PATH_OR_SPEC or override the lips_model fixture", pytrace=False)
     return lips_session.model(name)
 
 

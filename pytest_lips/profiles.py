@@ -195,9 +195,13 @@ def parse_protocols(profile: Profile, tasks: Iterable[str]) -> dict[str, Any]:
     """
     import importlib
 
-    modules = {"test_split": ("test_split", "TestSplitProtocol"), "task1": ("task1_formation", "Task1Protocol"),
-               "task2": ("task2_forces", "Task2Protocol"), "task3": ("task3_conductivity", "Task3Protocol"),
-               "task4": ("task4_robustness", "Task4Protocol")}
+    modules = {
+        "test_split": ("test_split", "TestSplitProtocol"),
+        "task1": ("task1_formation", "Task1Protocol"),
+        "task2": ("task2_forces", "Task2Protocol"),
+        "task3": ("task3_conductivity", "Task3Protocol"),
+        "task4": ("task4_robustness", "Task4Protocol"),
+    }
     parsed: dict[str, Any] = {}
     for task in tasks:
         module_name, class_name = modules[task]

@@ -174,7 +174,9 @@ class ReferencePack:
     def task2_frames(self) -> list[Any]:
         """Melt-quench snapshots (ase.Atoms with energy/forces/stress; info time_ps, temperature_K, regime)."""
         if self.task2 is None or not self.task2.available:
-            reason = "the pack has no task2 section" if self.task2 is None else f"{self.task2.status}: {self.task2.reason}"
+            reason = (
+                "the pack has no task2 section" if self.task2 is None else f"{self.task2.status}: {self.task2.reason}"
+            )
             raise LipsDataError(f"pack {self.key}: Task 2 data unavailable ({reason})")
         frames = read_frames(self.task2.path)  # type: ignore[arg-type]
         for i, atoms in enumerate(frames):
@@ -189,7 +191,9 @@ class ReferencePack:
     # -- Task 3 and data ---------------------------------------------------------------------------
     def task3_structure(self) -> Any:
         if self.task3 is None or not self.task3.available:
-            reason = "the pack has no task3 section" if self.task3 is None else f"{self.task3.status}: {self.task3.reason}"
+            reason = (
+                "the pack has no task3 section" if self.task3 is None else f"{self.task3.status}: {self.task3.reason}"
+            )
             raise LipsDataError(f"pack {self.key}: Task 3 structure unavailable ({reason})")
         return read_frames(self.task3.path)[-1]  # type: ignore[arg-type]
 
@@ -223,7 +227,9 @@ def read_frames(path: Path) -> list[Any]:
             for atoms in ase.io.iread(str(path), index=":", format="extxyz"):
                 frames.append(atoms)
     except Exception as exc:
-        raise LipsDataError(f"{path}: cannot read frame {len(frames)}: {type(exc).__name__}: {exc}; {_REGENERATE}") from None
+        raise LipsDataError(
+            f"{path}: cannot read frame {len(frames)}: {type(exc).__name__}: {exc}; {_REGENERATE}"
+        ) from None
     if not frames:
         raise LipsDataError(f"{path}: holds no structures; {_REGENERATE}")
     return frames
@@ -256,7 +262,9 @@ def confined_path(root: Path, rel: str, what: str, where: Path | str) -> Path:
 def _read_manifest(root: Path) -> dict[str, Any]:
     manifest_path = root / MANIFEST_NAME
     if not root.is_dir():
-        raise LipsDataError(f"--lips-reference: {root} is not a directory; give the directory that holds {MANIFEST_NAME}")
+        raise LipsDataError(
+            f"--lips-reference: {root} is not a directory; give the directory that holds {MANIFEST_NAME}"
+        )
     if not manifest_path.is_file():
         raise DataUnavailable(
             f"reference pack {root} has no {MANIFEST_NAME} (not generated yet?); generate it "
@@ -335,7 +343,9 @@ def load_reference_pack(pack_dir: Path | str | None = None, verify_checksums: bo
         if status != "ok":
             return None
         if rel not in files:
-            raise LipsDataError(f"{where}: {what} refers to {rel}, which is not listed under files: with its sha256; {_REGENERATE}")
+            raise LipsDataError(
+                f"{where}: {what} refers to {rel}, which is not listed under files: with its sha256; {_REGENERATE}"
+            )
         return confined_path(root, rel, what, where)
 
     def status_of(section: dict[str, Any], what: str) -> str:
@@ -360,26 +370,30 @@ def load_reference_pack(pack_dir: Path | str | None = None, verify_checksums: bo
         path = resolve(s.get("file"), f"task1 structure {name}", status)
         relax_rel = s.get("relaxation_file")
         relax_path = resolve(relax_rel, f"task1 structure {name} relaxation_file", status) if relax_rel else None
-        task1.append(Task1Entry(
-            name=name,
-            formula=str(s["formula"]),
-            x_Li2S=float(s["x_Li2S"]),
-            role=str(s.get("role", "crystal")),
-            extrapolation=bool(s.get("extrapolation", False)),
-            status=status,
-            reason=str(s.get("reason", "") or ""),
-            file=None if s.get("file") is None else str(s["file"]),
-            relaxation_file=None if relax_rel is None else str(relax_rel),
-            path=path,
-            relaxation_path=relax_path,
-        ))
+        task1.append(
+            Task1Entry(
+                name=name,
+                formula=str(s["formula"]),
+                x_Li2S=float(s["x_Li2S"]),
+                role=str(s.get("role", "crystal")),
+                extrapolation=bool(s.get("extrapolation", False)),
+                status=status,
+                reason=str(s.get("reason", "") or ""),
+                file=None if s.get("file") is None else str(s["file"]),
+                relaxation_file=None if relax_rel is None else str(relax_rel),
+                path=path,
+                relaxation_path=relax_path,
+            )
+        )
     end_members = {str(k): str(v) for k, v in (task1_raw.get("end_members") or {}).items()}
     if task1:
         for which in ("Li2S", "P2S5"):
             if which not in end_members:
                 raise LipsDataError(f"{where}: task1.end_members needs {which}; {_REGENERATE}")
             if end_members[which] not in seen:
-                raise LipsDataError(f"{where}: task1 end member {which} = {end_members[which]!r} is not among task1.structures")
+                raise LipsDataError(
+                    f"{where}: task1 end member {which} = {end_members[which]!r} is not among task1.structures"
+                )
 
     def item(section_name: str, file_key: str) -> PackItem | None:
         section = raw.get(section_name)

@@ -30,9 +30,17 @@ if TYPE_CHECKING:
     from .thresholds import ThresholdSet
 
 TASK_ALIASES = {
-    "test_split": "test_split", "split": "test_split", "0": "test_split",
-    "task1": "task1", "1": "task1", "task2": "task2", "2": "task2",
-    "task3": "task3", "3": "task3", "task4": "task4", "4": "task4",
+    "test_split": "test_split",
+    "split": "test_split",
+    "0": "test_split",
+    "task1": "task1",
+    "1": "task1",
+    "task2": "task2",
+    "2": "task2",
+    "task3": "task3",
+    "3": "task3",
+    "task4": "task4",
+    "4": "task4",
 }
 
 PROPERTY_METRIC = "lips_metric"
@@ -114,8 +122,10 @@ def _engine_choice(raw: Any) -> str:
         import importlib.util
 
         if importlib.util.find_spec("torch_sim") is None:
-            raise pytest.UsageError("--lips-engine torch-sim: torch-sim is not installed; pip install "
-                                    "'pytest-lips[torch-sim]' (Python >= 3.12) or use --lips-engine ase")
+            raise pytest.UsageError(
+                "--lips-engine torch-sim: torch-sim is not installed; pip install "
+                "'pytest-lips[torch-sim]' (Python >= 3.12) or use --lips-engine ase"
+            )
     return choice
 
 
@@ -163,7 +173,9 @@ def settings_from_config(config: pytest.Config) -> Settings:
             settings.budget_minutes = float(budget)
             assert settings.budget_minutes > 0
         except (ValueError, AssertionError):
-            raise pytest.UsageError(f"--lips-budget-minutes / lips_budget_minutes: expected minutes > 0, got {budget!r}") from None
+            raise pytest.UsageError(
+                f"--lips-budget-minutes / lips_budget_minutes: expected minutes > 0, got {budget!r}"
+            ) from None
     seed = value("lips_seed")
     if seed is not None:
         try:
@@ -211,8 +223,9 @@ def settings_from_config(config: pytest.Config) -> Settings:
             f"--lips-reference {settings.reference_dir}: not a reference pack (no manifest.yaml in it)"
         )
     if settings.baseline_path is not None and not settings.baseline_path.is_file():
-        raise pytest.UsageError(f"--lips-baseline {settings.baseline_path}: no such file "
-                                "(write one first with --lips-save-baseline PATH)")
+        raise pytest.UsageError(
+            f"--lips-baseline {settings.baseline_path}: no such file (write one first with --lips-save-baseline PATH)"
+        )
     return settings
 
 
@@ -247,9 +260,7 @@ class LipsSession:
             profile = self.profile
             unknown = [t for t in (self.settings.tasks or []) if t not in profile.tasks]
             if unknown:
-                raise LipsUsageError(
-                    f"--lips-tasks: profile {profile.name!r} does not define {', '.join(unknown)}"
-                )
+                raise LipsUsageError(f"--lips-tasks: profile {profile.name!r} does not define {', '.join(unknown)}")
             from .profiles import parse_protocols
 
             parse_protocols(profile, self.selected_tasks())  # every section, so typos stop the run now
@@ -273,8 +284,10 @@ class LipsSession:
         """Fail at start-up, before any computing, when a report or baseline cannot be written."""
         from .report.json_report import check_writable
 
-        for option, target in (("--lips-report", self.settings.report_path),
-                               ("--lips-save-baseline", self.settings.save_baseline_path)):
+        for option, target in (
+            ("--lips-report", self.settings.report_path),
+            ("--lips-save-baseline", self.settings.save_baseline_path),
+        ):
             if target is None:
                 continue
             try:
@@ -372,8 +385,11 @@ class LipsSession:
         name = getattr(model, "name", None)
         if name not in engines:
             try:
-                engines[name] = select_engine(self.settings.engine, model, device=self.settings.device) \
-                    if self.settings.engine != "ase" else select_engine("ase")
+                engines[name] = (
+                    select_engine(self.settings.engine, model, device=self.settings.device)
+                    if self.settings.engine != "ase"
+                    else select_engine("ase")
+                )
             except LipsUsageError as exc:
                 raise pytest.UsageError(str(exc)) from None
         return engines[name]
@@ -396,9 +412,13 @@ class LipsSession:
             entry["engines"].add(str(extra.get("engine_identity") or extra["engine"]))
             if extra.get("batch_size") is not None:
                 entry["batch_sizes"].add(int(extra["batch_size"]))
-        return {"choice": self.settings.engine,
-                "models": {name: {"engines": sorted(e["engines"]), "batch_sizes": sorted(e["batch_sizes"])}
-                           for name, e in sorted(models.items())}}
+        return {
+            "choice": self.settings.engine,
+            "models": {
+                name: {"engines": sorted(e["engines"]), "batch_sizes": sorted(e["batch_sizes"])}
+                for name, e in sorted(models.items())
+            },
+        }
 
     def run_key(self, model: LipsModel, *parts: Any, dataset: Any = None, protocol: Any = None) -> str:
         """Cache key of a computed result of ``model``: everything the result depends on.
@@ -454,7 +474,10 @@ class LipsSession:
                 checksum = pack_checksum(pack)
                 self._pack_state = (pack, None)
                 self.provenance["reference_pack"] = {
-                    "root": str(pack.root), "name": pack.name, "version": pack.version, "checksum": checksum,
+                    "root": str(pack.root),
+                    "name": pack.name,
+                    "version": pack.version,
+                    "checksum": checksum,
                 }
         return self._pack_state
 
@@ -542,8 +565,9 @@ class LipsSession:
             regression = None
             if self.baseline is not None and math.isfinite(metric.value):
                 regression = self.baseline.check(metric, self.tolerances, provenance=self.provenance)
-            applied = {v.threshold.key: self.thresholds.as_dict()[v.threshold.key]
-                       for v in verdicts if v.threshold is not None}
+            applied = {
+                v.threshold.key: self.thresholds.as_dict()[v.threshold.key] for v in verdicts if v.threshold is not None
+            }
             record = {
                 "metric": metric.to_dict(),
                 "verdicts": [v.to_dict() for v in verdicts],
@@ -570,8 +594,12 @@ class LipsSession:
         if inconclusive:
             pytest.skip("; ".join(dict.fromkeys(inconclusive)))
         if not_measured and not gated_any:
-            pytest.skip("; ".join(["not measured: " + "; ".join(not_measured)]
-                                  + (["reported, not gated: " + "; ".join(not_gated)] if not_gated else [])))
+            pytest.skip(
+                "; ".join(
+                    ["not measured: " + "; ".join(not_measured)]
+                    + (["reported, not gated: " + "; ".join(not_gated)] if not_gated else [])
+                )
+            )
         if not_gated and not gated_any:
             pytest.skip("reported, not gated: " + "; ".join(not_gated))
 
@@ -683,8 +711,10 @@ class LipsSession:
 
             refusal = baseline_refusal(report, terminalreporter, exitstatus)
             if refusal:
-                problems.append(f"--lips-save-baseline: did not write {self.settings.save_baseline_path}: {refusal}; "
-                                "the file was left as it was")
+                problems.append(
+                    f"--lips-save-baseline: did not write {self.settings.save_baseline_path}: {refusal}; "
+                    "the file was left as it was"
+                )
             else:
                 try:
                     save_baseline(report, self.settings.save_baseline_path)
@@ -750,8 +780,7 @@ def baseline_refusal(report: dict[str, Any], terminalreporter: Any, exitstatus: 
         return f"{errors[0]}{more} ended in ERROR (a harness error), so metrics are missing; fix it and rerun"
     results = report.get("results") or {}
     names = [m.get("name") for m in report.get("models") or []] or list(results)
-    empty = [name for name in names
-             if not any(task.get("metrics") for task in (results.get(name) or {}).values())]
+    empty = [name for name in names if not any(task.get("metrics") for task in (results.get(name) or {}).values())]
     if empty or not names:
         return f"no metrics were recorded for {', '.join(map(str, empty)) or 'any model'}"
     return ""
@@ -759,8 +788,12 @@ def baseline_refusal(report: dict[str, Any], terminalreporter: Any, exitstatus: 
 
 def environment_info(device: str) -> dict[str, Any]:
     """Versions of the software that produced a report (no host names or paths)."""
-    info: dict[str, Any] = {"python": platform.python_version(), "platform": platform.system(),
-                            "machine": platform.machine(), "device": device}
+    info: dict[str, Any] = {
+        "python": platform.python_version(),
+        "platform": platform.system(),
+        "machine": platform.machine(),
+        "device": device,
+    }
     for module in ("numpy", "scipy", "ase", "torch", "graph_pes", "pytest"):
         try:
             imported = __import__(module)
@@ -779,4 +812,3 @@ def environment_info(device: str) -> dict[str, Any]:
     except ImportError:
         pass
     return info
-

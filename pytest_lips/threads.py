@@ -78,8 +78,7 @@ def apply_threads(threads: int, requested: str = "1", processes: int = 1) -> dic
     for name in THREAD_ENV_VARS:
         os.environ[name] = str(threads)
     # (``processes`` is not recorded: a serial and an ``-n 2`` report must be equal apart from timings)
-    info: dict[str, Any] = {"threads_option": requested, "threads_per_process": threads,
-                            "usable_cores": usable_cores()}
+    info: dict[str, Any] = {"threads_option": requested, "threads_per_process": threads, "usable_cores": usable_cores()}
     try:
         import torch
     except ImportError:  # pragma: no cover - torch is a dependency

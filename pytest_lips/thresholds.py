@@ -205,20 +205,35 @@ def evaluate_interval(metric: Metric, threshold: Threshold, strict: bool = False
         ok_lo, ok_hi = threshold.passes(lo), threshold.passes(hi)
         margin = threshold.margin(metric.value) if math.isfinite(metric.value) else None
         if ok_lo and ok_hi:
-            return Verdict(metric, threshold, True, margin,
-                           f"{where}: whole 95 % interval within threshold {threshold.key} {threshold.describe()}{model}")
+            return Verdict(
+                metric,
+                threshold,
+                True,
+                margin,
+                f"{where}: whole 95 % interval within threshold {threshold.key} {threshold.describe()}{model}",
+            )
         if not ok_lo and not ok_hi:
-            return Verdict(metric, threshold, False, margin,
-                           f"{where}: whole 95 % interval violates threshold {threshold.key} "
-                           f"{threshold.describe()}{model}")
+            return Verdict(
+                metric,
+                threshold,
+                False,
+                margin,
+                f"{where}: whole 95 % interval violates threshold {threshold.key} {threshold.describe()}{model}",
+            )
         reason = f"the 95 % interval straddles threshold {threshold.key} {threshold.describe()}"
     else:
         margin = None
         reason = f"no finite 95 % interval to decide threshold {threshold.key} {threshold.describe()} on"
     note = f"; {metric.note}" if metric.note else ""
     if strict:
-        return Verdict(metric, threshold, False, margin,
-                       f"{where}: INCONCLUSIVE ({reason}) fails under --lips-strict{model}{note}", True)
+        return Verdict(
+            metric,
+            threshold,
+            False,
+            margin,
+            f"{where}: INCONCLUSIVE ({reason}) fails under --lips-strict{model}{note}",
+            True,
+        )
     return Verdict(metric, threshold, None, margin, f"{where}: INCONCLUSIVE, not gated: {reason}{note}", True)
 
 
@@ -252,9 +267,7 @@ def _parse_number(value: float | str, key: str, origin: str) -> float:
     try:
         number = float(value)
     except (TypeError, ValueError):
-        raise LipsUsageError(
-            f"{_origin_name(origin)}: threshold {key} needs a number, got {value!r}"
-        ) from None
+        raise LipsUsageError(f"{_origin_name(origin)}: threshold {key} needs a number, got {value!r}") from None
     if not math.isfinite(number):
         # an infinite threshold would be a gate that cannot fail (the table printed "≤ nan")
         raise LipsUsageError(

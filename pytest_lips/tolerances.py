@@ -300,4 +300,3 @@ def _origin_name(origin: str) -> str:
 
 
 __all__ = ["Tolerance", "ToleranceSet", "MetricRule", "default_tolerances", "FALLBACK_DEFAULT"]
-

@@ -27,8 +27,7 @@ FRAMES = ROOT / "fixtures" / "data" / "chgnet_lips_frames.extxyz"
 
 
 def _atoms(symbols: str, split: str | None = None) -> Atoms:
-    a = Atoms(symbols, positions=np.arange(3 * len(Atoms(symbols))).reshape(-1, 3) * 1.7, cell=[12] * 3,
-              pbc=True)
+    a = Atoms(symbols, positions=np.arange(3 * len(Atoms(symbols))).reshape(-1, 3) * 1.7, cell=[12] * 3, pbc=True)
     if split is not None:
         a.info["split"] = split
     return a
@@ -77,9 +76,23 @@ def test_fine_tuning_run_starts_from_the_given_model(tmp_path):
     data = tmp_path / "tiny.extxyz"
     write(data, picked, format="extxyz")
     out = tmp_path / "ft.pt"
-    run = subprocess.run([sys.executable, str(ROOT / "examples" / "train_example_model.py"), "--data", str(data),
-                          "--init", str(DISTILLED_MODEL), "--epochs", "1", "--out", str(out)],
-                         capture_output=True, text=True, timeout=600)
+    run = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "examples" / "train_example_model.py"),
+            "--data",
+            str(data),
+            "--init",
+            str(DISTILLED_MODEL),
+            "--epochs",
+            "1",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert run.returncode == 0, run.stderr[-2000:]
     summary = json.loads(out.with_suffix(".json").read_text())
     assert summary["init"] == "examples/lips-chgnet-distilled.pt"
@@ -110,7 +123,11 @@ def test_shipped_example_model_is_trained_on_the_pbesol_pack():
 @pytest.mark.parametrize("option", ["--data", "--init"])
 def test_missing_input_file_is_a_usage_error_naming_the_option(option, tmp_path):
     missing = tmp_path / "absent.file"
-    run = subprocess.run([sys.executable, str(ROOT / "examples" / "train_example_model.py"), option, str(missing)],
-                         capture_output=True, text=True, timeout=120)
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "train_example_model.py"), option, str(missing)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert run.returncode == 2
     assert f"{option} {missing}: no such file" in run.stderr and "Traceback" not in run.stderr

@@ -30,9 +30,22 @@ def test_readme_main_run(tmp_path: Path) -> None:
     report = tmp_path / "lips-report.json"
     args = [a for a in command[1:] if not a.startswith("--lips-report")]
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", *args, f"--lips-report={report}", f"--lips-cache-dir={tmp_path / 'cache'}",
-         "-p", "no:cacheprovider", "-p", "no:xdist"],
-        cwd=ROOT, capture_output=True, text=True, timeout=900,
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            *args,
+            f"--lips-report={report}",
+            f"--lips-cache-dir={tmp_path / 'cache'}",
+            "-p",
+            "no:cacheprovider",
+            "-p",
+            "no:xdist",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
     output = result.stdout + result.stderr
     # exit status 0 (every gate passed) or 1 (some FAILED); never an error, interruption or usage error.

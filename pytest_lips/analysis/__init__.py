@@ -3,7 +3,7 @@
 Units are in the names: Å (``_A``), ps, K, eV, cm²/s, mS/cm.
 """
 
-from pytest_lips.analysis.arrhenius import BOLTZMANN_eV_K, ArrheniusFit, fit_arrhenius
+from pytest_lips.analysis.arrhenius import ArrheniusFit, BOLTZMANN_eV_K, fit_arrhenius
 from pytest_lips.analysis.conductivity import (
     ROOM_TEMPERATURE_K,
     ConductivityEstimate,

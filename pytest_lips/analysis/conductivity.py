@@ -294,10 +294,15 @@ def calibrated_conductivity_at_298(
         var = float(np.nanmax([within, between])) if np.isfinite([within, between]).any() else math.nan
         ok = math.isfinite(var) and var > 0
         per_temperature[T_nominal] = {
-            "D_cm2_s": D.tolist(), "D_mean_cm2_s": mean, "D_sem_cm2_s": math.sqrt(var) if math.isfinite(var) else math.nan,
+            "D_cm2_s": D.tolist(),
+            "D_mean_cm2_s": mean,
+            "D_sem_cm2_s": math.sqrt(var) if math.isfinite(var) else math.nan,
             "D_sem_within_cm2_s": math.sqrt(within) if math.isfinite(within) else math.nan,
             "D_sem_between_cm2_s": math.sqrt(between) if math.isfinite(between) else math.nan,
-            "n_repeats": R, "temperature_fit_K": T_fit, "temperature_measured": measured, "used": ok,
+            "n_repeats": R,
+            "temperature_fit_K": T_fit,
+            "temperature_measured": measured,
+            "used": ok,
         }
         if ok:
             x_list.append(float(inverse_thermal_energy(T_fit)))
@@ -310,10 +315,13 @@ def calibrated_conductivity_at_298(
 
     nan2 = (math.nan, math.nan)
     if len(used) < 2 or sum(m > 0 for m in y_list) < 2:
-        reason = (f"fewer than 2 temperatures with mean D > 0 and a known uncertainty "
-                  f"(usable: {', '.join(f'{t:g}' for t in used) or 'none'} K)")
-        return ConductivityEstimate(math.nan, nan2, math.nan, math.nan, nan2, per_temperature, reason,
-                                    float(temperature_K), confidence, None)
+        reason = (
+            f"fewer than 2 temperatures with mean D > 0 and a known uncertainty "
+            f"(usable: {', '.join(f'{t:g}' for t in used) or 'none'} K)"
+        )
+        return ConductivityEstimate(
+            math.nan, nan2, math.nan, math.nan, nan2, per_temperature, reason, float(temperature_K), confidence, None
+        )
     x, D_mean, sd_D = np.array(x_list), np.array(y_list), np.array(s_list)
     A = np.column_stack([np.ones_like(x), -x])  # ln D = ln D0 − Ea x
     positive = D_mean > 0
@@ -343,8 +351,11 @@ def calibrated_conductivity_at_298(
         how = f"Arrhenius misfit χ²/dof = {chi2 / dof:.2f} > 1: covariance scaled by it, Student-t (dof {dof})"
     else:
         q = float(sps.norm.ppf(0.5 + confidence / 2.0))
-        how = (f"no Arrhenius misfit beyond the errors (χ²/dof = {chi2 / dof:.2f}), normal quantile" if dof >= 1
-               else "2 temperatures: Arrhenius misfit not estimable, normal quantile")
+        how = (
+            f"no Arrhenius misfit beyond the errors (χ²/dof = {chi2 / dof:.2f}), normal quantile"
+            if dof >= 1
+            else "2 temperatures: Arrhenius misfit not estimable, normal quantile"
+        )
     x298 = float(inverse_thermal_energy(temperature_K))
     g = np.array([1.0, -x298])
     ln_D298 = float(g @ beta)
@@ -352,14 +363,21 @@ def calibrated_conductivity_at_298(
     D298 = math.exp(ln_D298)
     Ea, Ea_se = float(beta[1]), float(np.sqrt(cov[1, 1]))
     fit = ArrheniusFit(
-        activation_energy_eV=Ea, prefactor_cm2_s=math.exp(beta[0]), activation_energy_err_eV=Ea_se,
-        ln_prefactor=float(beta[0]), ln_prefactor_err=float(np.sqrt(cov[0, 0])),
+        activation_energy_eV=Ea,
+        prefactor_cm2_s=math.exp(beta[0]),
+        activation_energy_err_eV=Ea_se,
+        ln_prefactor=float(beta[0]),
+        ln_prefactor_err=float(np.sqrt(cov[0, 0])),
         covariance=np.array([[cov[1, 1], cov[0, 1]], [cov[1, 0], cov[0, 0]]]),
-        temperatures_K=1.0 / (x * BOLTZMANN_eV_K), D_cm2_s=D_mean, weighted=True,
+        temperatures_K=1.0 / (x * BOLTZMANN_eV_K),
+        D_cm2_s=D_mean,
+        weighted=True,
     )
-    method = (f"weighted Arrhenius fit of ln(mean D) over {len(used)} temperatures (per-temperature "
-              f"variance: max of per-run errors and scatter between repeats); {how}; "
-              f"{confidence:.0%} delta-method interval of ln D({temperature_K:g} K)")
+    method = (
+        f"weighted Arrhenius fit of ln(mean D) over {len(used)} temperatures (per-temperature "
+        f"variance: max of per-run errors and scatter between repeats); {how}; "
+        f"{confidence:.0%} delta-method interval of ln D({temperature_K:g} K)"
+    )
     return ConductivityEstimate(
         sigma298_mS_cm=sigma(D298),
         interval_mS_cm=(sigma(D298 * math.exp(-q * se298)), sigma(D298 * math.exp(q * se298))),

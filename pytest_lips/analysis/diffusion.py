@@ -86,8 +86,7 @@ def fit_diffusion(
         raise ValueError(f"lag_ps and msd_A2 must be 1-D of equal length, got {lag.shape} and {msd.shape}")
     if not 0.0 <= fit_start_fraction < fit_end_fraction <= 1.0:
         raise ValueError(
-            "need 0 <= fit_start_fraction < fit_end_fraction <= 1, "
-            f"got {fit_start_fraction}, {fit_end_fraction}"
+            f"need 0 <= fit_start_fraction < fit_end_fraction <= 1, got {fit_start_fraction}, {fit_end_fraction}"
         )
     if dimensions not in (1, 2, 3):
         raise ValueError(f"dimensions must be 1, 2 or 3, got {dimensions}")

@@ -73,8 +73,9 @@ def tie_line_point(counts: Mapping[str, int], name: str = "structure") -> TieLin
             f"i.e. n_S = {(n_li + 5 * n_p) / 2:g})"
         )
     x = n_li / (n_li + n_p)
-    return TieLinePoint(x=x, n_formula_units=(n_li + n_p) / 2.0, atoms_per_formula_unit=7.0 - 4.0 * x,
-                        n_atoms=n_li + n_p + n_s)
+    return TieLinePoint(
+        x=x, n_formula_units=(n_li + n_p) / 2.0, atoms_per_formula_unit=7.0 - 4.0 * x, n_atoms=n_li + n_p + n_s
+    )
 
 
 def x_li2s(counts: Mapping[str, int], name: str = "structure") -> float:
@@ -98,17 +99,19 @@ def end_member_energy(energy_eV: float, counts: Mapping[str, int], which: str) -
     return float(energy_eV) / point.n_formula_units
 
 
-def formation_energy_per_atom(energy_eV: float, counts: Mapping[str, int], e_li2s_fu_eV: float,
-                              e_p2s5_fu_eV: float, name: str = "structure") -> float:
+def formation_energy_per_atom(
+    energy_eV: float, counts: Mapping[str, int], e_li2s_fu_eV: float, e_p2s5_fu_eV: float, name: str = "structure"
+) -> float:
     """E_f in eV/atom of a cell with total energy ``energy_eV`` (paper eq. 1; see module docstring)."""
     point = tie_line_point(counts, name)
     e_fu = float(energy_eV) / point.n_formula_units
     return (e_fu - point.x * e_li2s_fu_eV - (1.0 - point.x) * e_p2s5_fu_eV) / point.atoms_per_formula_unit
 
 
-def formation_energies_per_atom(energies_eV: Iterable[float], counts_list: Iterable[Mapping[str, int]],
-                                e_li2s_fu_eV: float, e_p2s5_fu_eV: float) -> np.ndarray:
+def formation_energies_per_atom(
+    energies_eV: Iterable[float], counts_list: Iterable[Mapping[str, int]], e_li2s_fu_eV: float, e_p2s5_fu_eV: float
+) -> np.ndarray:
     """Vectorised :func:`formation_energy_per_atom` (eV/atom)."""
-    return np.array([
-        formation_energy_per_atom(e, c, e_li2s_fu_eV, e_p2s5_fu_eV) for e, c in zip(energies_eV, counts_list)
-    ])
+    return np.array(
+        [formation_energy_per_atom(e, c, e_li2s_fu_eV, e_p2s5_fu_eV) for e, c in zip(energies_eV, counts_list)]
+    )

@@ -34,7 +34,9 @@ class RankDeficientOffsetsWarning(UserWarning):
     """Per-element energy offsets were fitted on compositions that do not determine each element's value."""
 
 
-def composition_matrix(numbers: Any, offsets: Any, elements: Sequence[int] | None = None) -> tuple[np.ndarray, tuple[int, ...]]:
+def composition_matrix(
+    numbers: Any, offsets: Any, elements: Sequence[int] | None = None
+) -> tuple[np.ndarray, tuple[int, ...]]:
     """``(C, elements)`` from concatenated atomic numbers and atom offsets (length S+1)."""
     z = np.asarray(numbers, dtype=int).reshape(-1)
     o = np.asarray(offsets, dtype=int).reshape(-1)
@@ -47,7 +49,9 @@ def composition_matrix(numbers: Any, offsets: Any, elements: Sequence[int] | Non
     return c, tuple(int(v) for v in elements)
 
 
-def composition_matrix_from_atoms(structures: Sequence[Any], elements: Sequence[int] | None = None) -> tuple[np.ndarray, tuple[int, ...]]:
+def composition_matrix_from_atoms(
+    structures: Sequence[Any], elements: Sequence[int] | None = None
+) -> tuple[np.ndarray, tuple[int, ...]]:
     """``(C, elements)`` from a sequence of :class:`ase.Atoms`."""
     numbers = [np.asarray(a.numbers) for a in structures]
     o = np.zeros(len(numbers) + 1, dtype=int)
@@ -97,13 +101,16 @@ class ElementOffsets:
         }
 
 
-def fit_element_offsets(reference_eV: Any, predicted_eV: Any, composition: np.ndarray,
-                        elements: Sequence[int]) -> ElementOffsets:
+def fit_element_offsets(
+    reference_eV: Any, predicted_eV: Any, composition: np.ndarray, elements: Sequence[int]
+) -> ElementOffsets:
     """Least-squares per-element offsets μ with ``C μ ≈ E_ref - E_pred`` (eV)."""
     r = np.asarray(reference_eV, dtype=float).reshape(-1) - np.asarray(predicted_eV, dtype=float).reshape(-1)
     c = np.asarray(composition, dtype=float)
     if c.shape != (r.size, len(elements)):
-        raise ValueError(f"composition matrix of shape {c.shape} does not match {r.size} structures x {len(elements)} elements")
+        raise ValueError(
+            f"composition matrix of shape {c.shape} does not match {r.size} structures x {len(elements)} elements"
+        )
     if r.size == 0:
         return ElementOffsets()
     mu, _, rank, _ = np.linalg.lstsq(c, r, rcond=None)

@@ -128,8 +128,11 @@ class TorchSimModelCalculator(Calculator):
         state = ts.io.atoms_to_state([self.atoms], device=self.model.device, dtype=self.model.dtype)
         out = self.model(state)
         energy = float(out["energy"].detach().reshape(-1)[0].cpu())
-        self.results = {"energy": energy, "free_energy": energy,
-                        "forces": out["forces"].detach().cpu().double().numpy()}
+        self.results = {
+            "energy": energy,
+            "free_energy": energy,
+            "forces": out["forces"].detach().cpu().double().numpy(),
+        }
         if out.get("stress") is not None:
             s = out["stress"].detach().cpu().double().numpy().reshape(3, 3)
             self.results["stress"] = np.array([s[0, 0], s[1, 1], s[2, 2], s[1, 2], s[0, 2], s[0, 1]])

@@ -107,8 +107,7 @@ class VolumeChangeCheck(StopCheck):
         ratio = volume / self.volume0_A3
         if ratio > self.max_factor or ratio < 1.0 / self.max_factor:
             return (
-                f"volume changed by more than a factor {self.max_factor:g} "
-                f"(V/V0 = {ratio:.3g}, V = {volume:.1f} Å^3)"
+                f"volume changed by more than a factor {self.max_factor:g} (V/V0 = {ratio:.3g}, V = {volume:.1f} Å^3)"
             )
         return None
 

@@ -204,32 +204,50 @@ def make_integrator(
             from ase.md.nose_hoover_chain import NoseHooverChainNVT
 
             return NoseHooverChainNVT(
-                atoms, dt, temperature_K=temperature_K, tdamp=ensemble.tdamp_fs * units.fs,
+                atoms,
+                dt,
+                temperature_K=temperature_K,
+                tdamp=ensemble.tdamp_fs * units.fs,
                 tchain=ensemble.tchain,
             )
         if ensemble.thermostat == "bussi":
             from ase.md.bussi import Bussi
 
-            return Bussi(atoms, dt, temperature_K=temperature_K, taut=ensemble.tdamp_fs * units.fs,
-                         rng=np.random.default_rng(seed))
+            return Bussi(
+                atoms,
+                dt,
+                temperature_K=temperature_K,
+                taut=ensemble.tdamp_fs * units.fs,
+                rng=np.random.default_rng(seed),
+            )
         if ensemble.thermostat == "langevin":
             from ase.md.langevinbaoab import LangevinBAOAB
 
-            return LangevinBAOAB(atoms, dt, temperature_K=temperature_K, T_tau=ensemble.tdamp_fs * units.fs,
-                                 rng=np.random.default_rng(seed))
+            return LangevinBAOAB(
+                atoms,
+                dt,
+                temperature_K=temperature_K,
+                T_tau=ensemble.tdamp_fs * units.fs,
+                rng=np.random.default_rng(seed),
+            )
         raise LipsUsageError(f"unknown thermostat {ensemble.thermostat!r} (nose_hoover_chain, bussi, langevin)")
     if isinstance(ensemble, NPTSettings):
         if pressure_Pa is None:
             raise LipsUsageError("NPT MD needs pressure_Pa")
-        from ase.md.nose_hoover_chain import IsotropicMTKNPT, MTKNPT
+        from ase.md.nose_hoover_chain import MTKNPT, IsotropicMTKNPT
 
         cls = {"isotropic_mtk": IsotropicMTKNPT, "mtk": MTKNPT}.get(ensemble.barostat)
         if cls is None:
             raise LipsUsageError(f"unknown barostat {ensemble.barostat!r} (isotropic_mtk, mtk)")
         return cls(
-            atoms, dt, temperature_K=temperature_K, pressure_au=pressure_Pa * units.Pascal,
-            tdamp=ensemble.tdamp_fs * units.fs, pdamp=ensemble.pdamp_fs * units.fs,
-            tchain=ensemble.tchain, pchain=ensemble.pchain,
+            atoms,
+            dt,
+            temperature_K=temperature_K,
+            pressure_au=pressure_Pa * units.Pascal,
+            tdamp=ensemble.tdamp_fs * units.fs,
+            pdamp=ensemble.pdamp_fs * units.fs,
+            tchain=ensemble.tchain,
+            pchain=ensemble.pchain,
         )
     raise LipsUsageError(f"ensemble must be NVTSettings or NPTSettings, not {type(ensemble).__name__}")
 
@@ -296,8 +314,11 @@ def run_md(
         check.start(atoms)
     if progress_interval_steps is None:
         progress_interval_steps = max(1, min(500, n_steps // 50))
-    intervals = [i for i in (sample_interval_steps if on_sample else 0, check_interval_steps,
-                             progress_interval_steps) if i and i > 0]
+    intervals = [
+        i
+        for i in (sample_interval_steps if on_sample else 0, check_interval_steps, progress_interval_steps)
+        if i and i > 0
+    ]
 
     dyn = make_integrator(atoms, ensemble, timestep_fs, temperature_K, pressure_Pa, seed)
     volume0 = float(atoms.get_volume()) if atoms.cell.rank == 3 else math.nan

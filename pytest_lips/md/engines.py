@@ -115,6 +115,7 @@ class AseEngine:
         done_before = 0
         out = []
         for job in jobs:
+
             def job_progress(steps: int, offset: int = done_before) -> None:
                 if progress is not None:
                     progress(offset + steps)
@@ -143,22 +144,36 @@ class AseEngine:
             frames["T"].append(kinetic_temperature_K(momenta, masses))
             frames["V"].append(volume)
             if job.npt:
-                frames["p"].append(pressure_Pa(current.get_stress(voigt=False, include_ideal_gas=False),
-                                               momenta, masses, volume))
+                frames["p"].append(
+                    pressure_Pa(current.get_stress(voigt=False, include_ideal_gas=False), momenta, masses, volume)
+                )
 
         if job.initialise_velocities:
             initialise_velocities(atoms, job.temperature_K, job.seed)
         outcome = run_md(
-            atoms, calc, job.ensemble, n_steps=job.n_steps, timestep_fs=job.timestep_fs,
-            temperature_K=job.temperature_K, pressure_Pa=job.pressure_Pa, seed=job.seed,
-            sample_interval_steps=job.sample_interval_steps, on_sample=on_sample if job.sample_interval_steps else None,
-            progress_callback=progress, check_interval_steps=job.check_interval_steps,
-            stop_checks=default_stop_checks(job.npt, job.pair_floor_A, job.volume_factor), initialise=False,
+            atoms,
+            calc,
+            job.ensemble,
+            n_steps=job.n_steps,
+            timestep_fs=job.timestep_fs,
+            temperature_K=job.temperature_K,
+            pressure_Pa=job.pressure_Pa,
+            seed=job.seed,
+            sample_interval_steps=job.sample_interval_steps,
+            on_sample=on_sample if job.sample_interval_steps else None,
+            progress_callback=progress,
+            check_interval_steps=job.check_interval_steps,
+            stop_checks=default_stop_checks(job.npt, job.pair_floor_A, job.volume_factor),
+            initialise=False,
         )
         n = len(atoms)
         extra: dict[str, Any] = dict(outcome.observables)
-        extra.update(model_fraction=outcome.model_fraction, cpu_s=outcome.cpu_s, batch_wall_s=outcome.wall_s,
-                         engine_identity=self.identity())
+        extra.update(
+            model_fraction=outcome.model_fraction,
+            cpu_s=outcome.cpu_s,
+            batch_wall_s=outcome.wall_s,
+            engine_identity=self.identity(),
+        )
         return MDTrajectory(
             job_id=job.job_id,
             steps=np.asarray(frames["steps"], dtype=int),
@@ -253,8 +268,13 @@ class TorchSimEngine:
 
     name = "torch-sim"
 
-    def __init__(self, device: str | None = None, dtype: Any = None, max_systems: int | None = None,
-                 cpu_max_atoms: int | None = 1024) -> None:
+    def __init__(
+        self,
+        device: str | None = None,
+        dtype: Any = None,
+        max_systems: int | None = None,
+        cpu_max_atoms: int | None = 1024,
+    ) -> None:
         import torch
 
         self.version = _version("torch-sim-atomistic")
@@ -274,8 +294,11 @@ class TorchSimEngine:
         self.batch_sizes = []
         device = self.device or getattr(model, "device", None) or "cpu"
         needs_stress = any(job.npt for job in jobs)
-        ts_model = model.torch_sim_model(device=device, dtype=self.dtype, compute_stress=needs_stress) \
-            if hasattr(model, "torch_sim_model") else model
+        ts_model = (
+            model.torch_sim_model(device=device, dtype=self.dtype, compute_stress=needs_stress)
+            if hasattr(model, "torch_sim_model")
+            else model
+        )
         if ts_model is None:
             raise LipsUsageError(
                 f"--lips-engine torch-sim: model {getattr(model, 'name', model)!r} has no torch-sim model "
@@ -285,16 +308,21 @@ class TorchSimEngine:
         groups: dict[tuple, list[int]] = {}
         for i, job in enumerate(jobs):
             if isinstance(job.ensemble, NVTSettings) and job.ensemble.thermostat != "nose_hoover_chain":
-                raise LipsUsageError(f"--lips-engine torch-sim: thermostat {job.ensemble.thermostat!r} is not "
-                                     "available (nose_hoover_chain only); use --lips-engine ase")
+                raise LipsUsageError(
+                    f"--lips-engine torch-sim: thermostat {job.ensemble.thermostat!r} is not "
+                    "available (nose_hoover_chain only); use --lips-engine ase"
+                )
             if isinstance(job.ensemble, NPTSettings) and job.ensemble.barostat != "isotropic_mtk":
-                raise LipsUsageError(f"--lips-engine torch-sim: barostat {job.ensemble.barostat!r} is not "
-                                     "available (isotropic_mtk only); use --lips-engine ase")
+                raise LipsUsageError(
+                    f"--lips-engine torch-sim: barostat {job.ensemble.barostat!r} is not "
+                    "available (isotropic_mtk only); use --lips-engine ase"
+                )
             groups.setdefault((job.ensemble, float(job.timestep_fs)), []).append(i)
         results: list[MDTrajectory | None] = [None] * len(jobs)
         done_offset = 0
         for indices in groups.values():
             for batch in self._bins([jobs[i] for i in indices], indices, ts_model, device):
+
                 def batch_progress(steps: int, offset: int = done_offset) -> None:
                     if progress is not None:
                         progress(offset + steps)
@@ -315,7 +343,8 @@ class TorchSimEngine:
 
             states = [ts.io.atoms_to_state([job.atoms], device=torch.device(device), dtype=self.dtype) for job in jobs]
             batcher: Any = ts.autobatching.BinningAutoBatcher(
-                ts_model, memory_scales_with=getattr(ts_model, "memory_scales_with", "n_atoms_x_density"))
+                ts_model, memory_scales_with=getattr(ts_model, "memory_scales_with", "n_atoms_x_density")
+            )
             batcher.load_states(states)
             return [[indices[j] for j in idx] for idx in batcher.index_bins]
         if self.cpu_max_atoms is not None and not str(device).startswith("cuda"):
@@ -329,7 +358,7 @@ class TorchSimEngine:
                 bins[-1].append(i)
                 atoms_in += n
             return bins
-        return [indices[k:k + size] for k in range(0, len(indices), size)]
+        return [indices[k : k + size] for k in range(0, len(indices), size)]
 
     def _run_batch(self, jobs: list[MDJob], ts_model: Any, device: str, progress: Progress) -> list[MDTrajectory]:
         import torch
@@ -373,16 +402,30 @@ class TorchSimEngine:
         if npt:
             assert isinstance(ensemble, NPTSettings)
             state = ts.npt_nose_hoover_isotropic_init(
-                state, model, kT=kT, dt=dt, chain_length=ensemble.tchain, t_tau=tensor(ensemble.tdamp_fs * units.fs),
-                b_tau=tensor(ensemble.pdamp_fs * units.fs), momenta=momenta)
+                state,
+                model,
+                kT=kT,
+                dt=dt,
+                chain_length=ensemble.tchain,
+                t_tau=tensor(ensemble.tdamp_fs * units.fs),
+                b_tau=tensor(ensemble.pdamp_fs * units.fs),
+                momenta=momenta,
+            )
 
             def step(s: Any, kT_: Any, p_: Any) -> Any:
                 return ts.npt_nose_hoover_isotropic_step(s, model, dt=dt, kT=kT_, external_pressure=p_)
 
             chain_names: tuple[str, ...] = ("thermostat", "barostat")
         else:
-            state = ts.nvt_nose_hoover_init(state, model, kT=kT, dt=dt, tau=tensor(ensemble.tdamp_fs * units.fs),
-                                            chain_length=ensemble.tchain, momenta=momenta)
+            state = ts.nvt_nose_hoover_init(
+                state,
+                model,
+                kT=kT,
+                dt=dt,
+                tau=tensor(ensemble.tdamp_fs * units.fs),
+                chain_length=ensemble.tchain,
+                momenta=momenta,
+            )
 
             def step(s: Any, kT_: Any, p_: Any) -> Any:
                 return ts.nvt_nose_hoover_step(s, model, dt=dt, kT=kT_)
@@ -391,8 +434,7 @@ class TorchSimEngine:
 
         n_jobs = len(jobs)
         active = list(range(n_jobs))  # job index of every system in the batch, in batch order
-        frames: list[dict[str, list]] = [{"steps": [], "pos": [], "cell": [], "T": [], "V": [], "p": []}
-                                         for _ in jobs]
+        frames: list[dict[str, list]] = [{"steps": [], "pos": [], "cell": [], "T": [], "V": [], "p": []} for _ in jobs]
         temps_check: list[list[float]] = [[] for _ in jobs]
         vols_check: list[list[float]] = [[] for _ in jobs]
         steps_done = [0] * n_jobs
@@ -421,8 +463,7 @@ class TorchSimEngine:
             state, kT, p_ext = new_state, kT[keep], p_ext[keep]
             active = [active[k] for k in keep_pos]
 
-        def stop(pos_in_batch: list[int], reasons: list[str], at_step: int,
-                 host: tuple | None = None) -> None:
+        def stop(pos_in_batch: list[int], reasons: list[str], at_step: int, host: tuple | None = None) -> None:
             host = host or host_arrays(state)
             off = offsets()
             for k, reason in zip(pos_in_batch, reasons):
@@ -443,8 +484,16 @@ class TorchSimEngine:
                 sl = slice(off[k], off[k + 1])
                 is_check = at_step % job.check_interval_steps == 0 or at_step == job.n_steps
                 if is_check:
-                    reason = array_stop_reason(host[0][sl], host[2][k], host[1][sl], numbers[j], volume0_A3=volume0[j],
-                                               npt=npt, pair_floor_A=job.pair_floor_A, volume_factor=job.volume_factor)
+                    reason = array_stop_reason(
+                        host[0][sl],
+                        host[2][k],
+                        host[1][sl],
+                        numbers[j],
+                        volume0_A3=volume0[j],
+                        npt=npt,
+                        pair_floor_A=job.pair_floor_A,
+                        volume_factor=job.volume_factor,
+                    )
                     if reason:
                         bad.append(k)
                         reasons.append(reason)
@@ -512,8 +561,10 @@ class TorchSimEngine:
             finite_or_stop(current)
             if not active:
                 break
-            if any(current % jobs[j].check_interval_steps == 0 or current == jobs[j].n_steps
-                   or jobs[j].samples_at(current) for j in active):
+            if any(
+                current % jobs[j].check_interval_steps == 0 or current == jobs[j].n_steps or jobs[j].samples_at(current)
+                for j in active
+            ):
                 observe(current)
             if current % progress_every == 0 or current == max_steps:
                 progress(sum(steps_done))
@@ -535,8 +586,11 @@ class TorchSimEngine:
             n = sizes[j]
             share = (steps_done[j] * n / atom_steps) if atom_steps else 0.0
             entry = final[j]
-            pos_f, mom_f, cell_f = entry if entry is not None else (
-                np.full((n, 3), np.nan), np.full((n, 3), np.nan), np.full((3, 3), np.nan))
+            pos_f, mom_f, cell_f = (
+                entry
+                if entry is not None
+                else (np.full((n, 3), np.nan), np.full((n, 3), np.nan), np.full((3, 3), np.nan))
+            )
             extra: dict[str, Any] = {"volume_A3_initial": volume0[j]}
             if temps_check[j]:
                 extra["temperature_K_mean"] = float(np.mean(temps_check[j]))
@@ -544,31 +598,38 @@ class TorchSimEngine:
                 extra["volume_A3_mean"] = float(np.mean(vols_check[j]))
             vol_final = float(abs(np.linalg.det(cell_f)))
             extra["volume_A3_final"] = vol_final if math.isfinite(vol_final) else None
-            extra.update(engine_identity=self.identity(), model_fraction=model_fraction, cpu_s=cpu_s * share,
-                         batch_wall_s=wall_s,
-                         dtype=str(self.dtype).replace("torch.", ""), device=str(device))
+            extra.update(
+                engine_identity=self.identity(),
+                model_fraction=model_fraction,
+                cpu_s=cpu_s * share,
+                batch_wall_s=wall_s,
+                dtype=str(self.dtype).replace("torch.", ""),
+                device=str(device),
+            )
             completed = not stop_reason[j] and steps_done[j] == job.n_steps
-            out.append(MDTrajectory(
-                job_id=job.job_id,
-                steps=np.asarray(fr["steps"], dtype=int),
-                positions_A=np.asarray(fr["pos"], dtype=float).reshape(-1, n, 3),
-                cells_A=np.asarray(fr["cell"], dtype=float).reshape(-1, 3, 3),
-                temperatures_K=np.asarray(fr["T"], dtype=float),
-                volumes_A3=np.asarray(fr["V"], dtype=float),
-                pressures_Pa=np.asarray(fr["p"], dtype=float) if npt else None,
-                steps_done=steps_done[j],
-                completed=completed,
-                stop_reason=stop_reason[j],
-                wall_s=wall_s * share,
-                us_per_atom_step=us_per_atom_step,
-                model_calls=calls_in[j],
-                final_positions_A=pos_f,
-                final_momenta=mom_f,
-                final_cell_A=cell_f,
-                engine=self.name,
-                batch_size=n_jobs,
-                extra=extra,
-            ))
+            out.append(
+                MDTrajectory(
+                    job_id=job.job_id,
+                    steps=np.asarray(fr["steps"], dtype=int),
+                    positions_A=np.asarray(fr["pos"], dtype=float).reshape(-1, n, 3),
+                    cells_A=np.asarray(fr["cell"], dtype=float).reshape(-1, 3, 3),
+                    temperatures_K=np.asarray(fr["T"], dtype=float),
+                    volumes_A3=np.asarray(fr["V"], dtype=float),
+                    pressures_Pa=np.asarray(fr["p"], dtype=float) if npt else None,
+                    steps_done=steps_done[j],
+                    completed=completed,
+                    stop_reason=stop_reason[j],
+                    wall_s=wall_s * share,
+                    us_per_atom_step=us_per_atom_step,
+                    model_calls=calls_in[j],
+                    final_positions_A=pos_f,
+                    final_momenta=mom_f,
+                    final_cell_A=cell_f,
+                    engine=self.name,
+                    batch_size=n_jobs,
+                    extra=extra,
+                )
+            )
         return out
 
 
@@ -587,13 +648,17 @@ def select_engine(choice: str, model: Any = None, **torch_sim_options: Any) -> M
     if choice in ("torchsim",):
         choice = "torch-sim"
     if choice not in ENGINE_CHOICES:
-        raise LipsUsageError(f"--lips-engine / lips_engine: expected one of {', '.join(ENGINE_CHOICES)}, got {choice!r}")
+        raise LipsUsageError(
+            f"--lips-engine / lips_engine: expected one of {', '.join(ENGINE_CHOICES)}, got {choice!r}"
+        )
     if choice == "ase":
         return AseEngine()
     if choice == "torch-sim":
         if not torch_sim_available():
-            raise LipsUsageError("--lips-engine torch-sim: torch-sim is not installed (pip install "
-                                 "'pytest-lips[torch-sim]', Python >= 3.12); use --lips-engine ase")
+            raise LipsUsageError(
+                "--lips-engine torch-sim: torch-sim is not installed (pip install "
+                "'pytest-lips[torch-sim]', Python >= 3.12); use --lips-engine ase"
+            )
         return TorchSimEngine(**torch_sim_options)
     if torch_sim_available() and model is not None and _supports_torch_sim(model):
         return TorchSimEngine(**torch_sim_options)

@@ -83,8 +83,9 @@ class MDJob:
 
     def __post_init__(self) -> None:
         if self.n_steps < 0 or self.sample_interval_steps < 0 or self.check_interval_steps < 1:
-            raise ValueError(f"MDJob {self.job_id}: need n_steps >= 0, sample_interval_steps >= 0, "
-                             "check_interval_steps >= 1")
+            raise ValueError(
+                f"MDJob {self.job_id}: need n_steps >= 0, sample_interval_steps >= 0, check_interval_steps >= 1"
+            )
         if self.ensemble.npt and self.pressure_Pa is None:
             raise ValueError(f"MDJob {self.job_id}: an NPT job needs pressure_Pa")
 
@@ -94,8 +95,9 @@ class MDJob:
 
     def samples_at(self, step: int) -> bool:
         """Whether a frame is stored at ``step``."""
-        return (self.sample_interval_steps > 0 and step % self.sample_interval_steps == 0
-                and step >= self.sample_from_step)
+        return (
+            self.sample_interval_steps > 0 and step % self.sample_interval_steps == 0 and step >= self.sample_from_step
+        )
 
 
 @dataclass
@@ -162,19 +164,39 @@ class MDTrajectory:
         atoms.set_momenta(self.final_momenta)
         return atoms
 
-    def to_run_record(self, task: str, run_id: str, timestep_fs: float, steps_requested: int,
-                      model: str = "", seed: int | None = None, extra: dict | None = None):
+    def to_run_record(
+        self,
+        task: str,
+        run_id: str,
+        timestep_fs: float,
+        steps_requested: int,
+        model: str = "",
+        seed: int | None = None,
+        extra: dict | None = None,
+    ):
         """The :class:`~pytest_lips.results.RunRecord` of this trajectory (engine and batch size in ``extra``)."""
         from ..results import RunRecord
 
         return RunRecord(
-            task=task, run_id=run_id, model=model, steps_requested=steps_requested,
-            steps_done=self.steps_done, time_ps=self.steps_done * timestep_fs / 1000.0,
-            completed=self.completed, stop_reason=self.stop_reason, wall_s=self.wall_s,
-            us_per_atom_step=self.us_per_atom_step, model_fraction=self.extra.get("model_fraction"),
+            task=task,
+            run_id=run_id,
+            model=model,
+            steps_requested=steps_requested,
+            steps_done=self.steps_done,
+            time_ps=self.steps_done * timestep_fs / 1000.0,
+            completed=self.completed,
+            stop_reason=self.stop_reason,
+            wall_s=self.wall_s,
+            us_per_atom_step=self.us_per_atom_step,
+            model_fraction=self.extra.get("model_fraction"),
             seed=seed,
-            extra={**_json_safe(self.extra), "model_calls": self.model_calls, "engine": self.engine,
-                   "batch_size": self.batch_size, **(extra or {})},
+            extra={
+                **_json_safe(self.extra),
+                "model_calls": self.model_calls,
+                "engine": self.engine,
+                "batch_size": self.batch_size,
+                **(extra or {}),
+            },
         )
 
 
@@ -228,6 +250,5 @@ def array_stop_reason(
             return "non-finite cell volume"
         ratio = volume / volume0_A3
         if ratio > volume_factor or ratio < 1.0 / volume_factor:
-            return (f"volume changed by more than a factor {volume_factor:g} "
-                    f"(V/V0 = {ratio:.3g}, V = {volume:.1f} Å^3)")
+            return f"volume changed by more than a factor {volume_factor:g} (V/V0 = {ratio:.3g}, V = {volume:.1f} Å^3)"
     return None

@@ -83,16 +83,21 @@ class Baseline:
         self.environment = dict(data.get("environment") or {})
         where = f"--lips-baseline {self.path}" if self.path else "baseline"
         if data.get("interrupted"):
-            raise LipsUsageError(f"{where}: comes from an interrupted run (\"interrupted\": true), so its metrics are "
-                                 "incomplete; record the baseline again with a complete run (--lips-save-baseline)")
+            raise LipsUsageError(
+                f'{where}: comes from an interrupted run ("interrupted": true), so its metrics are '
+                "incomplete; record the baseline again with a complete run (--lips-save-baseline)"
+            )
         models = data.get("models") or []
         if not isinstance(models, list) or not all(isinstance(m, Mapping) for m in models):
-            raise LipsUsageError(f"{where}: \"models\" must be a list of objects; record the baseline again "
-                                 "(--lips-save-baseline PATH or python -m pytest_lips baseline REPORT -o PATH)")
+            raise LipsUsageError(
+                f'{where}: "models" must be a list of objects; record the baseline again '
+                "(--lips-save-baseline PATH or python -m pytest_lips baseline REPORT -o PATH)"
+            )
         self.models: list[dict[str, Any]] = [dict(m) for m in models]
         self.metrics: dict[str, dict[str, dict[str, Any]]] = _parse_metrics(data.get("metrics"), where)
-        self.provenance: dict[str, Any] = dict(data.get("provenance") or {}) \
-            if isinstance(data.get("provenance") or {}, Mapping) else {}
+        self.provenance: dict[str, Any] = (
+            dict(data.get("provenance") or {}) if isinstance(data.get("provenance") or {}, Mapping) else {}
+        )
 
     # -- construction -----------------------------------------------------------------------
     @classmethod
@@ -137,19 +142,28 @@ class Baseline:
         wants_pack = task in (None, "task1", "task2", "task3")
         wants_data = task in (None, "test_split", "data")
         old_pack, new_pack = self.provenance.get("reference_pack") or {}, current.get("reference_pack") or {}
-        if wants_pack and old_pack.get("checksum") and new_pack.get("checksum") \
-                and old_pack["checksum"] != new_pack["checksum"]:
-            out.append(f"baseline used reference pack {old_pack.get('name')}@{old_pack.get('version')} "
-                       f"(checksum {str(old_pack['checksum'])[:12]}), this run "
-                       f"{new_pack.get('name')}@{new_pack.get('version')} (checksum {str(new_pack['checksum'])[:12]})")
+        if (
+            wants_pack
+            and old_pack.get("checksum")
+            and new_pack.get("checksum")
+            and old_pack["checksum"] != new_pack["checksum"]
+        ):
+            out.append(
+                f"baseline used reference pack {old_pack.get('name')}@{old_pack.get('version')} "
+                f"(checksum {str(old_pack['checksum'])[:12]}), this run "
+                f"{new_pack.get('name')}@{new_pack.get('version')} (checksum {str(new_pack['checksum'])[:12]})"
+            )
         old_data, new_data = self.provenance.get("data") or {}, current.get("data") or {}
         if wants_data and old_data.get("sha256") and new_data.get("sha256"):
             if old_data["sha256"] != new_data["sha256"]:
-                out.append(f"baseline used data {old_data.get('source')} (sha256 {str(old_data['sha256'])[:12]}), "
-                           f"this run {new_data.get('source')} (sha256 {str(new_data['sha256'])[:12]})")
+                out.append(
+                    f"baseline used data {old_data.get('source')} (sha256 {str(old_data['sha256'])[:12]}), "
+                    f"this run {new_data.get('source')} (sha256 {str(new_data['sha256'])[:12]})"
+                )
             elif old_data.get("split_source") != new_data.get("split_source"):
-                out.append(f"baseline split the data {old_data.get('split_source')}, this run "
-                           f"{new_data.get('split_source')}")
+                out.append(
+                    f"baseline split the data {old_data.get('split_source')}, this run {new_data.get('split_source')}"
+                )
         return out
 
     def check_covers(self, model_names: list[str]) -> None:
@@ -253,8 +267,10 @@ class Baseline:
             passed = not (beyond_tolerance and beyond_noise)
             reason = ""
             if beyond_tolerance and not beyond_noise:
-                reason = (f"change {format_number(delta)} {unit} is inside the combined 95 % uncertainty "
-                          f"±{format_number(combined)} {unit}").replace("  ", " ")
+                reason = (
+                    f"change {format_number(delta)} {unit} is inside the combined 95 % uncertainty "
+                    f"±{format_number(combined)} {unit}"
+                ).replace("  ", " ")
         if not metric.gated:
             note = "; ".join(filter(None, [note, "reported, not gated" + (f": {metric.note}" if metric.note else "")]))
         if reason:
@@ -296,8 +312,10 @@ def baseline_dict(report: Mapping[str, Any]) -> dict[str, Any]:
     """The baseline document of a report (metrics without details, runs or verdicts)."""
     if report.get("interrupted"):
         where = report.get("_source") or "the report"
-        raise LipsUsageError(f"{where} comes from an interrupted run (\"interrupted\": true); its metrics are "
-                             "incomplete and it cannot be a baseline: run the suite to the end first")
+        raise LipsUsageError(
+            f'{where} comes from an interrupted run ("interrupted": true); its metrics are '
+            "incomplete and it cannot be a baseline: run the suite to the end first"
+        )
     if report.get("kind") == BASELINE_KIND:
         return dict(report)
     metrics: dict[str, dict[str, Any]] = {}
@@ -308,20 +326,23 @@ def baseline_dict(report: Mapping[str, Any]) -> dict[str, Any]:
                     k: m.get(k) for k in ("value", "unit", "uncertainty", "interval", "n", "gated", "task")
                 }
     profile = report.get("profile") or {}
-    return _clean({
-        "schema_version": SCHEMA_VERSION,
-        "kind": BASELINE_KIND,
-        "plugin_version": report.get("plugin_version", ""),
-        "protocol_version": str(report.get("protocol_version", "")),
-        "profile": profile.get("name", "") if isinstance(profile, Mapping) else str(profile),
-        "created_at": report.get("started_at") or datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "environment": report.get("environment") or {},
-        "models": [
-            {k: m.get(k, "") for k in ("name", "sha256", "spec", "kind", "device")} for m in report.get("models", [])
-        ],
-        "metrics": {model: dict(sorted(entries.items())) for model, entries in sorted(metrics.items())},
-        "provenance": report.get("provenance") or {},
-    })
+    return _clean(
+        {
+            "schema_version": SCHEMA_VERSION,
+            "kind": BASELINE_KIND,
+            "plugin_version": report.get("plugin_version", ""),
+            "protocol_version": str(report.get("protocol_version", "")),
+            "profile": profile.get("name", "") if isinstance(profile, Mapping) else str(profile),
+            "created_at": report.get("started_at") or datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "environment": report.get("environment") or {},
+            "models": [
+                {k: m.get(k, "") for k in ("name", "sha256", "spec", "kind", "device")}
+                for m in report.get("models", [])
+            ],
+            "metrics": {model: dict(sorted(entries.items())) for model, entries in sorted(metrics.items())},
+            "provenance": report.get("provenance") or {},
+        }
+    )
 
 
 def save_baseline(report: Mapping[str, Any], path: str | os.PathLike) -> Path:
@@ -354,12 +375,14 @@ def load_baseline(path: str | os.PathLike) -> Baseline:
         report = load_report(path)
         if report.get("interrupted"):
             raise LipsUsageError(
-                f"--lips-baseline {path}: the report comes from an interrupted run (\"interrupted\": true), so its "
+                f'--lips-baseline {path}: the report comes from an interrupted run ("interrupted": true), so its '
                 "metrics are incomplete; record the baseline again with a complete run (--lips-save-baseline)"
             )
         if not isinstance(report.get("results"), Mapping):
-            raise LipsUsageError(f"--lips-baseline {path}: \"results\" is not an object; give a report written by "
-                                 "--lips-report or a baseline written by --lips-save-baseline")
+            raise LipsUsageError(
+                f'--lips-baseline {path}: "results" is not an object; give a report written by '
+                "--lips-report or a baseline written by --lips-save-baseline"
+            )
         baseline = Baseline.from_report(report, path)
     else:
         raise LipsUsageError(f"--lips-baseline: {path} is neither a pytest-lips baseline nor a report")
@@ -373,18 +396,23 @@ def load_baseline(path: str | os.PathLike) -> Baseline:
 
 def _parse_metrics(raw: Any, where: str) -> dict[str, dict[str, dict[str, Any]]]:
     """``{model: {metric key: entry}}`` of a baseline, or a :class:`LipsUsageError` naming the fix."""
-    fix = ("record the baseline again (--lips-save-baseline PATH, or python -m pytest_lips baseline "
-           "lips-report.json -o PATH)")
+    fix = (
+        "record the baseline again (--lips-save-baseline PATH, or python -m pytest_lips baseline "
+        "lips-report.json -o PATH)"
+    )
     if raw is None:
         return {}
     if not isinstance(raw, Mapping):
-        raise LipsUsageError(f"{where}: \"metrics\" must be an object {{model: {{metric key: {{value, unit, ...}}}}}}, "
-                             f"not {type(raw).__name__}; {fix}")
+        raise LipsUsageError(
+            f'{where}: "metrics" must be an object {{model: {{metric key: {{value, unit, ...}}}}}}, '
+            f"not {type(raw).__name__}; {fix}"
+        )
     out: dict[str, dict[str, dict[str, Any]]] = {}
     for model, entries in raw.items():
         if not isinstance(entries, Mapping) or not all(isinstance(v, Mapping) for v in entries.values()):
-            raise LipsUsageError(f"{where}: \"metrics\" of model {model!r} must map metric keys to objects "
-                                 f"{{value, unit, ...}}; {fix}")
+            raise LipsUsageError(
+                f'{where}: "metrics" of model {model!r} must map metric keys to objects {{value, unit, ...}}; {fix}'
+            )
         out[str(model)] = {str(k): dict(v) for k, v in entries.items()}
     return out
 
@@ -398,8 +426,12 @@ def _message(reg: Regression) -> str:
     now = f"{format_number(reg.value)}{unit}"
     change = reg.value - reg.baseline_value
     rel = f" ({change / abs(reg.baseline_value):+.1%})" if reg.baseline_value else ""
-    worse = {"max": "higher is worse", "min": "lower is worse", "band": "further from the accepted band is worse",
-             "two-sided": "any change counts"}.get(reg.direction, reg.direction)
+    worse = {
+        "max": "higher is worse",
+        "min": "lower is worse",
+        "band": "further from the accepted band is worse",
+        "two-sided": "any change counts",
+    }.get(reg.direction, reg.direction)
     allowed = f"allowed {reg.tolerance}"
     if reg.tolerance.endswith("%"):
         allowed += f" = {format_number(reg.allowed)}{unit}"
@@ -407,8 +439,10 @@ def _message(reg: Regression) -> str:
         allowed += f", combined uncertainty ±{format_number(reg.combined_uncertainty)}{unit}"
     verb = "regressed" if not reg.passed else "within tolerance"
     extra = f"; {reg.note}" if reg.note else ""
-    return (f"{reg.metric} {verb}: {now} vs baseline {base}, change {format_number(change)}{unit}{rel} "
-            f"({worse}; {allowed}){who}{extra}")
+    return (
+        f"{reg.metric} {verb}: {now} vs baseline {base}, change {format_number(change)}{unit}{rel} "
+        f"({worse}; {allowed}){who}{extra}"
+    )
 
 
 def _band_distance(value: float, band: tuple[float, float] | None) -> float:

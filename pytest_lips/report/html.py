@@ -21,15 +21,20 @@ img{max-width:48%;margin:.5em;border:1px solid #ddd}
 """
 
 
-def render_html(report: Mapping[str, Any], plot_paths: Iterable[str | os.PathLike] | None = None,
-                *, title: str = "pytest-lips report") -> str:
+def render_html(
+    report: Mapping[str, Any],
+    plot_paths: Iterable[str | os.PathLike] | None = None,
+    *,
+    title: str = "pytest-lips report",
+) -> str:
     """Standalone HTML: the metrics table (one column per model), failures, regressions and plots.
     Verdicts are words; colour only repeats them."""
     models, rows = build_rows(report)
     summary = report.get("summary") or {}
     profile = (report.get("profile") or {}).get("name", "?")
     parts = [
-        "<!DOCTYPE html>", "<html lang=\"en\"><head><meta charset=\"utf-8\">",
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
         f"<title>{escape(title)}</title><style>{_CSS}</style></head><body>",
         f"<h1>{escape(title)}: {escape(summary.get('gate', '?'))}</h1>",
         f"<p>profile <code>{escape(profile)}</code>, protocol {escape(str(report.get('protocol_version')))}, "
@@ -39,8 +44,10 @@ def render_html(report: Mapping[str, Any], plot_paths: Iterable[str | os.PathLik
     parts += [f"<th>{escape(m)}</th>" for m in models]
     parts.append("</tr></thead><tbody>")
     for row in rows:
-        parts.append(f"<tr><td>{escape(row.task)}</td><td><code>{escape(row.key)}</code></td>"
-                     f"<td>{escape(row.unit)}</td><td>{escape(row.threshold_text or '–')}</td>")
+        parts.append(
+            f"<tr><td>{escape(row.task)}</td><td><code>{escape(row.key)}</code></td>"
+            f"<td>{escape(row.unit)}</td><td>{escape(row.threshold_text or '–')}</td>"
+        )
         for m in models:
             cell = row.cells.get(m)
             if cell is None:
@@ -51,11 +58,11 @@ def render_html(report: Mapping[str, Any], plot_paths: Iterable[str | os.PathLik
                 classes.append("REGRESSED")
             value = escape(cell.value_text)
             if cell.best:
-                value = f"<span class=\"best\">{value} ★</span>"
+                value = f'<span class="best">{value} ★</span>'
             extra = f"<br><small>{escape(cell.reason)}</small>" if cell.verdict == "NOT GATED" else ""
             if cell.baseline:
                 extra += f"<br><small>baseline: {escape(cell.baseline_text)}</small>"
-            parts.append(f"<td class=\"num {' '.join(classes)}\">{value} {escape(cell.verdict)}{extra}</td>")
+            parts.append(f'<td class="num {" ".join(classes)}">{value} {escape(cell.verdict)}{extra}</td>')
         parts.append("</tr>")
     parts.append("</tbody></table>")
     if len(models) > 1:
@@ -73,8 +80,10 @@ def render_html(report: Mapping[str, Any], plot_paths: Iterable[str | os.PathLik
     plots = [Path(p) for p in (plot_paths or [])]
     if plots:
         parts.append("<h2>Plots</h2><div>")
-        parts += [f"<a href=\"{escape(p.as_posix())}\"><img src=\"{escape(p.as_posix())}\" alt=\"{escape(p.stem)}\"></a>"
-                  for p in plots]
+        parts += [
+            f'<a href="{escape(p.as_posix())}"><img src="{escape(p.as_posix())}" alt="{escape(p.stem)}"></a>'
+            for p in plots
+        ]
         parts.append("</div>")
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"

@@ -217,8 +217,9 @@ def check_writable(path: str | os.PathLike, option: str) -> None:
     if path.is_dir():
         raise LipsUsageError(f"{option} {path}: is a directory; give a file path such as {path / 'lips-report.json'}")
     if not parent.exists():
-        raise LipsUsageError(f"{option} {path}: directory {parent} does not exist; create it (mkdir -p {parent}) "
-                             "or give another path")
+        raise LipsUsageError(
+            f"{option} {path}: directory {parent} does not exist; create it (mkdir -p {parent}) or give another path"
+        )
     if not parent.is_dir():
         raise LipsUsageError(f"{option} {path}: {parent} is not a directory; give a file path in a directory")
     if path.exists() and not os.access(path, os.W_OK):
@@ -227,8 +228,9 @@ def check_writable(path: str | os.PathLike, option: str) -> None:
         with tempfile.NamedTemporaryFile(dir=parent, prefix=f".{path.name}.", suffix=".probe"):
             pass
     except OSError as exc:
-        raise LipsUsageError(f"{option} {path}: cannot create files in {parent} ({exc.strerror or exc}); "
-                             "give a writable path") from None
+        raise LipsUsageError(
+            f"{option} {path}: cannot create files in {parent} ({exc.strerror or exc}); give a writable path"
+        ) from None
 
 
 def dumps(report: Mapping[str, Any]) -> str:
@@ -243,7 +245,9 @@ def load_report(path: str | os.PathLike) -> dict[str, Any]:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise LipsUsageError(f"pytest-lips report {path} does not exist (write one with --lips-report {path})") from None
+        raise LipsUsageError(
+            f"pytest-lips report {path} does not exist (write one with --lips-report {path})"
+        ) from None
     except OSError as exc:
         raise LipsUsageError(f"cannot read pytest-lips report {path}: {exc}") from None
     try:
@@ -294,8 +298,14 @@ def environment_info(device: str = "") -> dict[str, Any]:
         "implementation": platform.python_implementation(),
         "platform": f"{sys.platform}-{platform.machine()}",
     }
-    for module, key in (("numpy", "numpy"), ("scipy", "scipy"), ("torch", "torch"), ("ase", "ase"),
-                        ("graph_pes", "graph_pes"), ("pytest", "pytest")):
+    for module, key in (
+        ("numpy", "numpy"),
+        ("scipy", "scipy"),
+        ("torch", "torch"),
+        ("ase", "ase"),
+        ("graph_pes", "graph_pes"),
+        ("pytest", "pytest"),
+    ):
         info[key] = _version_of(module)
     if device:
         info["device"] = device

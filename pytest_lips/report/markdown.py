@@ -17,8 +17,9 @@ from .table import BEST_LEGEND, Row, build_rows, failures, regressions
 _EMOJI = {"PASS": "✅", "FAIL": "❌", "NOT GATED": "⚪", "REPORTED": "ℹ️", "NO GATES": "⚪"}
 
 
-def render_markdown(report: Mapping[str, Any], plot_paths: Iterable[str | os.PathLike] | None = None,
-                    *, title: str = "pytest-lips") -> str:
+def render_markdown(
+    report: Mapping[str, Any], plot_paths: Iterable[str | os.PathLike] | None = None, *, title: str = "pytest-lips"
+) -> str:
     """The Markdown document of a report: gate, models, metrics table (one column per model when
     several), failed thresholds, baseline regressions, not-gated reasons, plot links, environment."""
     models, rows = build_rows(report)
@@ -26,8 +27,12 @@ def render_markdown(report: Mapping[str, Any], plot_paths: Iterable[str | os.Pat
     gate = summary.get("gate", "?")
     profile = (report.get("profile") or {}).get("name", "?")
     out: list[str] = [f"## {title}: {_EMOJI.get(gate, '')} {gate}".replace("  ", " "), ""]
-    facts = [f"profile `{profile}`", f"protocol {report.get('protocol_version', '?')}",
-             f"seed {report.get('seed')}", f"pytest-lips {report.get('plugin_version', '?')}"]
+    facts = [
+        f"profile `{profile}`",
+        f"protocol {report.get('protocol_version', '?')}",
+        f"seed {report.get('seed')}",
+        f"pytest-lips {report.get('plugin_version', '?')}",
+    ]
     outcomes = summary.get("outcomes") or {}
     if outcomes:
         facts.append(", ".join(f"{n} {k}" for k, n in outcomes.items()))
@@ -41,8 +46,10 @@ def render_markdown(report: Mapping[str, Any], plot_paths: Iterable[str | os.Pat
         out += ["| Model | Gate | sha256 | Kind | Device | Spec |", "|---|---|---|---|---|---|"]
         for m in report["models"]:
             g = (per_model.get(m["name"]) or {}).get("gate", "")
-            out.append(f"| {_esc(m['name'])} | {_EMOJI.get(g, '')} {g} | `{(m.get('sha256') or '')[:12]}` | "
-                       f"{_esc(m.get('kind', ''))} | {_esc(m.get('device', ''))} | {_esc(m.get('spec', ''))} |")
+            out.append(
+                f"| {_esc(m['name'])} | {_EMOJI.get(g, '')} {g} | `{(m.get('sha256') or '')[:12]}` | "
+                f"{_esc(m.get('kind', ''))} | {_esc(m.get('device', ''))} | {_esc(m.get('spec', ''))} |"
+            )
         out.append("")
 
     out += ["### Metrics", ""]
@@ -64,10 +71,14 @@ def render_markdown(report: Mapping[str, Any], plot_paths: Iterable[str | os.Pat
         regressed = regressions(report)
         compared = sum((m or {}).get("compared", 0) for m in per_model.values())
         where = f"`{base.get('path')}`" if base.get("path") else "the baseline"
-        out += [f"### Regressions against {where}", "",
-                f"Baseline: profile `{base.get('profile')}`, protocol {base.get('protocol_version')}, "
-                f"recorded {base.get('created_at') or '?'}; {compared} metric(s) compared, "
-                f"tolerances: {_tolerance_text(report)}.", ""]
+        out += [
+            f"### Regressions against {where}",
+            "",
+            f"Baseline: profile `{base.get('profile')}`, protocol {base.get('protocol_version')}, "
+            f"recorded {base.get('created_at') or '?'}; {compared} metric(s) compared, "
+            f"tolerances: {_tolerance_text(report)}.",
+            "",
+        ]
         if regressed:
             for r in regressed:
                 flag = "❌ REGRESSED" if r.get("gated", True) else "⚪ worse (not gated)"
@@ -76,8 +87,9 @@ def render_markdown(report: Mapping[str, Any], plot_paths: Iterable[str | os.Pat
             out.append("- ✅ no regressions")
         out.append("")
 
-    not_gated = [(row, m, row.cells[m]) for row in rows for m in models
-                 if m in row.cells and row.cells[m].verdict == "NOT GATED"]
+    not_gated = [
+        (row, m, row.cells[m]) for row in rows for m in models if m in row.cells and row.cells[m].verdict == "NOT GATED"
+    ]
     if not_gated:
         out += ["### Reported, not gated", ""]
         multi = len(models) > 1
@@ -107,8 +119,10 @@ def _single(rows: list[Row], model: str) -> list[str]:
         if cell is None:
             continue
         verdict = f"{_EMOJI.get(cell.verdict, '')} {cell.verdict}"
-        line = (f"| {row.task} | `{row.key}` | {_esc(cell.value_text)} | {_esc(row.unit)} | "
-                f"{_esc(row.threshold_text) or '–'} | {verdict} |")
+        line = (
+            f"| {row.task} | `{row.key}` | {_esc(cell.value_text)} | {_esc(row.unit)} | "
+            f"{_esc(row.threshold_text) or '–'} | {verdict} |"
+        )
         if has_baseline:
             line += f" {_baseline_cell(cell)} |"
         lines.append(line)
@@ -133,8 +147,11 @@ def _multi(rows: list[Row], models: list[str]) -> list[str]:
             if cell.regressed:
                 text += f" ({_baseline_cell(cell)})"
             cells.append(text)
-        lines.append(f"| {row.task} | `{row.key}` | {_esc(row.unit)} | {_esc(row.threshold_text) or '–'} | "
-                     + " | ".join(cells) + " |")
+        lines.append(
+            f"| {row.task} | `{row.key}` | {_esc(row.unit)} | {_esc(row.threshold_text) or '–'} | "
+            + " | ".join(cells)
+            + " |"
+        )
     return lines + ["", f"★ {_esc_inline(BEST_LEGEND[2:])}.", ""]
 
 
@@ -161,8 +178,10 @@ def _details(report) -> list[str]:
     if thresholds:
         out += ["| Threshold | Value | Unit | Direction | Origin | Source |", "|---|---:|---|---|---|---|"]
         for key, t in thresholds.items():
-            out.append(f"| `{key}` | {format_number(t.get('value'))} | {_esc(t.get('unit', ''))} | "
-                       f"{t.get('direction', '')} | {t.get('origin', '')} | {_esc(t.get('source', ''))} |")
+            out.append(
+                f"| `{key}` | {format_number(t.get('value'))} | {_esc(t.get('unit', ''))} | "
+                f"{t.get('direction', '')} | {t.get('origin', '')} | {_esc(t.get('source', ''))} |"
+            )
         out.append("")
     env = report.get("environment") or {}
     if env:

@@ -30,14 +30,28 @@ def merge_reports(reports: Sequence[Mapping[str, Any]], names: Sequence[str] | N
     reports = [copy.deepcopy(dict(r)) for r in reports]
     first = reports[0]
 
-    _check_same(reports, names, "protocol_version", lambda r: str(r.get("protocol_version")),
-                "results from different protocol versions are not comparable; rerun the older shard "
-                "with the same pytest-lips version")
-    _check_same(reports, names, "profile", lambda r: (r.get("profile") or {}).get("name"),
-                "results from different profiles are not comparable; run every shard with the same --lips-profile")
-    _check_same(reports, names, "thresholds", lambda r: _threshold_values(r),
-                "verdicts were made against different thresholds; use the same --lips-threshold / ini settings "
-                "in every shard")
+    _check_same(
+        reports,
+        names,
+        "protocol_version",
+        lambda r: str(r.get("protocol_version")),
+        "results from different protocol versions are not comparable; rerun the older shard "
+        "with the same pytest-lips version",
+    )
+    _check_same(
+        reports,
+        names,
+        "profile",
+        lambda r: (r.get("profile") or {}).get("name"),
+        "results from different profiles are not comparable; run every shard with the same --lips-profile",
+    )
+    _check_same(
+        reports,
+        names,
+        "thresholds",
+        lambda r: _threshold_values(r),
+        "verdicts were made against different thresholds; use the same --lips-threshold / ini settings in every shard",
+    )
 
     # rename models whose name clashes with a different sha256
     sha_by_name: dict[str, set[str]] = {}
@@ -65,7 +79,8 @@ def merge_reports(reports: Sequence[Mapping[str, Any]], names: Sequence[str] | N
             new_model = rename.get(model, model)
             for task, entry in tasks.items():
                 target = results.setdefault(new_model, {}).setdefault(
-                    task, {"metrics": [], "verdicts": [], "baseline": [], "runs": []})
+                    task, {"metrics": [], "verdicts": [], "baseline": [], "runs": []}
+                )
                 for kind in ("metrics", "verdicts", "baseline", "runs"):
                     for item in entry.get(kind, []):
                         item = dict(item)
@@ -90,13 +105,15 @@ def merge_reports(reports: Sequence[Mapping[str, Any]], names: Sequence[str] | N
         for k, v in (report.get("tolerances") or {}).items():
             tolerances.setdefault(k, v)
         baseline = baseline or report.get("baseline")
-        merged_from.append({
-            "file": name,
-            "profile": (report.get("profile") or {}).get("name"),
-            "started_at": report.get("started_at", ""),
-            "duration_s": report.get("duration_s"),
-            "models": sorted(rename.values()),
-        })
+        merged_from.append(
+            {
+                "file": name,
+                "profile": (report.get("profile") or {}).get("name"),
+                "started_at": report.get("started_at", ""),
+                "duration_s": report.get("duration_s"),
+                "models": sorted(rename.values()),
+            }
+        )
         # a report that was itself merged keeps its history
         for sub in report.get("merged_from") or []:
             if sub not in merged_from:
@@ -124,8 +141,10 @@ def merge_reports(reports: Sequence[Mapping[str, Any]], names: Sequence[str] | N
     }
     environments = {repr(sorted((r.get("environment") or {}).items())) for r in reports}
     if len(environments) > 1:
-        merged["environment"] = {**merged["environment"], "note": "shards ran in different environments; "
-                                 "see merged_from"}
+        merged["environment"] = {
+            **merged["environment"],
+            "note": "shards ran in different environments; see merged_from",
+        }
         for entry, report in zip(merged["merged_from"], reports):
             entry.setdefault("environment", report.get("environment", {}))
     merged["summary"] = summarize(merged)

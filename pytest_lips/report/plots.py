@@ -34,8 +34,9 @@ _FALLBACK_REGIME_COLOURS = ["#dadaeb", "#fdd0a2", "#c7e9c0", "#d9d9d9"]
 
 
 # -- public --------------------------------------------------------------------------------------------
-def write_plots(report: Mapping[str, Any], out_dir: str | os.PathLike, *, dpi: int = 120,
-                notes: list[str] | None = None) -> list[Path]:
+def write_plots(
+    report: Mapping[str, Any], out_dir: str | os.PathLike, *, dpi: int = 120, notes: list[str] | None = None
+) -> list[Path]:
     """Draw every plot the report has data for into ``out_dir`` (created); return the PNG paths, sorted.
 
     File names: ``<model>_task1_parity.png``, ``<model>_task2_force_error.png``,
@@ -117,8 +118,14 @@ def plot_task1_parity(metrics: Mapping[str, Mapping[str, Any]], *, model: str = 
             sel = ok & mask
             if not sel.any():
                 continue
-            kw = dict(marker=marker, s=36, edgecolors=colour, facecolors=face, linewidths=1.2,
-                      label=f"{label}{suffix} (n={int(sel.sum())})")
+            kw = dict(
+                marker=marker,
+                s=36,
+                edgecolors=colour,
+                facecolors=face,
+                linewidths=1.2,
+                label=f"{label}{suffix} (n={int(sel.sum())})",
+            )
             ax.scatter(dft[sel], mod[sel], **kw)
             res.scatter(dft[sel], mod[sel] - dft[sel], **{**kw, "label": None})
         if label == "relaxed":
@@ -127,12 +134,25 @@ def plot_task1_parity(metrics: Mapping[str, Mapping[str, Any]], *, model: str = 
             rmse = float(np.sqrt(np.mean(err[ok] ** 2))) if ok.any() else float("nan")
             for rank, i in enumerate(worst):
                 if abs(err[i]) > 2 * rmse and np.isfinite(rmse):
-                    res.annotate(str(structures[i].get("name", i)), (dft[i], err[i]), fontsize=7,
-                                 xytext=(6, -10 if err[i] < 0 else 6), textcoords="offset points")
+                    res.annotate(
+                        str(structures[i].get("name", i)),
+                        (dft[i], err[i]),
+                        fontsize=7,
+                        xytext=(6, -10 if err[i] < 0 else 6),
+                        textcoords="offset points",
+                    )
         failed = int((~ok).sum())
         if failed:
-            ax.text(0.98, 0.02 + 0.06 * (label != "relaxed"), f"{failed} {label} structure(s) without a value",
-                    transform=ax.transAxes, ha="right", va="bottom", fontsize=8, color="#b00")
+            ax.text(
+                0.98,
+                0.02 + 0.06 * (label != "relaxed"),
+                f"{failed} {label} structure(s) without a value",
+                transform=ax.transAxes,
+                ha="right",
+                va="bottom",
+                fontsize=8,
+                color="#b00",
+            )
     if not all_vals:
         raise _Skip("no finite formation energies")
     lo, hi = min(all_vals), max(all_vals)
@@ -183,8 +203,9 @@ def plot_task2_force_error(metrics: Mapping[str, Mapping[str, Any]], *, model: s
                 name = regimes[start]
                 if name:
                     colour = palette.setdefault(name, _FALLBACK_REGIME_COLOURS[len(palette) % 4])
-                    ax.axvspan(edges[start], edges[i], color=colour, alpha=0.45, lw=0,
-                               label=None if name in seen else name)
+                    ax.axvspan(
+                        edges[start], edges[i], color=colour, alpha=0.45, lw=0, label=None if name in seen else name
+                    )
                     seen.add(name)
                 start = i
     ax.plot(t, err, color="k", lw=1.2, marker="o", ms=2.5, label="force RMSE per snapshot")
@@ -243,24 +264,35 @@ def plot_task3_arrhenius(metrics: Mapping[str, Mapping[str, Any]], *, model: str
             r = np.array([_f(v) for v in (r or [])])
             r = r[np.isfinite(r) & (r > 0)]
             if len(r):
-                ax.scatter(np.full(len(r), xi), r, s=12, color="0.55", zorder=2,
-                           label="repeats" if first else None)
+                ax.scatter(np.full(len(r), xi), r, s=12, color="0.55", zorder=2, label="repeats" if first else None)
                 first = False
     yerr = None
     if d.get("D_err_cm2_s") and len(d["D_err_cm2_s"]) == len(T):
         e = np.array([_f(v) for v in d["D_err_cm2_s"]])
         yerr = np.vstack([np.minimum(e, D * 0.999), e])[:, ok]
-    ax.errorbar(x[ok], D[ok], yerr=yerr, fmt="o", color="#1f77b4", ms=6, capsize=3, zorder=3,
-                label="D(T), mean of repeats")
+    ax.errorbar(
+        x[ok], D[ok], yerr=yerr, fmt="o", color="#1f77b4", ms=6, capsize=3, zorder=3, label="D(T), mean of repeats"
+    )
 
     ea, d0 = d.get("activation_energy_eV"), d.get("prefactor_cm2_s")
     if ea is not None and d0 is not None and math.isfinite(ea) and math.isfinite(d0) and d0 > 0:
         xs = np.linspace(x[ok].min(), x[ok].max(), 50)
-        ax.plot(xs, d0 * np.exp(-ea * xs / (KB_EV * 1000.0)),
-                color="#1f77b4", lw=1.5, label=f"Arrhenius fit, E$_a$ = {ea:.3g} eV")
+        ax.plot(
+            xs,
+            d0 * np.exp(-ea * xs / (KB_EV * 1000.0)),
+            color="#1f77b4",
+            lw=1.5,
+            label=f"Arrhenius fit, E$_a$ = {ea:.3g} eV",
+        )
         xe = np.linspace(x[ok].max(), x298, 50)
-        ax.plot(xe, d0 * np.exp(-ea * xe / (KB_EV * 1000.0)), color="#1f77b4", lw=1.2, ls="--",
-                label="extrapolation to 298 K")
+        ax.plot(
+            xe,
+            d0 * np.exp(-ea * xe / (KB_EV * 1000.0)),
+            color="#1f77b4",
+            lw=1.2,
+            ls="--",
+            label="extrapolation to 298 K",
+        )
 
     band_d = d.get("band_D298_cm2_s")
     band_s = d.get("band_mS_cm") or _band_from_thresholds(thresholds)
@@ -281,8 +313,17 @@ def plot_task3_arrhenius(metrics: Mapping[str, Mapping[str, Any]], *, model: str
             yerr298 = [[max(d298 - interval[0], 0)], [max(interval[1] - d298, 0)]]
         sigma = metric.get("value")
         s_text = f", σ$_{{298}}$ = {sigma:.3g} mS/cm" if sigma is not None and math.isfinite(sigma) else ""
-        ax.errorbar([x298], [d298], yerr=yerr298, fmt="*", ms=13, color="#d62728", capsize=4, zorder=4,
-                    label=f"D(298 K) = {d298:.2e} cm²/s{s_text}")
+        ax.errorbar(
+            [x298],
+            [d298],
+            yerr=yerr298,
+            fmt="*",
+            ms=13,
+            color="#d62728",
+            capsize=4,
+            zorder=4,
+            label=f"D(298 K) = {d298:.2e} cm²/s{s_text}",
+        )
 
     ax.set_yscale("log")
     ax.set_xlabel("1000 / T (1/K)")
@@ -339,15 +380,26 @@ def plot_task4_stability(metrics: Mapping[str, Mapping[str, Any]], *, model: str
         gated = bool(g.get("gated", True))
         any_ungated |= not gated
         colour = cmap(norm(surv)) if math.isfinite(surv) else (0.85, 0.85, 0.85, 1.0)
-        ax.add_patch(Rectangle((i, j), 1, 1, facecolor=colour, edgecolor="white", lw=2,
-                               hatch=None if gated else "//", gid="lips-cell"))
+        ax.add_patch(
+            Rectangle(
+                (i, j), 1, 1, facecolor=colour, edgecolor="white", lw=2, hatch=None if gated else "//", gid="lips-cell"
+            )
+        )
         text = f"{completed}/{repeats}"
         ccf = g.get("close_contact_fraction")
         if ccf is not None and math.isfinite(float(ccf)):
             text += f"\n{100 * float(ccf):.1f} % cc"
-        ax.text(i + 0.5, j + 0.5, text, ha="center", va="center", fontsize=9, color="black",
-                fontweight="bold" if gated else "normal",
-                bbox=dict(boxstyle="round,pad=0.25", facecolor="white", alpha=0.8, linewidth=0))
+        ax.text(
+            i + 0.5,
+            j + 0.5,
+            text,
+            ha="center",
+            va="center",
+            fontsize=9,
+            color="black",
+            fontweight="bold" if gated else "normal",
+            bbox=dict(boxstyle="round,pad=0.25", facecolor="white", alpha=0.8, linewidth=0),
+        )
     ax.set_xlim(0, len(press))
     ax.set_ylim(0, len(temps))
     ax.set_xticks([i + 0.5 for i in range(len(press))])
@@ -364,8 +416,13 @@ def plot_task4_stability(metrics: Mapping[str, Mapping[str, Any]], *, model: str
     bar = fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=ax, fraction=0.06, pad=0.03)
     bar.set_label("survival (completed / repeats)")
     if any_ungated:
-        ax.legend(handles=[Patch(facecolor="white", edgecolor="0.3", hatch="//", label="outside gated domain")],
-                  loc="upper center", bbox_to_anchor=(0.5, -0.14), fontsize=8, frameon=False)
+        ax.legend(
+            handles=[Patch(facecolor="white", edgecolor="0.3", hatch="//", label="outside gated domain")],
+            loc="upper center",
+            bbox_to_anchor=(0.5, -0.14),
+            fontsize=8,
+            frameon=False,
+        )
     ax.set_title(f"Task 4 — stability map — {model}\n(cc = frames with a pair ≤ 1 Å)", fontsize=10)
     return fig
 

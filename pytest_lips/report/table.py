@@ -24,8 +24,10 @@ from typing import Any
 from ..results import format_number
 from .json_report import task_order
 
-BEST_LEGEND = ("* best of the models: lowest for ≤ thresholds and error metrics, highest for ≥ thresholds, "
-               "inside/closest to a band; not marked for metrics without a better side")
+BEST_LEGEND = (
+    "* best of the models: lowest for ≤ thresholds and error metrics, highest for ≥ thresholds, "
+    "inside/closest to a band; not marked for metrics without a better side"
+)
 
 
 @dataclass

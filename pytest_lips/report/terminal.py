@@ -25,8 +25,11 @@ def render_summary(report: Mapping[str, Any], width: int = DEFAULT_WIDTH) -> lis
     models, rows = build_rows(report)
     lines = _header(report, models, width)
     if report.get("interrupted"):
-        lines += textwrap.wrap("run INTERRUPTED (Ctrl-C or pytest.exit): the metrics below are incomplete, the report "
-                               "is marked \"interrupted\": true and no baseline was saved from it", width)
+        lines += textwrap.wrap(
+            "run INTERRUPTED (Ctrl-C or pytest.exit): the metrics below are incomplete, the report "
+            'is marked "interrupted": true and no baseline was saved from it',
+            width,
+        )
     if not rows:
         if report.get("interrupted"):
             lines.append("no pytest-lips metrics were recorded before the interrupt")
@@ -56,15 +59,21 @@ def _header(report, models, width) -> list[str]:
     for name in models:
         sha = (by_name.get(name, {}).get("sha256") or "")[:12]
         described.append(f"{name} (sha256 {sha})" if sha else name)
-    head = (f"pytest-lips {report.get('plugin_version', '')}: profile {profile}, protocol "
-            f"{report.get('protocol_version', '?')}, seed {report.get('seed')} -- gate {gate}")
+    head = (
+        f"pytest-lips {report.get('plugin_version', '')}: profile {profile}, protocol "
+        f"{report.get('protocol_version', '?')}, seed {report.get('seed')} -- gate {gate}"
+    )
     lines = textwrap.wrap(head, width) or [head]
     if described:
         lines += textwrap.wrap("models: " + ", ".join(described), width, subsequent_indent="  ")
     base = report.get("baseline")
     if base:
-        lines += textwrap.wrap(f"baseline: {base.get('path') or '?'} (profile {base.get('profile')}, "
-                               f"recorded {base.get('created_at') or '?'})", width, subsequent_indent="  ")
+        lines += textwrap.wrap(
+            f"baseline: {base.get('path') or '?'} (profile {base.get('profile')}, "
+            f"recorded {base.get('created_at') or '?'})",
+            width,
+            subsequent_indent="  ",
+        )
         for difference in base.get("provenance_differences") or []:
             lines += textwrap.wrap(f"baseline NOT LIKE FOR LIKE: {difference}", width, subsequent_indent="  ")
     data = (report.get("provenance") or {}).get("data") or {}
@@ -76,7 +85,7 @@ def _header(report, models, width) -> list[str]:
 
 def _short_key(row: Row) -> str:
     prefix = row.task + "."
-    return row.key[len(prefix):] if row.key.startswith(prefix) else row.key
+    return row.key[len(prefix) :] if row.key.startswith(prefix) else row.key
 
 
 def _single_table(rows: Sequence[Row], model: str, width: int) -> list[str]:
@@ -89,8 +98,14 @@ def _single_table(rows: Sequence[Row], model: str, width: int) -> list[str]:
         if cell is None:
             continue
         verdict = cell.verdict + (" [*]" if cell.verdict in ("NOT GATED",) else "")
-        line = [row.task if row.task != last_task else "", _short_key(row), cell.value_text, row.unit,
-                row.threshold_text or "-", verdict]
+        line = [
+            row.task if row.task != last_task else "",
+            _short_key(row),
+            cell.value_text,
+            row.unit,
+            row.threshold_text or "-",
+            verdict,
+        ]
         if has_baseline:
             line.append(cell.baseline_text or "-")
         body.append(line)
@@ -140,8 +155,9 @@ def _multi_table(rows: Sequence[Row], models: Sequence[str], width: int) -> list
         body = [f + [c[j] for j in block] for f, c in zip(fixed, cells)]
         out += _grid(header, body, width, shrink_col=1)
     out.append("")
-    out += textwrap.wrap(BEST_LEGEND + "; ! regressed against the baseline; ng = not gated, rep = reported "
-                         "(no threshold)", width)
+    out += textwrap.wrap(
+        BEST_LEGEND + "; ! regressed against the baseline; ng = not gated, rep = reported (no threshold)", width
+    )
     return out
 
 
@@ -186,9 +202,12 @@ def _notes(report, rows, models, width) -> list[str]:
         out += ["", "[*] reported, not gated:"]
         for text in not_gated:
             out += textwrap.wrap(text, width, initial_indent="  ", subsequent_indent="    ")
-    absent = [f"{row.key}{who(model)}: {row.cells[model].metric.get('note') or 'nothing to measure'}"
-              for row in rows for model in models
-              if row.cells.get(model) is not None and not_measured(row.cells[model].metric)]
+    absent = [
+        f"{row.key}{who(model)}: {row.cells[model].metric.get('note') or 'nothing to measure'}"
+        for row in rows
+        for model in models
+        if row.cells.get(model) is not None and not_measured(row.cells[model].metric)
+    ]
     if absent:
         out += ["", "n/a, not measured:"]
         for text in absent:
@@ -197,8 +216,9 @@ def _notes(report, rows, models, width) -> list[str]:
     if failed:
         out += ["", "FAILED thresholds:"]
         for v in failed:
-            out += textwrap.wrap(v.get("message") or v.get("metric", ""), width, initial_indent="  ",
-                                 subsequent_indent="    ")
+            out += textwrap.wrap(
+                v.get("message") or v.get("metric", ""), width, initial_indent="  ", subsequent_indent="    "
+            )
     regressed = regressions(report)
     if regressed:
         out += ["", f"REGRESSIONS against the baseline ({len(regressed)}):"]

@@ -63,7 +63,9 @@ def test_task1_structure(task1_structure, pytestconfig, lips_model, lips_profile
     except KeyError as exc:
         pytest.skip(str(exc))
     if not entry.available:
-        pytest.skip(f"{entry.name}: {entry.status} in reference pack {lips_reference.key}: {entry.reason or 'no reason given'}")
+        pytest.skip(
+            f"{entry.name}: {entry.status} in reference pack {lips_reference.key}: {entry.reason or 'no reason given'}"
+        )
     if entry.name not in {e.name for e in task.selected_entries(lips_reference, protocol)}:
         pytest.skip(f"{entry.name} is not in the profile's task1.structures")
     get = _getter(pytestconfig, lips_model, lips_store)
@@ -87,6 +89,8 @@ def test_task1_ef_rmse(mode, pytestconfig, lips_model, lips_profile, lips_refere
 
 
 @pytest.mark.parametrize("mode", task.MODES)
-def test_task1_ef_rmse_extrapolation(mode, pytestconfig, lips_model, lips_profile, lips_reference, lips_store, lips_check):
+def test_task1_ef_rmse_extrapolation(
+    mode, pytestconfig, lips_model, lips_profile, lips_reference, lips_store, lips_check
+):
     metrics = _metrics(pytestconfig, lips_model, lips_profile, lips_reference, lips_store, (mode,))
     lips_check(metrics[f"task1.ef_rmse_extrapolation_{mode}"])

@@ -25,7 +25,9 @@ def task2_metrics(pytestconfig, lips_model, lips_profile, lips_reference, lips_s
     if pack.task2 is None:
         pytest.skip(f"reference pack {pack.key} has no task2 section")
     if not pack.task2.available:
-        pytest.skip(f"Task 2 data is {pack.task2.status} in reference pack {pack.key}: {pack.task2.reason or 'no reason given'}")
+        pytest.skip(
+            f"Task 2 data is {pack.task2.status} in reference pack {pack.key}: {pack.task2.reason or 'no reason given'}"
+        )
     protocol = task.Task2Protocol.from_section(lips_profile.section("task2"))
     offset = _offset(pytestconfig, protocol)
     protocol = dataclasses.replace(protocol, energy_offset=offset)  # the details record the mode used
@@ -63,8 +65,11 @@ def test_task2_energy_rmse(task2_metrics, lips_check):
 def test_task2_dataset_force_rmse(pytestconfig, lips_model, lips_profile, lips_dataset, lips_store, lips_check):
     protocol = task.Task2Protocol.from_section(lips_profile.section("task2"))
     key = _session(pytestconfig).run_key(
-        lips_model, f"task2-dataset/{protocol.dataset_split}/{protocol.dataset_max_structures}",
-        dataset=lips_dataset, protocol=protocol)
+        lips_model,
+        f"task2-dataset/{protocol.dataset_split}/{protocol.dataset_max_structures}",
+        dataset=lips_dataset,
+        protocol=protocol,
+    )
 
     def compute() -> dict[str, Any]:
         return task.run_dataset(lips_model, lips_dataset, protocol, lips_model.name).to_dict()

@@ -48,8 +48,12 @@ def _get_runs(config, protocol, model, reference, store, progress, seed: int) ->
     session = _session(config)
     runs = task.plan_runs(protocol, seed)
     # run_key adds the reference pack's content checksum (the Task 3 cell comes from it) and the engine
-    keys = {run.run_id: session.run_key(model, "task3-run", task.PROTOCOL_VERSION, _protocol_hash(protocol),
-                                        run.run_id, f"seed{run.seed}") for run in runs}
+    keys = {
+        run.run_id: session.run_key(
+            model, "task3-run", task.PROTOCOL_VERSION, _protocol_hash(protocol), run.run_id, f"seed{run.seed}"
+        )
+        for run in runs
+    }
 
     def compute_many(missing: list[str]) -> dict[str, dict[str, Any]]:
         todo = [run for run in runs if keys[run.run_id] in missing]
@@ -70,11 +74,17 @@ def _get_runs(config, protocol, model, reference, store, progress, seed: int) ->
     return {run_id: results[key] for run_id, key in keys.items()}
 
 
-def test_task3_md_run(task3_run, pytestconfig, lips_model, lips_reference, lips_store, lips_progress,
-                      lips_record_run):
+def test_task3_md_run(task3_run, pytestconfig, lips_model, lips_reference, lips_store, lips_progress, lips_record_run):
     protocol = _protocol(pytestconfig)
-    result = _get_runs(pytestconfig, protocol, lips_model, lips_reference, lips_store, lips_progress,
-                       _session(pytestconfig).settings.seed)[task3_run.run_id]
+    result = _get_runs(
+        pytestconfig,
+        protocol,
+        lips_model,
+        lips_reference,
+        lips_store,
+        lips_progress,
+        _session(pytestconfig).settings.seed,
+    )[task3_run.run_id]
     record = RunRecord.from_dict(result["record"])
     record.model = lips_model.name
     lips_record_run(record)
@@ -92,9 +102,18 @@ def _extend_runs(config, protocol, model, reference, store, progress, seed, resu
     resumes from the last finished chunk."""
     session = _session(config)
     runs = task.plan_runs(protocol, seed)
-    keys = {run.run_id: session.run_key(model, "task3-run", task.PROTOCOL_VERSION, _protocol_hash(protocol),
-                                        run.run_id, f"seed{run.seed}", f"production{production_ps:g}ps")
-            for run in runs}
+    keys = {
+        run.run_id: session.run_key(
+            model,
+            "task3-run",
+            task.PROTOCOL_VERSION,
+            _protocol_hash(protocol),
+            run.run_id,
+            f"seed{run.seed}",
+            f"production{production_ps:g}ps",
+        )
+        for run in runs
+    }
 
     def compute_many(missing: list[str]) -> dict[str, dict[str, Any]]:
         todo = [run for run in runs if keys[run.run_id] in missing]
@@ -105,11 +124,13 @@ def _extend_runs(config, protocol, model, reference, store, progress, seed, resu
                 arrays.append({name: npz[name] for name in npz.files})
         jobs = task.continuation_jobs(todo, arrays, task.load_structure(protocol, reference), protocol)
         engine = session.md_engine(model)
-        callback = progress(f"{model.name} task3 {len(jobs)} runs to {production_ps:g} ps ({engine.name})",
-                            sum(j.n_steps for j in jobs))
+        callback = progress(
+            f"{model.name} task3 {len(jobs)} runs to {production_ps:g} ps ({engine.name})", sum(j.n_steps for j in jobs)
+        )
         out = {}
-        for run, job, trajectory, result, arr in zip(todo, jobs, engine.run(jobs, model, progress=callback),
-                                                     previous, arrays):
+        for run, job, trajectory, result, arr in zip(
+            todo, jobs, engine.run(jobs, model, progress=callback), previous, arrays
+        ):
             new_result, new_arrays = task.extend_arrays(result, arr, job, trajectory, protocol)
             frames = store.path_for(keys[run.run_id], ".npz")
             np.savez_compressed(frames, **new_arrays)
@@ -143,13 +164,17 @@ def test_task3_sigma298(pytestconfig, lips_model, lips_reference, lips_store, li
             stop = f"--lips-budget-minutes {session.settings.budget_minutes:g} would be exceeded by another chunk"
             break
         production += chunk
-        by_id = _extend_runs(pytestconfig, protocol, lips_model, lips_reference, lips_store, lips_progress,
-                             lips_seed, by_id, production)
+        by_id = _extend_runs(
+            pytestconfig, protocol, lips_model, lips_reference, lips_store, lips_progress, lips_seed, by_id, production
+        )
         metrics = task.analyse(list(by_id.values()), protocol, model=lips_model.name, seed=lips_seed)
     if protocol.max_production_ps is not None:
         decided = task.sigma298_decided(metrics[0], session.thresholds)
-        text = (f"decided at {production:g} ps of production per run" if decided
-                else f"not decided at {production:g} ps of production per run ({stop})")
+        text = (
+            f"decided at {production:g} ps of production per run"
+            if decided
+            else f"not decided at {production:g} ps of production per run ({stop})"
+        )
         for metric in metrics[:2]:
             metric.note = "; ".join(x for x in (metric.note, text) if x)
             metric.details["decided_at_production_ps" if decided else "undecided_at_production_ps"] = production
@@ -159,6 +184,10 @@ def test_task3_sigma298(pytestconfig, lips_model, lips_reference, lips_store, li
         for run_id, result in by_id.items():
             if result.get("frames_npz"):
                 with np.load(lips_store.root / result["frames_npz"]) as npz:
-                    save_run_trajectory(session.settings.save_trajectories_dir, lips_model.name, run_id,
-                                        {name: npz[name] for name in npz.files})
+                    save_run_trajectory(
+                        session.settings.save_trajectories_dir,
+                        lips_model.name,
+                        run_id,
+                        {name: npz[name] for name in npz.files},
+                    )
     lips_check(*metrics)

@@ -53,11 +53,22 @@ def _get_runs(config, protocol, model, store, progress, seed: int) -> dict[str, 
     start_params = {k: v for k, v in protocol.to_dict().items() if k in _START_FIELDS}
 
     def start_key(run: task.Task4Run) -> str:
-        return session.run_key(model, "task4-start", task.PROTOCOL_VERSION, _hash(start_params), run.start_id,
-                               f"seed{run.structure_seed}")
+        return session.run_key(
+            model, "task4-start", task.PROTOCOL_VERSION, _hash(start_params), run.start_id, f"seed{run.structure_seed}"
+        )
 
-    keys = {run.run_id: session.run_key(model, "task4-run", task.PROTOCOL_VERSION, _hash(protocol.to_dict()),
-                                        run.run_id, f"seed{run.seed}", f"start{run.structure_seed}") for run in runs}
+    keys = {
+        run.run_id: session.run_key(
+            model,
+            "task4-run",
+            task.PROTOCOL_VERSION,
+            _hash(protocol.to_dict()),
+            run.run_id,
+            f"seed{run.seed}",
+            f"start{run.structure_seed}",
+        )
+        for run in runs
+    }
 
     def compute_many(missing: list[str]) -> dict[str, dict[str, Any]]:
         todo = [run for run in runs if keys[run.run_id] in missing]
@@ -65,13 +76,18 @@ def _get_runs(config, protocol, model, store, progress, seed: int) -> dict[str, 
         for run in todo:
             if run.start_id not in starts:
                 starts[run.start_id] = store.get_or_compute(
-                    start_key(run), lambda run=run: task.prepare_start(run, protocol, model.new_calculator()))
+                    start_key(run), lambda run=run: task.prepare_start(run, protocol, model.new_calculator())
+                )
         jobs = task.build_jobs(todo, starts, protocol)
         engine = session.md_engine(model)
         callback = progress(f"{model.name} task4 {len(jobs)} runs ({engine.name})", sum(j.n_steps for j in jobs))
         trajectories = dict(zip([j.job_id for j in jobs], engine.run(jobs, model, progress=callback))) if jobs else {}
-        return {keys[run.run_id]: task.reduce_run(run, starts[run.start_id], trajectories.get(run.run_id), protocol,
-                                                  model=model.name) for run in todo}
+        return {
+            keys[run.run_id]: task.reduce_run(
+                run, starts[run.start_id], trajectories.get(run.run_id), protocol, model=model.name
+            )
+            for run in todo
+        }
 
     results = store.get_or_compute_many(list(keys.values()), compute_many)
     return {run_id: results[key] for run_id, key in keys.items()}
@@ -81,11 +97,11 @@ def _all_runs(config, protocol, model, store, progress, seed) -> list[dict[str, 
     return list(_get_runs(config, protocol, model, store, progress, seed).values())
 
 
-def test_task4_md_run(task4_run, pytestconfig, lips_model, lips_thresholds, lips_store, lips_progress,
-                      lips_record_run):
+def test_task4_md_run(task4_run, pytestconfig, lips_model, lips_thresholds, lips_store, lips_progress, lips_record_run):
     protocol = _protocol(pytestconfig)
-    result = _get_runs(pytestconfig, protocol, lips_model, lips_store, lips_progress,
-                       _session(pytestconfig).settings.seed)[task4_run.run_id]
+    result = _get_runs(
+        pytestconfig, protocol, lips_model, lips_store, lips_progress, _session(pytestconfig).settings.seed
+    )[task4_run.run_id]
     record = RunRecord.from_dict(result["record"])
     record.model = lips_model.name
     lips_record_run(record)
@@ -98,8 +114,11 @@ def _metrics(pytestconfig, lips_model, lips_thresholds, lips_store, lips_progres
     protocol = _protocol(pytestconfig)
     results = _all_runs(pytestconfig, protocol, lips_model, lips_store, lips_progress, lips_seed)
     metrics = task.analyse(
-        results, protocol, lips_thresholds.value("task4.close_contact_distance_A"),
-        task.GateDomain.from_thresholds(lips_thresholds), model=lips_model.name,
+        results,
+        protocol,
+        lips_thresholds.value("task4.close_contact_distance_A"),
+        task.GateDomain.from_thresholds(lips_thresholds),
+        model=lips_model.name,
     )
     return {m.key: m for m in metrics}
 
@@ -109,7 +128,8 @@ def test_task4_survival(pytestconfig, lips_model, lips_thresholds, lips_store, l
     lips_check(metrics["task4.survival_fraction"])
 
 
-def test_task4_close_contacts(pytestconfig, lips_model, lips_thresholds, lips_store, lips_progress, lips_seed,
-                              lips_check):
+def test_task4_close_contacts(
+    pytestconfig, lips_model, lips_thresholds, lips_store, lips_progress, lips_seed, lips_check
+):
     metrics = _metrics(pytestconfig, lips_model, lips_thresholds, lips_store, lips_progress, lips_seed)
     lips_check(metrics["task4.close_contact_fraction"])

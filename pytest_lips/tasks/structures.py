@@ -197,5 +197,3 @@ def perpendicular_widths_A(atoms: Atoms) -> list[float]:
 def density_g_cm3(atoms: Atoms) -> float:
     """Mass density of ``atoms``, g/cm³."""
     return float(atoms.get_masses().sum() * _AMU_G / (atoms.get_volume() * _A3_CM3))
-
-

@@ -38,11 +38,11 @@ from typing import Any
 
 import numpy as np
 
-from ..profiles import protocol_from_section
 from ..analysis.errors import rmse
 from ..analysis.formation import composition_counts, end_member_energy, formation_energy_per_atom, tie_line_point
 from ..errors import LipsDataError, LipsSimulationError, LipsUsageError
 from ..evaluation import calculator_factory
+from ..profiles import protocol_from_section
 from ..reference import ReferencePack, Task1Entry
 from ..results import Metric
 
@@ -63,14 +63,17 @@ class Task1Protocol:
 
     @classmethod
     def from_section(cls, section: dict[str, Any] | None) -> Task1Protocol:
-        proto = protocol_from_section(cls, section, "task1",
-                                      {"structures": lambda names: tuple(str(n) for n in names)})
+        proto = protocol_from_section(cls, section, "task1", {"structures": lambda names: tuple(str(n) for n in names)})
         if proto.optimizer not in ("FIRE", "BFGS"):
             raise LipsUsageError(f"profile section task1: optimizer must be FIRE or BFGS, not {proto.optimizer!r}")
         if proto.cell_filter not in ("FrechetCellFilter", "none"):
-            raise LipsUsageError(f"profile section task1: cell_filter must be FrechetCellFilter or none, not {proto.cell_filter!r}")
+            raise LipsUsageError(
+                f"profile section task1: cell_filter must be FrechetCellFilter or none, not {proto.cell_filter!r}"
+            )
         if proto.relax_start not in ("dft_relaxed", "initial"):
-            raise LipsUsageError(f"profile section task1: relax_start must be dft_relaxed or initial, not {proto.relax_start!r}")
+            raise LipsUsageError(
+                f"profile section task1: relax_start must be dft_relaxed or initial, not {proto.relax_start!r}"
+            )
         proto.validate()
         return proto
 
@@ -167,7 +170,9 @@ def relax(atoms: Any, calculator: Any, protocol: Task1Protocol) -> dict[str, Any
         with _single_threaded_blas():  # 3x3 expm/logm of the cell filter: threads only add overhead
             converged = bool(optimizer.run(fmax=protocol.fmax_eV_A, steps=protocol.max_steps))
     except Exception as exc:
-        raise LipsSimulationError(f"relaxation of {work.get_chemical_formula()} failed: {type(exc).__name__}: {exc}") from exc
+        raise LipsSimulationError(
+            f"relaxation of {work.get_chemical_formula()} failed: {type(exc).__name__}: {exc}"
+        ) from exc
     energy = float(work.get_potential_energy())
     forces = work.get_forces()
     if not math.isfinite(energy) or not np.all(np.isfinite(forces)):
@@ -187,8 +192,9 @@ def relax(atoms: Any, calculator: Any, protocol: Task1Protocol) -> dict[str, Any
     }
 
 
-def run_structure(entry: Task1Entry, model: Any, protocol: Task1Protocol, mode: str,
-                  calculator: Any | None = None) -> dict[str, Any]:
+def run_structure(
+    entry: Task1Entry, model: Any, protocol: Task1Protocol, mode: str, calculator: Any | None = None
+) -> dict[str, Any]:
     """Run one structure in one mode (``relaxed`` | ``single_point``) with a fresh calculator."""
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}")
@@ -202,9 +208,14 @@ def run_structure(entry: Task1Entry, model: Any, protocol: Task1Protocol, mode: 
         return {"name": entry.name, "mode": mode, **relax(start, calc, protocol)}
 
 
-def run_all(pack: ReferencePack, model: Any, protocol: Task1Protocol,
-            get_or_compute: Callable[[str, Callable[[], dict]], dict] | None = None,
-            model_key: str = "model", modes: Sequence[str] = MODES) -> dict[str, dict[str, dict[str, Any]]]:
+def run_all(
+    pack: ReferencePack,
+    model: Any,
+    protocol: Task1Protocol,
+    get_or_compute: Callable[[str, Callable[[], dict]], dict] | None = None,
+    model_key: str = "model",
+    modes: Sequence[str] = MODES,
+) -> dict[str, dict[str, dict[str, Any]]]:
     """Results ``{name: {mode: result}}`` of every available selected structure (via ``get_or_compute``)."""
     results: dict[str, dict[str, dict[str, Any]]] = {}
     for entry in selected_entries(pack, protocol):
@@ -212,12 +223,16 @@ def run_all(pack: ReferencePack, model: Any, protocol: Task1Protocol,
             continue
         results[entry.name] = {}
         for mode in modes:
+
             def compute(entry: Task1Entry = entry, mode: str = mode) -> dict[str, Any]:
                 return run_structure(entry, model, protocol, mode)
+
             if get_or_compute is None:
                 results[entry.name][mode] = compute()
             else:
-                results[entry.name][mode] = get_or_compute(cache_key(model_key, pack, protocol, entry.name, mode), compute)
+                results[entry.name][mode] = get_or_compute(
+                    cache_key(model_key, pack, protocol, entry.name, mode), compute
+                )
     return results
 
 
@@ -248,9 +263,11 @@ def reference_energies(entries: Sequence[Task1Entry]) -> dict[str, dict[str, Any
     return out
 
 
-def formation_energies(results: Mapping[str, Mapping[str, Any]], end_members: Mapping[str, str],
-                       mode: str | None = None) -> dict[str, float]:
+def formation_energies(
+    results: Mapping[str, Mapping[str, Any]], end_members: Mapping[str, str], mode: str | None = None
+) -> dict[str, float]:
     """E_f (eV/atom) of every structure in ``results`` (``{name: {energy_eV, counts}}`` or nested by mode)."""
+
     def flat(name: str) -> Mapping[str, Any]:
         r = results[name]
         return r[mode] if mode is not None else r
@@ -259,12 +276,17 @@ def formation_energies(results: Mapping[str, Mapping[str, Any]], end_members: Ma
     e_p2s5 = end_member_energy(flat(end_members["P2S5"])["energy_eV"], flat(end_members["P2S5"])["counts"], "P2S5")
     return {
         name: formation_energy_per_atom(flat(name)["energy_eV"], flat(name)["counts"], e_li2s, e_p2s5, name)
-        for name in results if (mode is None or mode in results[name])
+        for name in results
+        if (mode is None or mode in results[name])
     }
 
 
-def analyse(pack: ReferencePack, results: Mapping[str, Mapping[str, Mapping[str, Any]]],
-            protocol: Task1Protocol, model: str = "") -> list[Metric]:
+def analyse(
+    pack: ReferencePack,
+    results: Mapping[str, Mapping[str, Mapping[str, Any]]],
+    protocol: Task1Protocol,
+    model: str = "",
+) -> list[Metric]:
     """Metrics ``task1.ef_rmse_{relaxed,single_point}`` and the extrapolation ones (meV/atom)."""
     entries = selected_entries(pack, protocol)
     ref = reference_energies(entries)
@@ -299,8 +321,11 @@ def analyse(pack: ReferencePack, results: Mapping[str, Mapping[str, Mapping[str,
                 "error_meV_atom": 1000.0 * (ef_model[name] - ef_ref[name]),
                 **{k: r[k] for k in ("converged", "steps", "fmax_eV_A", "volume_initial_A3", "volume_A3") if k in r},
             }
-        end_member_info = {w: {k: ran[n][mode].get(k) for k in ("energy_eV", "converged", "steps", "volume_A3")}
-                           for w, n in pack.end_members.items() if n in ran}
+        end_member_info = {
+            w: {k: ran[n][mode].get(k) for k in ("energy_eV", "converged", "steps", "volume_A3")}
+            for w, n in pack.end_members.items()
+            if n in ran
+        }
         for subset, key in ((False, f"ef_rmse_{mode}"), (True, f"ef_rmse_extrapolation_{mode}")):
             errors = [v["error_meV_atom"] for v in per_structure.values() if v["extrapolation"] == subset]
             names = [n for n, v in per_structure.items() if v["extrapolation"] == subset]
@@ -310,13 +335,18 @@ def analyse(pack: ReferencePack, results: Mapping[str, Mapping[str, Mapping[str,
             if problem or not errors:
                 note = problem or f"no {what} ran"
                 if not problem and skipped:
-                    note += " (" + "; ".join(f"{n}: {by_name[n].status if n in not_run else 'not run'}"
-                                            for n in sorted(skipped)) + ")"
+                    note += (
+                        " ("
+                        + "; ".join(f"{n}: {by_name[n].status if n in not_run else 'not run'}" for n in sorted(skipped))
+                        + ")"
+                    )
                 value = float("nan")
             else:
                 value = rmse(np.array(errors))
-                note = (f"RMSE of E_f over {len(errors)} {what} ({mode.replace('_', ' ')}; end members "
-                        f"{'relaxed with the model' if mode == 'relaxed' else 'as single points'})")
+                note = (
+                    f"RMSE of E_f over {len(errors)} {what} ({mode.replace('_', ' ')}; end members "
+                    f"{'relaxed with the model' if mode == 'relaxed' else 'as single points'})"
+                )
                 if skipped:
                     note += f"; not run: {', '.join(sorted(skipped))}"
                 if subset:
@@ -324,20 +354,29 @@ def analyse(pack: ReferencePack, results: Mapping[str, Mapping[str, Mapping[str,
                 used = sorted(set(caveats) & (set(names) | set(pack.end_members.values())))
                 if used:
                     note += "; reference caveats: " + ", ".join(f"{n} ({caveats[n].split(':')[0]})" for n in used)
-            metrics.append(Metric(
-                key=f"{TASK}.{key}", value=value, unit="meV/atom", model=model, task=TASK, n=len(errors),
-                gated=(not subset) and bool(errors) and not problem, note=note,
-                details={
-                    "mode": mode,
-                    # every crystal that ran (both sets, flagged), so the parity plot shows the whole picture;
-                    # the metric's value is over `names` only
-                    "structures": [{"name": n, "in_metric": n in names, **per_structure[n]}
-                                   for n in sorted(per_structure)],
-                    "not_run": skipped,
-                    "reference_caveats": caveats,
-                    "end_members": end_member_info,
-                    "protocol": protocol.to_dict(),
-                    "pack": pack.key,
-                },
-            ))
+            metrics.append(
+                Metric(
+                    key=f"{TASK}.{key}",
+                    value=value,
+                    unit="meV/atom",
+                    model=model,
+                    task=TASK,
+                    n=len(errors),
+                    gated=(not subset) and bool(errors) and not problem,
+                    note=note,
+                    details={
+                        "mode": mode,
+                        # every crystal that ran (both sets, flagged), so the parity plot shows the whole picture;
+                        # the metric's value is over `names` only
+                        "structures": [
+                            {"name": n, "in_metric": n in names, **per_structure[n]} for n in sorted(per_structure)
+                        ],
+                        "not_run": skipped,
+                        "reference_caveats": caveats,
+                        "end_members": end_member_info,
+                        "protocol": protocol.to_dict(),
+                        "pack": pack.key,
+                    },
+                )
+            )
     return metrics

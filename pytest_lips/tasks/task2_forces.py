@@ -32,12 +32,12 @@ from typing import Any
 
 import numpy as np
 
-from ..profiles import protocol_from_section
 from ..analysis.errors import EV_TO_MEV, ErrorSummary, force_component_errors, per_structure_force_rmse, rmse
 from ..analysis.offsets import check_offset_mode
 from ..data import LipsDataset
 from ..errors import LipsDataError, LipsUsageError
 from ..evaluation import evaluate
+from ..profiles import protocol_from_section
 from ..reference import TASK2_REGIMES
 from ..results import Metric
 
@@ -151,8 +151,11 @@ def run(model: Any, frames: list[Any], protocol: Task2Protocol, energy_offset: s
 def analyse(result: Task2Result, model: str = "") -> list[Metric]:
     """``task2.force_rmse`` (gated), per-regime force RMSE and ``task2.energy_rmse`` (reported)."""
     n = len(result.frame_indices)
-    subset = (f"{n} of {result.n_frames_total} snapshots (evenly strided, max_frames={result.protocol.get('max_frames')})"
-              if n < result.n_frames_total else f"all {n} snapshots")
+    subset = (
+        f"{n} of {result.n_frames_total} snapshots (evenly strided, max_frames={result.protocol.get('max_frames')})"
+        if n < result.n_frames_total
+        else f"all {n} snapshots"
+    )
     f_err = force_component_errors(result.pred_forces, result.ref_forces)
     per_frame_f = per_structure_force_rmse(result.pred_forces, result.ref_forces, result.offsets) if n else np.zeros(0)
     raw = (result.pred_energies - result.ref_energies) / result.n_atoms * EV_TO_MEV if n else np.zeros(0)
@@ -161,10 +164,15 @@ def analyse(result: Task2Result, model: str = "") -> list[Metric]:
     use_aligned = result.energy_offset == "auto"
     e_used = aligned if use_aligned else raw
     trajectory = [
-        {"frame": int(result.frame_indices[k]), "time_ps": _num(result.time_ps[k]),
-         "temperature_K": _num(result.temperature_K[k]), "regime": str(result.regimes[k]),
-         "force_rmse": float(per_frame_f[k]), "energy_error_meV_atom": float(raw[k]),
-         "energy_error_aligned_meV_atom": float(aligned[k])}
+        {
+            "frame": int(result.frame_indices[k]),
+            "time_ps": _num(result.time_ps[k]),
+            "temperature_K": _num(result.temperature_K[k]),
+            "regime": str(result.regimes[k]),
+            "force_rmse": float(per_frame_f[k]),
+            "energy_error_meV_atom": float(raw[k]),
+            "energy_error_aligned_meV_atom": float(aligned[k]),
+        }
         for k in range(n)
     ]
     regime_summary = {}
@@ -173,25 +181,65 @@ def analyse(result: Task2Result, model: str = "") -> list[Metric]:
         mask = comp_regime == regime
         frames_in = int(np.sum(result.regimes == regime))
         regime_summary[regime] = {"n_frames": frames_in, **ErrorSummary.of(f_err[mask]).to_dict()}
-    details = {"trajectory": trajectory, "per_regime": regime_summary, "energy_offset": result.energy_offset,
-               "mean_energy_offset_meV_atom": shift, "protocol": result.protocol, "wall_s": result.wall_s}
-    metrics = [Metric(key=f"{TASK}.force_rmse", value=rmse(f_err), unit="eV/Å", model=model, task=TASK, n=n,
-                      gated=n > 0, note=f"force components over {subset}", details=details)]
+    details = {
+        "trajectory": trajectory,
+        "per_regime": regime_summary,
+        "energy_offset": result.energy_offset,
+        "mean_energy_offset_meV_atom": shift,
+        "protocol": result.protocol,
+        "wall_s": result.wall_s,
+    }
+    metrics = [
+        Metric(
+            key=f"{TASK}.force_rmse",
+            value=rmse(f_err),
+            unit="eV/Å",
+            model=model,
+            task=TASK,
+            n=n,
+            gated=n > 0,
+            note=f"force components over {subset}",
+            details=details,
+        )
+    ]
     for regime in REGIMES:
         s = regime_summary[regime]
-        metrics.append(Metric(
-            key=f"{TASK}.{regime}.force_rmse", value=s["rmse"], unit="eV/Å", model=model, task=TASK,
-            n=s["n_frames"], gated=False,
-            note=f"{regime} snapshots only ({s['n_frames']} of {subset}); reported, not gated",
-            details={"regime": regime, **s},
-        ))
-    e_note = (f"energy per atom over {subset}, "
-              + (f"offset-aligned (mean difference {shift:.3g} meV/atom subtracted)" if use_aligned else "raw (no offset)")
-              + "; reported, not gated")
-    metrics.append(Metric(key=f"{TASK}.energy_rmse", value=rmse(e_used), unit="meV/atom", model=model, task=TASK, n=n,
-                          gated=False, note=e_note,
-                          details={"rmse_raw_meV_atom": rmse(raw), "rmse_aligned_meV_atom": rmse(aligned),
-                                   "mean_energy_offset_meV_atom": shift, "energy_offset": result.energy_offset}))
+        metrics.append(
+            Metric(
+                key=f"{TASK}.{regime}.force_rmse",
+                value=s["rmse"],
+                unit="eV/Å",
+                model=model,
+                task=TASK,
+                n=s["n_frames"],
+                gated=False,
+                note=f"{regime} snapshots only ({s['n_frames']} of {subset}); reported, not gated",
+                details={"regime": regime, **s},
+            )
+        )
+    e_note = (
+        f"energy per atom over {subset}, "
+        + (f"offset-aligned (mean difference {shift:.3g} meV/atom subtracted)" if use_aligned else "raw (no offset)")
+        + "; reported, not gated"
+    )
+    metrics.append(
+        Metric(
+            key=f"{TASK}.energy_rmse",
+            value=rmse(e_used),
+            unit="meV/atom",
+            model=model,
+            task=TASK,
+            n=n,
+            gated=False,
+            note=e_note,
+            details={
+                "rmse_raw_meV_atom": rmse(raw),
+                "rmse_aligned_meV_atom": rmse(aligned),
+                "mean_energy_offset_meV_atom": shift,
+                "energy_offset": result.energy_offset,
+            },
+        )
+    )
     return metrics
 
 
@@ -221,19 +269,39 @@ def run_dataset(model: Any, dataset: LipsDataset, protocol: Task2Protocol, model
         rng = np.random.default_rng(0)
         idx = np.sort(rng.choice(idx, size=protocol.dataset_max_structures, replace=False))
     if len(idx) == 0:
-        return Metric(key=f"{TASK}.dataset.force_rmse", value=float("nan"), unit="eV/Å", model=model_label, task=TASK,
-                      n=0, gated=False, note=f"no Li7P3S11-composition structures in the {protocol.dataset_split} split")
+        return Metric(
+            key=f"{TASK}.dataset.force_rmse",
+            value=float("nan"),
+            unit="eV/Å",
+            model=model_label,
+            task=TASK,
+            n=0,
+            gated=False,
+            note=f"no Li7P3S11-composition structures in the {protocol.dataset_split} split",
+        )
     pred = evaluate(model, list(dataset.iter_atoms(idx)), False, protocol.batch_size, protocol.max_atoms_per_batch)
     ref_f = np.concatenate([dataset.forces[dataset.atom_slice(int(i))] for i in idx])
     err = force_component_errors(pred.forces, ref_f)
     labels = np.repeat(np.repeat(dataset.labels[idx], dataset.n_atoms[idx]), 3)
-    by_label = {str(lab): {"n_structures": int(np.sum(dataset.labels[idx] == lab)), **ErrorSummary.of(err[labels == lab]).to_dict()}
-                for lab in np.unique(dataset.labels[idx])}
-    return Metric(key=f"{TASK}.dataset.force_rmse", value=rmse(err), unit="eV/Å", model=model_label, task=TASK,
-                  n=len(idx), gated=False,
-                  note=f"force components on {len(idx)} Li7P3S11-composition structures of the data set's "
-                       f"{protocol.dataset_split} split; reported, not gated",
-                  details={"by_label": by_label, "data_source": dataset.source})
+    by_label = {
+        str(lab): {
+            "n_structures": int(np.sum(dataset.labels[idx] == lab)),
+            **ErrorSummary.of(err[labels == lab]).to_dict(),
+        }
+        for lab in np.unique(dataset.labels[idx])
+    }
+    return Metric(
+        key=f"{TASK}.dataset.force_rmse",
+        value=rmse(err),
+        unit="eV/Å",
+        model=model_label,
+        task=TASK,
+        n=len(idx),
+        gated=False,
+        note=f"force components on {len(idx)} Li7P3S11-composition structures of the data set's "
+        f"{protocol.dataset_split} split; reported, not gated",
+        details={"by_label": by_label, "data_source": dataset.source},
+    )
 
 
 def cache_key(model_key: str, pack_key: str, protocol: Task2Protocol, energy_offset: str) -> str:

@@ -137,8 +137,7 @@ class Task3Protocol:
     @classmethod
     def from_section(cls, section: dict[str, Any] | None) -> Task3Protocol:
         """Parse a profile's ``task3:`` section (missing keys take the paper defaults above)."""
-        proto = protocol_from_section(cls, section, "task3",
-                                      {"supercell": int_triple, "temperatures_K": float_tuple})
+        proto = protocol_from_section(cls, section, "task3", {"supercell": int_triple, "temperatures_K": float_tuple})
         proto.validate()
         return proto
 
@@ -169,7 +168,8 @@ class Task3Protocol:
             problems.append(
                 f"the MSD fit window ends at {window_end_ps:g} ps (production_ps x msd_max_lag_fraction x "
                 f"fit_end_fraction), before fit_min_lag_ps {self.fit_min_lag_ps:g} ps + 3 frames: lengthen "
-                "production_ps or lower fit_min_lag_ps")
+                "production_ps or lower fit_min_lag_ps"
+            )
         if self.max_production_ps is not None and not self.max_production_ps >= self.production_ps:
             problems.append("max_production_ps must be >= production_ps (or null)")
         if problems or self.timestep_fs <= 0:  # the step counts below divide by the time step
@@ -346,16 +346,22 @@ def reduce_run(
         "fit_window_ps": None,
         "msd_end_of_fit_A2": None,
     }
-    extra = {"temperature_K": run.temperature_K, "temperature_K_measured": t_measured, "repeat": run.repeat,
-             "n_atoms": len(atoms), "equilibration_steps": protocol.equilibration_steps,
-             "production_frames": int(li_com.shape[0])}
+    extra = {
+        "temperature_K": run.temperature_K,
+        "temperature_K_measured": t_measured,
+        "repeat": run.repeat,
+        "n_atoms": len(atoms),
+        "equilibration_steps": protocol.equilibration_steps,
+        "production_frames": int(li_com.shape[0]),
+    }
     if trajectory.completed and li_com.shape[0] >= 2:
         # D with its per-atom standard error and the measured temperature (analysis half: reduce_run_frames)
         result.update(reduce_run_frames(li_com, protocol, trajectory.temperatures_K))
         result["temperature_K_measured"] = t_measured
         extra.update(D_cm2_s=result["D_cm2_s"], msd_end_of_fit_A2=result["msd_end_of_fit_A2"])
-    record = trajectory.to_run_record(TASK, run.run_id, protocol.timestep_fs, job.n_steps, model=model,
-                                      seed=run.seed, extra=extra)
+    record = trajectory.to_run_record(
+        TASK, run.run_id, protocol.timestep_fs, job.n_steps, model=model, seed=run.seed, extra=extra
+    )
     result["record"] = record.to_dict()
     arrays = {
         "steps": trajectory.steps,
@@ -416,16 +422,26 @@ def reduce_run_frames(
     mobile[:-1] = True
     frame_ps = protocol.sample_interval_steps * protocol.timestep_fs / 1000.0
     est = estimate_diffusion(
-        positions, frame_ps, mobile, framework_mask=~mobile, max_lag_fraction=protocol.msd_max_lag_fraction,
-        fit_start_fraction=protocol.fit_start_fraction, fit_end_fraction=protocol.fit_end_fraction,
+        positions,
+        frame_ps,
+        mobile,
+        framework_mask=~mobile,
+        max_lag_fraction=protocol.msd_max_lag_fraction,
+        fit_start_fraction=protocol.fit_start_fraction,
+        fit_end_fraction=protocol.fit_end_fraction,
         fit_min_lag_ps=protocol.fit_min_lag_ps,
     )
     lag, msd = _downsample(est.lag_ps, est.msd_A2, MAX_STORED_MSD_POINTS)
     temps = None if temperatures_K is None else np.asarray(temperatures_K, dtype=float)
     return {
-        "lag_ps": lag, "msd_A2": msd, "D_cm2_s": est.D_cm2_s, "D_stderr_cm2_s": est.D_stderr_cm2_s,
-        "D_interval_cm2_s": list(est.interval_cm2_s), "fit_window_ps": list(est.window_ps),
-        "msd_end_of_fit_A2": est.msd_end_of_fit_A2, "production_ps_analysed": (positions.shape[0] - 1) * frame_ps,
+        "lag_ps": lag,
+        "msd_A2": msd,
+        "D_cm2_s": est.D_cm2_s,
+        "D_stderr_cm2_s": est.D_stderr_cm2_s,
+        "D_interval_cm2_s": list(est.interval_cm2_s),
+        "fit_window_ps": list(est.window_ps),
+        "msd_end_of_fit_A2": est.msd_end_of_fit_A2,
+        "production_ps_analysed": (positions.shape[0] - 1) * frame_ps,
         "temperature_K_measured": None if temps is None or temps.size == 0 else float(np.mean(temps)),
     }
 
@@ -454,9 +470,21 @@ def continuation_jobs(
         atoms.set_cell(np.asarray(arr["final_cell_A"]), scale_atoms=False)
         atoms.positions = np.asarray(arr["final_positions_A"])
         atoms.set_momenta(np.asarray(arr["final_momenta"]))
-        jobs.append(MDJob(job_id=run.run_id, atoms=atoms, ensemble=protocol.ensemble, temperature_K=run.temperature_K,
-                          pressure_Pa=None, timestep_fs=protocol.timestep_fs, n_steps=n_steps,
-                          sample_interval_steps=n, seed=run.seed, sample_from_step=n, initialise_velocities=False))
+        jobs.append(
+            MDJob(
+                job_id=run.run_id,
+                atoms=atoms,
+                ensemble=protocol.ensemble,
+                temperature_K=run.temperature_K,
+                pressure_Pa=None,
+                timestep_fs=protocol.timestep_fs,
+                n_steps=n_steps,
+                sample_interval_steps=n,
+                seed=run.seed,
+                sample_from_step=n,
+                initialise_velocities=False,
+            )
+        )
     return jobs
 
 
@@ -486,8 +514,11 @@ def extend_arrays(
     steps = np.asarray(arrays.get("steps", np.zeros(0)))
     last = int(steps[-1]) if steps.size else 0
     new_arrays["steps"] = np.concatenate([steps, last + np.asarray(trajectory.steps)])
-    new_arrays.update(final_positions_A=trajectory.final_positions_A, final_momenta=trajectory.final_momenta,
-                      final_cell_A=trajectory.final_cell_A)
+    new_arrays.update(
+        final_positions_A=trajectory.final_positions_A,
+        final_momenta=trajectory.final_momenta,
+        final_cell_A=trajectory.final_cell_A,
+    )
     out = dict(result)
     record = dict(result["record"])
     record["steps_requested"] = int(record.get("steps_requested", 0)) + job.n_steps
@@ -546,15 +577,15 @@ def analyse(
     notes: list[str] = []
     if failed:
         notes.append(
-            "runs stopped early: "
-            + "; ".join(f"{r['record']['run_id']}: {r['record']['stop_reason']}" for r in failed)
+            "runs stopped early: " + "; ".join(f"{r['record']['run_id']}: {r['record']['stop_reason']}" for r in failed)
         )
     missing_T = sorted(set(protocol.temperatures_K) - set(by_T))
 
     def run_diffusion(r: dict[str, Any]) -> RunDiffusion:
         se = r.get("D_stderr_cm2_s")
-        return RunDiffusion(float(r["temperature_K"]), float(r["D_cm2_s"]),
-                            math.nan if se is None else float(se), _measured_T(r))
+        return RunDiffusion(
+            float(r["temperature_K"]), float(r["D_cm2_s"]), math.nan if se is None else float(se), _measured_T(r)
+        )
 
     per_T_details: dict[str, Any] = {}
     for T in sorted(by_T):
@@ -577,15 +608,29 @@ def analyse(
         interval = (mean - 1.96 * sem, mean + 1.96 * sem) if math.isfinite(sem) else None
         metrics.append(
             Metric(
-                key=_temperature_key(T), value=mean, unit="cm^2/s", model=model, task=TASK,
-                interval=interval, n=len(by_T[T]), gated=False,
-                note=(f"mean over {len(by_T[T])} run(s) at {T:g} K; 95 % interval from the larger of the per-run "
-                      "errors and the scatter between repeats"
-                      + ("" if per_T_details[label]["resolved"] else
-                         f"; not resolved (mean Li MSD {per_T_details[label]['msd_end_of_fit_A2']:.3g} Å^2 < "
-                         f"{protocol.gate_min_msd_A2:g} Å^2 at the end of the fit window)")),
-                details={"D_cm2_s": per_T_details[label]["D_cm2_s"], "msd_end_of_fit_A2": per_T_details[label]["msd_end_of_fit_A2"],
-                         "run_ids": [r["record"]["run_id"] for r in by_T[T]]},
+                key=_temperature_key(T),
+                value=mean,
+                unit="cm^2/s",
+                model=model,
+                task=TASK,
+                interval=interval,
+                n=len(by_T[T]),
+                gated=False,
+                note=(
+                    f"mean over {len(by_T[T])} run(s) at {T:g} K; 95 % interval from the larger of the per-run "
+                    "errors and the scatter between repeats"
+                    + (
+                        ""
+                        if per_T_details[label]["resolved"]
+                        else f"; not resolved (mean Li MSD {per_T_details[label]['msd_end_of_fit_A2']:.3g} Å^2 < "
+                        f"{protocol.gate_min_msd_A2:g} Å^2 at the end of the fit window)"
+                    )
+                ),
+                details={
+                    "D_cm2_s": per_T_details[label]["D_cm2_s"],
+                    "msd_end_of_fit_A2": per_T_details[label]["msd_end_of_fit_A2"],
+                    "run_ids": [r["record"]["run_id"] for r in by_T[T]],
+                },
             )
         )
 
@@ -601,17 +646,26 @@ def analyse(
     if any(math.isnan(_measured_T(r)) for r in ok):
         notes.append("measured temperature missing for some runs: nominal temperature used in the Arrhenius fit")
 
-    sigma = Metric(key=f"{TASK}.sigma298", value=math.nan, unit="mS/cm", model=model, task=TASK,
-                   n=len(run_results), gated=True)
-    ea = Metric(key=f"{TASK}.activation_energy", value=math.nan, unit="eV", model=model, task=TASK,
-                n=len(run_results), gated=False)
+    sigma = Metric(
+        key=f"{TASK}.sigma298", value=math.nan, unit="mS/cm", model=model, task=TASK, n=len(run_results), gated=True
+    )
+    ea = Metric(
+        key=f"{TASK}.activation_energy",
+        value=math.nan,
+        unit="eV",
+        model=model,
+        task=TASK,
+        n=len(run_results),
+        gated=False,
+    )
     details: dict[str, Any] = {
         # Arrhenius-plot data (docs/REPORT_SCHEMA.md, "Task 3")
         "temperatures_K": [float(T) for T in sorted(by_T)],
         "D_cm2_s": [float(np.mean([r["D_cm2_s"] for r in by_T[T]])) for T in sorted(by_T)],
         "D_repeats_cm2_s": [[float(r["D_cm2_s"]) for r in by_T[T]] for T in sorted(by_T)],
-        "D_err_cm2_s": [_finite_or_none(1.959964 * all_T.per_temperature[T]["D_sem_cm2_s"]) if all_T else None
-                        for T in sorted(by_T)],
+        "D_err_cm2_s": [
+            _finite_or_none(1.959964 * all_T.per_temperature[T]["D_sem_cm2_s"]) if all_T else None for T in sorted(by_T)
+        ],
         "per_temperature": per_T_details,
         "resolved_temperatures_K": [float(T) for T in resolved],
         "fit_temperatures_K": [],
@@ -623,25 +677,31 @@ def analyse(
     if failed:
         notes.append("σ298 is not computed because runs stopped early (the model is not stable in this MD)")
     elif len(resolved) < 2:
-        notes.append(f"Li diffusion resolved at {len(resolved)} temperature(s): no Arrhenius extrapolation "
-                     "(longer production, or task3.max_production_ps, would resolve it)")
+        notes.append(
+            f"Li diffusion resolved at {len(resolved)} temperature(s): no Arrhenius extrapolation "
+            "(longer production, or task3.max_production_ps, would resolve it)"
+        )
     else:
         fit_runs = [run_diffusion(r) for T in resolved for r in by_T[T]]
         n_li = int(ok[0]["n_li"])
         volume_A3 = float(np.mean([r["volume_A3"] for r in ok]))
         estimate = calibrated_conductivity_at_298(fit_runs, n_carriers=n_li, volume_A3=volume_A3)
         details["fit_temperatures_K"] = [T for T in resolved if estimate.per_temperature[T]["used"]]
-        details["fit_temperatures_measured_K"] = [estimate.per_temperature[T]["temperature_fit_K"]
-                                                  for T in details["fit_temperatures_K"]]
+        details["fit_temperatures_measured_K"] = [
+            estimate.per_temperature[T]["temperature_fit_K"] for T in details["fit_temperatures_K"]
+        ]
         details["interval_method"] = estimate.method
         if math.isfinite(estimate.sigma298_mS_cm):
             sigma.value = estimate.sigma298_mS_cm
             sigma.interval = _finite_interval(estimate.interval_mS_cm)
             ea.value = estimate.activation_energy_eV
             ea.interval = _finite_interval(estimate.activation_energy_interval_eV)
-            details.update(D298_cm2_s=estimate.D298_cm2_s, activation_energy_eV=estimate.activation_energy_eV,
-                           prefactor_cm2_s=float(estimate.arrhenius.prefactor_cm2_s) if estimate.arrhenius else None,
-                           li_number_density_cm3=n_li / (volume_A3 * 1e-24))
+            details.update(
+                D298_cm2_s=estimate.D298_cm2_s,
+                activation_energy_eV=estimate.activation_energy_eV,
+                prefactor_cm2_s=float(estimate.arrhenius.prefactor_cm2_s) if estimate.arrhenius else None,
+                li_number_density_cm3=n_li / (volume_A3 * 1e-24),
+            )
             if sigma.interval is not None and estimate.sigma298_mS_cm > 0:
                 # σ ∝ D at fixed T and density, so the σ interval maps onto D(298 K) directly
                 scale = estimate.D298_cm2_s / estimate.sigma298_mS_cm
@@ -664,4 +724,3 @@ def _finite_or_none(value: float) -> float | None:
 
 def _finite_interval(interval: tuple[float, float]) -> tuple[float, float] | None:
     return interval if all(math.isfinite(v) for v in interval) else None
-

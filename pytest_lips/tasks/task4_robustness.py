@@ -49,7 +49,6 @@ from typing import Any
 import numpy as np
 from ase import Atoms
 
-from ..profiles import float_tuple, protocol_from_section
 from ..analysis import minimum_pair_distance_A
 from ..errors import LipsUsageError
 from ..md import (
@@ -61,6 +60,7 @@ from ..md import (
     NPTSettings,
     TimedCalculator,
 )
+from ..profiles import float_tuple, protocol_from_section
 from ..results import Metric, RunRecord
 from .structures import LI7P3S11_COMPOSITION, random_hard_sphere_cell, stoichiometric_counts
 from .task3_conductivity import run_seed
@@ -134,8 +134,9 @@ class Task4Protocol:
     @classmethod
     def from_section(cls, section: dict[str, Any] | None) -> Task4Protocol:
         """Parse a profile's ``task4:`` section (missing keys take the paper defaults above)."""
-        proto = protocol_from_section(cls, section, "task4",
-                                      {"temperatures_K": float_tuple, "pressures_Pa": float_tuple})
+        proto = protocol_from_section(
+            cls, section, "task4", {"temperatures_K": float_tuple, "pressures_Pa": float_tuple}
+        )
         proto.validate()
         return proto
 
@@ -326,19 +327,21 @@ def build_jobs(runs: list[Task4Run], starts: dict[str, dict[str, Any]], protocol
         start = starts[run.start_id]
         if not start.get("ok"):
             continue
-        jobs.append(MDJob(
-            job_id=run.run_id,
-            atoms=start_atoms(start),
-            ensemble=protocol.ensemble,
-            temperature_K=run.temperature_K,
-            pressure_Pa=run.pressure_Pa,
-            timestep_fs=protocol.timestep_fs,
-            n_steps=protocol.production_steps,
-            sample_interval_steps=protocol.sample_interval_steps,
-            seed=run.seed,
-            pair_floor_A=protocol.pair_floor_A,
-            volume_factor=protocol.volume_factor,
-        ))
+        jobs.append(
+            MDJob(
+                job_id=run.run_id,
+                atoms=start_atoms(start),
+                ensemble=protocol.ensemble,
+                temperature_K=run.temperature_K,
+                pressure_Pa=run.pressure_Pa,
+                timestep_fs=protocol.timestep_fs,
+                n_steps=protocol.production_steps,
+                sample_interval_steps=protocol.sample_interval_steps,
+                seed=run.seed,
+                pair_floor_A=protocol.pair_floor_A,
+                volume_factor=protocol.volume_factor,
+            )
+        )
     return jobs
 
 
@@ -362,19 +365,44 @@ def reduce_run(
     non-finite geometry), "volume_A3": [...] (per frame), "temperature_K_measured",
     "volume_A3_mean"}``. The state a stopped run ended in counts as a frame.
     """
-    base = {"protocol_version": PROTOCOL_VERSION, "run": run.to_dict(), "temperature_K": run.temperature_K,
-            "pressure_Pa": run.pressure_Pa, "repeat": run.repeat}
-    extra = {"temperature_K": run.temperature_K, "pressure_Pa": run.pressure_Pa, "repeat": run.repeat,
-             "n_atoms": protocol.n_atoms}
+    base = {
+        "protocol_version": PROTOCOL_VERSION,
+        "run": run.to_dict(),
+        "temperature_K": run.temperature_K,
+        "pressure_Pa": run.pressure_Pa,
+        "repeat": run.repeat,
+    }
+    extra = {
+        "temperature_K": run.temperature_K,
+        "pressure_Pa": run.pressure_Pa,
+        "repeat": run.repeat,
+        "n_atoms": protocol.n_atoms,
+    }
     if trajectory is None or not start.get("ok"):
-        record = RunRecord(task=TASK, run_id=run.run_id, model=model, steps_requested=protocol.production_steps,
-                           completed=False, stop_reason=start.get("reason") or "start structure unavailable",
-                           seed=run.seed, extra=extra)
-        return {**base, "record": record.to_dict(), "frame_steps": [], "d_min_A": [], "volume_A3": [],
-                "temperature_K_measured": None, "volume_A3_mean": None}
+        record = RunRecord(
+            task=TASK,
+            run_id=run.run_id,
+            model=model,
+            steps_requested=protocol.production_steps,
+            completed=False,
+            stop_reason=start.get("reason") or "start structure unavailable",
+            seed=run.seed,
+            extra=extra,
+        )
+        return {
+            **base,
+            "record": record.to_dict(),
+            "frame_steps": [],
+            "d_min_A": [],
+            "volume_A3": [],
+            "temperature_K_measured": None,
+            "volume_A3_mean": None,
+        }
     symbols = list(start["symbols"])
     steps = [int(s) for s in trajectory.steps]
-    d_min: list[float | None] = [_frame_d_min(p, c, symbols) for p, c in zip(trajectory.positions_A, trajectory.cells_A)]
+    d_min: list[float | None] = [
+        _frame_d_min(p, c, symbols) for p, c in zip(trajectory.positions_A, trajectory.cells_A)
+    ]
     volumes = [float(v) for v in trajectory.volumes_A3]
     if not trajectory.completed and (not steps or steps[-1] != trajectory.steps_done):
         # the state the run stopped in counts as a frame (if it is still a geometry at all)
@@ -388,12 +416,23 @@ def reduce_run(
                 pass
     t_measured = float(np.mean(trajectory.temperatures_K)) if trajectory.temperatures_K.size else None
     v_mean = float(np.mean(trajectory.volumes_A3)) if trajectory.volumes_A3.size else None
-    extra.update(n_frames=len(steps), temperature_K_measured=t_measured,
-                 d_min_A_lowest=_json(min((d for d in d_min if d is not None), default=math.inf)))
-    record = trajectory.to_run_record(TASK, run.run_id, protocol.timestep_fs, protocol.production_steps,
-                                      model=model, seed=run.seed, extra=extra)
-    return {**base, "record": record.to_dict(), "frame_steps": steps, "d_min_A": d_min, "volume_A3": volumes,
-            "temperature_K_measured": t_measured, "volume_A3_mean": v_mean}
+    extra.update(
+        n_frames=len(steps),
+        temperature_K_measured=t_measured,
+        d_min_A_lowest=_json(min((d for d in d_min if d is not None), default=math.inf)),
+    )
+    record = trajectory.to_run_record(
+        TASK, run.run_id, protocol.timestep_fs, protocol.production_steps, model=model, seed=run.seed, extra=extra
+    )
+    return {
+        **base,
+        "record": record.to_dict(),
+        "frame_steps": steps,
+        "d_min_A": d_min,
+        "volume_A3": volumes,
+        "temperature_K_measured": t_measured,
+        "volume_A3_mean": v_mean,
+    }
 
 
 def run_one(
@@ -469,20 +508,24 @@ def analyse(
         n_frames = len(d) + unreached
         n_close = sum(1 for x in d if x is None or x <= close_contact_distance_A) + unreached
         finite = [x for x in d if x is not None]
-        grid.append({
-            "temperature_K": T,
-            "pressure_Pa": p,
-            "gated": domain.contains(T, p),
-            "repeats": len(runs),
-            "completed": n_done,
-            "survival": "all" if n_done == len(runs) else ("none" if n_done == 0 else "some"),
-            "frames": n_frames,
-            "close_contact_frames": n_close,
-            "unreached_frames": unreached,
-            "close_contact_fraction": (n_close / n_frames) if n_frames else None,
-            "d_min_A_lowest": min(finite) if finite else None,
-            "stops": {r["record"]["run_id"]: r["record"]["stop_reason"] for r in runs if not r["record"]["completed"]},
-        })
+        grid.append(
+            {
+                "temperature_K": T,
+                "pressure_Pa": p,
+                "gated": domain.contains(T, p),
+                "repeats": len(runs),
+                "completed": n_done,
+                "survival": "all" if n_done == len(runs) else ("none" if n_done == 0 else "some"),
+                "frames": n_frames,
+                "close_contact_frames": n_close,
+                "unreached_frames": unreached,
+                "close_contact_fraction": (n_close / n_frames) if n_frames else None,
+                "d_min_A_lowest": min(finite) if finite else None,
+                "stops": {
+                    r["record"]["run_id"]: r["record"]["stop_reason"] for r in runs if not r["record"]["completed"]
+                },
+            }
+        )
     inside = [g for g in grid if g["gated"]]
     notes = []
     gated = supported and bool(inside)
@@ -515,16 +558,37 @@ def analyse(
     worst_point = max(basis, key=lambda g: g["close_contact_fraction"] or 0.0, default=None)
     contact_note = list(notes)
     if worst_point is not None and fractions:
-        unreached_text = (f", of which {worst_point['unreached_frames']} never reached (stopped runs count as "
-                          "close contacts)" if worst_point["unreached_frames"] else "")
+        unreached_text = (
+            f", of which {worst_point['unreached_frames']} never reached (stopped runs count as close contacts)"
+            if worst_point["unreached_frames"]
+            else ""
+        )
         contact_note.append(
             f"largest at T = {worst_point['temperature_K']:g} K, p = {worst_point['pressure_Pa']:g} Pa: "
             f"{worst_point['close_contact_frames']}/{worst_point['frames']} frames with a pair <= "
             f"{close_contact_distance_A:g} Å{unreached_text}"
         )
     return [
-        Metric(key=f"{TASK}.survival_fraction", value=survival, unit="1", model=model, task=TASK, n=n_runs,
-               gated=gated, note="; ".join(survival_note), details=details),
-        Metric(key=f"{TASK}.close_contact_fraction", value=worst, unit="1", model=model, task=TASK,
-               n=sum(g["frames"] for g in basis), gated=gated, note="; ".join(contact_note), details=details),
+        Metric(
+            key=f"{TASK}.survival_fraction",
+            value=survival,
+            unit="1",
+            model=model,
+            task=TASK,
+            n=n_runs,
+            gated=gated,
+            note="; ".join(survival_note),
+            details=details,
+        ),
+        Metric(
+            key=f"{TASK}.close_contact_fraction",
+            value=worst,
+            unit="1",
+            model=model,
+            task=TASK,
+            n=sum(g["frames"] for g in basis),
+            gated=gated,
+            note="; ".join(contact_note),
+            details=details,
+        ),
     ]

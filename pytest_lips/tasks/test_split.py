@@ -27,7 +27,6 @@ from typing import Any
 
 import numpy as np
 
-from ..profiles import protocol_from_section
 from ..analysis.errors import (
     EV_TO_MEV,
     ErrorSummary,
@@ -41,6 +40,7 @@ from ..analysis.offsets import ElementOffsets, check_offset_mode, fit_element_of
 from ..data import CATEGORIES, CATEGORY_TITLES, LipsDataset
 from ..errors import LipsUsageError
 from ..evaluation import Predictions, evaluate, model_name
+from ..profiles import protocol_from_section
 from ..results import Metric
 
 TASK = "test_split"
@@ -135,14 +135,17 @@ def fit_offsets_on_train(model: Any, dataset: LipsDataset, protocol: TestSplitPr
     return fit_element_offsets(dataset.energies[idx], pred.energies, comp, elements)
 
 
-def run(model: Any, dataset: LipsDataset, protocol: TestSplitProtocol, energy_offset: str | None = None) -> TestSplitResult:
+def run(
+    model: Any, dataset: LipsDataset, protocol: TestSplitProtocol, energy_offset: str | None = None
+) -> TestSplitResult:
     """Evaluate ``model`` on the selected structures; ``energy_offset`` overrides the protocol's."""
     start = time.perf_counter()
     mode = check_offset_mode(energy_offset if energy_offset is not None else protocol.energy_offset)
     idx = select_structures(dataset, protocol)
     has_virial = np.array([dataset.has_virial(int(i)) for i in idx], dtype=bool)
-    pred: Predictions = evaluate(model, list(dataset.iter_atoms(idx)), bool(has_virial.any()),
-                                 protocol.batch_size, protocol.max_atoms_per_batch)
+    pred: Predictions = evaluate(
+        model, list(dataset.iter_atoms(idx)), bool(has_virial.any()), protocol.batch_size, protocol.max_atoms_per_batch
+    )
     offsets = fit_offsets_on_train(model, dataset, protocol) if mode == "auto" else ElementOffsets()
     pred_e = pred.energies
     if mode == "auto":
@@ -179,11 +182,13 @@ def analyse(result: TestSplitResult, model: str = "") -> list[Metric]:
     subsample = (
         f"seeded subsample of {n} of the {result.n_split} {result.protocol.get('split', 'test')} structures "
         f"(max_structures={result.protocol.get('max_structures')}, seed={result.protocol.get('subsample_seed')})"
-        if n < result.n_split else f"all {n} {result.protocol.get('split', 'test')} structures"
+        if n < result.n_split
+        else f"all {n} {result.protocol.get('split', 'test')} structures"
     )
     offset_note = (
         f"; per-element energy offsets fitted on {result.offsets.n_structures} train structures"
-        if result.energy_offset == "auto" else ""
+        if result.energy_offset == "auto"
+        else ""
     )
     note = subsample + offset_note
     e_err = energy_per_atom_errors(result.pred_energies, result.ref_energies, result.n_atoms) * EV_TO_MEV
@@ -192,9 +197,15 @@ def analyse(result: TestSplitResult, model: str = "") -> list[Metric]:
     e_by_cat = summarise_by_group(e_err, result.categories)
     f_by_cat = summarise_by_group(f_err, per_atom_groups(result.categories, result.n_atoms))
     per_category = {
-        c: {"n_structures": e_by_cat[c].n, "energy_rmse_meV_atom": e_by_cat[c].rmse, "energy_mae_meV_atom": e_by_cat[c].mae,
-            "force_rmse_eV_A": f_by_cat[c].rmse, "force_mae_eV_A": f_by_cat[c].mae}
-        for c in CATEGORIES if c in e_by_cat
+        c: {
+            "n_structures": e_by_cat[c].n,
+            "energy_rmse_meV_atom": e_by_cat[c].rmse,
+            "energy_mae_meV_atom": e_by_cat[c].mae,
+            "force_rmse_eV_A": f_by_cat[c].rmse,
+            "force_mae_eV_A": f_by_cat[c].mae,
+        }
+        for c in CATEGORIES
+        if c in e_by_cat
     }
     common = {
         "n_structures": n,
@@ -206,11 +217,26 @@ def analyse(result: TestSplitResult, model: str = "") -> list[Metric]:
         "wall_s": result.wall_s,
     }
 
-    def metric(key: str, value: float, unit: str, count: int, gated: bool = True, extra_note: str = "",
-               details: dict[str, Any] | None = None) -> Metric:
-        return Metric(key=f"{TASK}.{key}", value=float(value), unit=unit, model=model, task=TASK, n=count,
-                      gated=gated and count > 0, note=(note + extra_note) if count > 0 else "no structures evaluated",
-                      details=details if details is not None else common)
+    def metric(
+        key: str,
+        value: float,
+        unit: str,
+        count: int,
+        gated: bool = True,
+        extra_note: str = "",
+        details: dict[str, Any] | None = None,
+    ) -> Metric:
+        return Metric(
+            key=f"{TASK}.{key}",
+            value=float(value),
+            unit=unit,
+            model=model,
+            task=TASK,
+            n=count,
+            gated=gated and count > 0,
+            note=(note + extra_note) if count > 0 else "no structures evaluated",
+            details=details if details is not None else common,
+        )
 
     metrics = [
         metric("energy_rmse", e_sum.rmse, "meV/atom", e_sum.n),
@@ -220,29 +246,71 @@ def analyse(result: TestSplitResult, model: str = "") -> list[Metric]:
     ]
     if result.ref_stresses is not None and len(result.ref_stresses):
         s_sum = ErrorSummary.of(stress_component_errors_GPa(result.pred_stresses, result.ref_stresses))
-        metrics.append(metric("stress_rmse", s_sum.rmse, "GPa", len(result.ref_stresses),
-                              extra_note=f"; stress over the {len(result.ref_stresses)} structures with a reference virial"))
+        metrics.append(
+            metric(
+                "stress_rmse",
+                s_sum.rmse,
+                "GPa",
+                len(result.ref_stresses),
+                extra_note=f"; stress over the {len(result.ref_stresses)} structures with a reference virial",
+            )
+        )
     else:
-        metrics.append(Metric(key=f"{TASK}.stress_rmse", value=float("nan"), unit="GPa", model=model, task=TASK, n=0,
-                              gated=False, note="no reference stresses (virials) in the evaluated structures"))
+        metrics.append(
+            Metric(
+                key=f"{TASK}.stress_rmse",
+                value=float("nan"),
+                unit="GPa",
+                model=model,
+                task=TASK,
+                n=0,
+                gated=False,
+                note="no reference stresses (virials) in the evaluated structures",
+            )
+        )
     for c in CATEGORIES:
         if c not in e_by_cat:
             continue
         cat_note = f"{CATEGORY_TITLES[c]} structures only; reported, not gated ({note})"
-        metrics.append(Metric(key=f"{TASK}.{c}.energy_rmse", value=e_by_cat[c].rmse, unit="meV/atom", model=model,
-                              task=TASK, n=e_by_cat[c].n, gated=False, note=cat_note, details=per_category[c]))
-        metrics.append(Metric(key=f"{TASK}.{c}.force_rmse", value=f_by_cat[c].rmse, unit="eV/Å", model=model,
-                              task=TASK, n=e_by_cat[c].n, gated=False, note=cat_note, details=per_category[c]))
+        metrics.append(
+            Metric(
+                key=f"{TASK}.{c}.energy_rmse",
+                value=e_by_cat[c].rmse,
+                unit="meV/atom",
+                model=model,
+                task=TASK,
+                n=e_by_cat[c].n,
+                gated=False,
+                note=cat_note,
+                details=per_category[c],
+            )
+        )
+        metrics.append(
+            Metric(
+                key=f"{TASK}.{c}.force_rmse",
+                value=f_by_cat[c].rmse,
+                unit="eV/Å",
+                model=model,
+                task=TASK,
+                n=e_by_cat[c].n,
+                gated=False,
+                note=cat_note,
+                details=per_category[c],
+            )
+        )
     return metrics
 
 
-def run_and_analyse(model: Any, dataset: LipsDataset, protocol: TestSplitProtocol,
-                    energy_offset: str | None = None) -> list[Metric]:
+def run_and_analyse(
+    model: Any, dataset: LipsDataset, protocol: TestSplitProtocol, energy_offset: str | None = None
+) -> list[Metric]:
     return analyse(run(model, dataset, protocol, energy_offset), model_name(model))
 
 
 def cache_key(model_key: str, dataset: LipsDataset, protocol: TestSplitProtocol, energy_offset: str) -> str:
     """RunStore key of one evaluation."""
     p = protocol
-    return (f"test_split/{model_key}/{dataset.sha256[:16]}/{dataset.split_source}/{p.split}/"
-            f"max{p.max_structures}-seed{p.subsample_seed}/offset-{energy_offset}-{p.offset_fit_max_structures}")
+    return (
+        f"test_split/{model_key}/{dataset.sha256[:16]}/{dataset.split_source}/{p.split}/"
+        f"max{p.max_structures}-seed{p.subsample_seed}/offset-{energy_offset}-{p.offset_fit_max_structures}"
+    )

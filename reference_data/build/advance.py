@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from chgnet_tools import chgnet_calculator, chgnet_version  # noqa: E402
 from relax import advance_path, complete_frames, paths, without_repeats  # noqa: E402
-from settings import ADVANCE_FMAX_eV_A, ADVANCE_MAX_STEPS, MODEL_ADVANCE_AFTER_STEPS  # noqa: E402
+from settings import ADVANCE_MAX_STEPS, MODEL_ADVANCE_AFTER_STEPS, ADVANCE_FMAX_eV_A  # noqa: E402
 
 
 def advance_positions(atoms, calc, fmax_eV_A: float = ADVANCE_FMAX_eV_A,

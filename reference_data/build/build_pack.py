@@ -23,8 +23,7 @@ from ase.io import read
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from settings import (BUILD_DIR, LOG_DIR, MPI_RANKS, MPIRUN, PACK_DIR, TASK2_CROSSCHECK_INDICES, WORK_DIR,
-                      gpaw_env)
+from settings import BUILD_DIR, LOG_DIR, MPI_RANKS, MPIRUN, PACK_DIR, TASK2_CROSSCHECK_INDICES, WORK_DIR, gpaw_env
 
 SMALL = ("Li2S", "gamma-Li3PS4", "Li2P2S6", "P2S5")
 BIG = ("Li7P3S11", "beta-Li3PS4", "HT-Li7PS6", "LT-Li7PS6")

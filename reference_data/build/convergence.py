@@ -8,8 +8,17 @@ from __future__ import annotations
 
 import json
 
-from settings import (CONV_ECUT_AT_KDENSITY_A, CONV_ECUTS_eV, CONV_K_AT_ECUT_eV, CONV_KDENSITIES_A,
-                      CONV_STRUCTURE, PREPARED_DIR, PRODUCTION, REACTION_ECUTS_eV, RECORD_DIR)
+from settings import (
+    CONV_ECUT_AT_KDENSITY_A,
+    CONV_KDENSITIES_A,
+    CONV_STRUCTURE,
+    PREPARED_DIR,
+    PRODUCTION,
+    RECORD_DIR,
+    CONV_ECUTS_eV,
+    CONV_K_AT_ECUT_eV,
+    REACTION_ECUTS_eV,
+)
 
 CONV_DIR = RECORD_DIR / "convergence"
 
@@ -28,7 +37,6 @@ def points() -> list[tuple[str, float, float]]:
 
 def run() -> None:
     from ase.io import read
-
     from dft import log_path, master_write_json, single_point
 
     run_reaction()
@@ -54,7 +62,6 @@ REACTION_ATOMS = 16
 def run_reaction() -> None:
     """Cutoff check of the reaction energy Li2P2S6 + 2 Li2S -> 2 gamma-Li3PS4 (same geometries, k meshes)."""
     from ase.io import read
-
     from dft import log_path, master_write_json, single_point
 
     for ecut in REACTION_ECUTS_eV:

@@ -16,7 +16,6 @@ import numpy as np
 from ase import Atoms
 from ase.calculators.singlepoint import SinglePointCalculator
 from ase.parallel import world
-
 from settings import LOG_DIR, SETUP_DIR, DFTSettings
 
 

@@ -18,10 +18,19 @@ import numpy as np
 import yaml
 from ase import Atoms
 from ase.io import read, write
-
 from relax import complete_frames, max_force_eV_A, without_repeats
-from settings import (CRYSTALS, MELT_QUENCH, PACK_DIR, PRODUCTION, RECORD_DIR, RELAX, RELAX_FMAX_eV_A, TIGHT,
-                      WORK_DIR, crystal)
+from settings import (
+    CRYSTALS,
+    MELT_QUENCH,
+    PACK_DIR,
+    PRODUCTION,
+    RECORD_DIR,
+    RELAX,
+    TIGHT,
+    WORK_DIR,
+    RELAX_FMAX_eV_A,
+    crystal,
+)
 
 TASK2_FILE = "task2/li7p3s11_melt_quench.extxyz"
 TASK3_FILE = "task3/Li7P3S11.extxyz"

@@ -17,7 +17,6 @@ import time
 import numpy as np
 from ase import units
 from ase.io import read, write
-
 from settings import MELT_QUENCH, PACK_DIR, WORK_DIR, MeltQuench
 
 SNAPSHOTS = PACK_DIR / "task2" / "snapshots_chgnet.extxyz"
@@ -56,12 +55,11 @@ def snapshot_times_ps(p: MeltQuench) -> list[tuple[float, str]]:
 
 
 def run(p: MeltQuench = MELT_QUENCH, start_file=WORK_DIR / "Li7P3S11_chgnet_relaxed.extxyz") -> None:
+    import fcntl
+
     from ase.md.langevin import Langevin
     from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary
-
     from chgnet_tools import chgnet_calculator, chgnet_version
-
-    import fcntl
 
     WORK_DIR.mkdir(parents=True, exist_ok=True)
     lock = open(WORK_DIR / "melt_quench.lock", "w")

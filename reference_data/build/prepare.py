@@ -19,7 +19,6 @@ import spglib
 from ase import Atoms
 from ase.geometry import get_distances
 from ase.io import read, write
-
 from settings import CRYSTALS, PREPARED_DIR, SHARED_STRUCTURES, Crystal
 
 

@@ -3,15 +3,37 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
-
 import convergence
+import numpy as np
 from manifest import relax_progress
 from reactions import energy_relative_to_meV_atom
-from settings import (CRYSTALS, MELT_QUENCH, MODEL_ADVANCE_AFTER_STEPS, PACK_DIR, PREPARED_DIR, PRERELAX, PRERELAX_FMAX_eV_A,
-                      PRERELAX_MAX_STEPS, PRERELAX_NAMES, PRODUCTION, RECORD_DIR, RELAX, RELAX_DE_WINDOW, RELAX_DE_meV_atom,
-                      RELAX_CELL_MAXSTEP_A, RELAX_CELL_STIFFNESS_GPa, RELAX_CELL_REENTRY, RELAX_CELL_STRESS_GPa, RELAX_POSITIONS_MAXSTEP_A, RELAX_PRECON_MU_eV_A2, RELAX_FMAX_LOOSE_eV_A, RELAX_FMAX_eV_A, TASK2_CROSSCHECK_INDICES,
-                      TIGHT, WORK_DIR)
+from settings import (
+    CRYSTALS,
+    MELT_QUENCH,
+    MODEL_ADVANCE_AFTER_STEPS,
+    PACK_DIR,
+    PREPARED_DIR,
+    PRERELAX,
+    PRERELAX_MAX_STEPS,
+    PRERELAX_NAMES,
+    PRODUCTION,
+    RECORD_DIR,
+    RELAX,
+    RELAX_CELL_MAXSTEP_A,
+    RELAX_CELL_REENTRY,
+    RELAX_DE_WINDOW,
+    RELAX_POSITIONS_MAXSTEP_A,
+    TASK2_CROSSCHECK_INDICES,
+    TIGHT,
+    WORK_DIR,
+    PRERELAX_FMAX_eV_A,
+    RELAX_CELL_STIFFNESS_GPa,
+    RELAX_CELL_STRESS_GPa,
+    RELAX_DE_meV_atom,
+    RELAX_FMAX_eV_A,
+    RELAX_FMAX_LOOSE_eV_A,
+    RELAX_PRECON_MU_eV_A2,
+)
 
 EV_A3_TO_GPA = 160.21766208
 
@@ -184,7 +206,6 @@ def missing_slots_text() -> str:
 def _model_advance_text() -> str:
     """What the CHGNet leg of each model-advanced relaxation did (``advance.py``), from its files."""
     from ase.io import read
-
     from relax import advance_path, max_force_eV_A, paths, without_repeats
 
     out = []

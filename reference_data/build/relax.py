@@ -14,7 +14,6 @@ import time
 from pathlib import Path
 
 from ase.io import read, write
-
 from settings import (
     PACK_DIR,
     PREPARED_DIR,
@@ -23,20 +22,20 @@ from settings import (
     PRERELAX_NAMES,
     RECORD_DIR,
     RELAX,
+    RELAX_CELL_MAXSTEP_A,
+    RELAX_CELL_REENTRY,
     RELAX_DE_WINDOW,
     RELAX_MAX_STEPS,
-    WORK_DIR,
-    PRERELAX_FMAX_eV_A,
-    BFGS_ALPHA_eV_A2,
-    RELAX_CELL_MAXSTEP_A,
-    RELAX_CELL_STIFFNESS_GPa,
-    RELAX_CELL_REENTRY,
-    RELAX_CELL_STRESS_GPa,
     RELAX_POSITIONS_MAXSTEP_A,
-    RELAX_PRECON_MU_eV_A2,
+    WORK_DIR,
+    BFGS_ALPHA_eV_A2,
+    PRERELAX_FMAX_eV_A,
+    RELAX_CELL_STIFFNESS_GPa,
+    RELAX_CELL_STRESS_GPa,
     RELAX_DE_meV_atom,
     RELAX_FMAX_eV_A,
     RELAX_FMAX_LOOSE_eV_A,
+    RELAX_PRECON_MU_eV_A2,
     crystal,
 )
 
@@ -187,7 +186,6 @@ def two_phase_bfgs(atoms, frames: list, steps_path: Path, budget: int, fmax_eV_A
     from ase.optimize import BFGS
     from ase.optimize.precon import Exp, PreconLBFGS
     from ase.parallel import world
-
     from dft import labelled_copy
 
     state = {"t": time.time(), "skip_first": bool(frames) and atoms_are_last_frame, "n": len(frames), "converged_by": "",
@@ -273,7 +271,6 @@ def prerelax(name: str) -> Path:
     """Cheap pre-relaxation (``settings.PRERELAX``, scratch in work/prerelax/, same two-phase BFGS as the
     production run); returns the start file for the production relaxation. Resumable; steps not shipped."""
     from ase.parallel import world
-
     from dft import kpt_mesh, log_path, make_calc
 
     d = WORK_DIR / "prerelax"

@@ -24,7 +24,6 @@ def out_paths(index: int, tight: bool) -> tuple[Path, Path]:
 def run_one(index: int, tight: bool = False, calc=None, previous: int | None = None) -> None:
     """Label snapshot ``index``; ``calc`` (with ``previous``, the snapshot it last computed) is reused."""
     from ase.io import read
-
     from dft import log_path, master_write_atoms, master_write_json, single_point
 
     out, rec_path = out_paths(index, tight)
@@ -50,7 +49,6 @@ def run_many(indices: list[int], tight: bool = False) -> None:
     previous snapshot's wavefunctions.
     """
     from ase.io import read
-
     from dft import kpt_mesh, log_path, make_calc
 
     todo = [i for i in indices if not out_paths(i, tight)[0].exists()]

@@ -121,7 +121,6 @@ def md_snapshots(s: TrainSet) -> list:
     from ase import units
     from ase.md.langevin import Langevin
     from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary
-
     from chgnet_tools import chgnet_calculator, chgnet_version
 
     out = []
@@ -188,7 +187,6 @@ def pending_sets(crystals: tuple[str, ...] | None = None) -> list[str]:
 def label(set_id: str) -> None:
     """GPAW side (under MPI): label every candidate of ``set_id`` not labelled yet."""
     from ase.io import read
-
     from dft import code_info, kpt_mesh, log_path, make_calc, master_write_atoms, master_write_json, single_point
 
     frames = read(CANDIDATES / f"{set_id}.extxyz", index=":")

@@ -54,6 +54,7 @@ def test_misfit_beyond_the_errors_widens_the_interval():
     bent = [RunDiffusion(t, float(_D(t)) * wiggle[t], 0.02 * float(_D(t))) for t in T]
     a = calibrated_conductivity_at_298(clean, N_LI, VOLUME)
     b = calibrated_conductivity_at_298(bent, N_LI, VOLUME)
+
     def width(e):
         return math.log(e.interval_mS_cm[1] / e.interval_mS_cm[0])
 
@@ -75,8 +76,9 @@ def test_measured_temperatures_are_the_arrhenius_abscissa():
     est = calibrated_conductivity_at_298(runs, N_LI, VOLUME)
     assert est.activation_energy_eV == pytest.approx(EA, rel=1e-6)
     assert est.per_temperature[600.0]["temperature_fit_K"] == pytest.approx(570.0)
-    nominal = calibrated_conductivity_at_298([RunDiffusion(r.temperature_K, r.D_cm2_s, r.D_stderr_cm2_s) for r in runs],
-                                             N_LI, VOLUME)
+    nominal = calibrated_conductivity_at_298(
+        [RunDiffusion(r.temperature_K, r.D_cm2_s, r.D_stderr_cm2_s) for r in runs], N_LI, VOLUME
+    )
     assert nominal.activation_energy_eV == pytest.approx(EA / 0.95, rel=1e-6)
 
 

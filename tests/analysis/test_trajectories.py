@@ -37,8 +37,9 @@ def test_saved_trajectory_reads_back_with_ase(tmp_path):
     assert frames[0].info["run_id"] == "T600K-r1" and all(frames[0].pbc)
     # drift-corrected: the framework centre of mass no longer moves the Li
     raw = arrays["positions_A"]
-    np.testing.assert_allclose(frames[20].positions - frames[0].positions,
-                               (raw[20, :-1] - raw[0, :-1]) - (raw[20, -1] - raw[0, -1]), atol=1e-6)
+    np.testing.assert_allclose(
+        frames[20].positions - frames[0].positions, (raw[20, :-1] - raw[0, :-1]) - (raw[20, -1] - raw[0, -1]), atol=1e-6
+    )
 
 
 def test_kinisi_on_a_saved_trajectory_agrees_with_the_plugin(tmp_path):
@@ -48,18 +49,34 @@ def test_kinisi_on_a_saved_trajectory_agrees_with_the_plugin(tmp_path):
     dt_ps = float(arrays["frame_interval_ps"])
     n_li = int(arrays["n_li"])
     mobile = np.arange(n_li + 1) < n_li
-    ours = estimate_diffusion(arrays["positions_A"], dt_ps, mobile, framework_mask=~mobile,
-                              fit_start_fraction=0.1, fit_end_fraction=0.5, fit_min_lag_ps=1.0)
+    ours = estimate_diffusion(
+        arrays["positions_A"],
+        dt_ps,
+        mobile,
+        framework_mask=~mobile,
+        fit_start_fraction=0.1,
+        fit_end_fraction=0.5,
+        fit_min_lag_ps=1.0,
+    )
     frames = read(save_run_trajectory(tmp_path, "m", "T600K-r1", arrays), ":")
     # 60 lags (every 2nd frame) up to the end of our fit window: kinisi's GLS degrades on dense lag grids
     i_end = round(ours.window_ps[1] / dt_ps)
     dt_unit = sc.scalar(dt_ps, unit="ps")
     ana = kinisi_analyze.DiffusionAnalyzer.from_ase(
-        frames, specie="Li", time_step=dt_unit, step_skip=sc.scalar(1),
-        dt=sc.arange("time interval", 2, i_end + 1, 2) * dt_unit, progress=False,
+        frames,
+        specie="Li",
+        time_step=dt_unit,
+        step_skip=sc.scalar(1),
+        dt=sc.arange("time interval", 2, i_end + 1, 2) * dt_unit,
+        progress=False,
     )
-    ana.diffusion(start_dt=sc.scalar(ours.window_ps[0], unit="ps"), n_samples=400, n_burn=200, progress=False,
-                  random_state=np.random.RandomState(0))
+    ana.diffusion(
+        start_dt=sc.scalar(ours.window_ps[0], unit="ps"),
+        n_samples=400,
+        n_burn=200,
+        progress=False,
+        random_state=np.random.RandomState(0),
+    )
     samples = sc.to_unit(ana.D, "cm^2/s").values
     lo, hi = np.percentile(samples, [2.5, 97.5])
     assert lo <= ours.D_cm2_s <= hi

@@ -32,8 +32,9 @@ from pytest_lips.reference import load_reference_pack, write_manifest
 from pytest_lips.report.baseline import Baseline, baseline_dict, load_baseline
 from pytest_lips.report.json_report import check_writable, write_report
 
-CONTEXT = identity.ResultContext(plugin_version="0.1.0", protocol_version="1/1", profile="ci", device="cpu",
-                                 engine="ase", seed=0, pack="a" * 64)
+CONTEXT = identity.ResultContext(
+    plugin_version="0.1.0", protocol_version="1/1", profile="ci", device="cpu", engine="ase", seed=0, pack="a" * 64
+)
 
 FACTORIES = """
 from ase.calculators.lj import LennardJones
@@ -62,8 +63,15 @@ def test_result_key_holds_every_input() -> None:
         identity.result_key("file:abd", CONTEXT, ["task3-run", "T600K-r1"]),
         identity.result_key("file:abc", CONTEXT, ["task3-run", "T700K-r1"]),
     ]
-    for field, value in (("pack", "b" * 64), ("data", "d/file"), ("engine", "torch-sim 0.6"), ("seed", 1),
-                         ("protocol", "p"), ("device", "cuda"), ("plugin_version", "0.2.0")):
+    for field, value in (
+        ("pack", "b" * 64),
+        ("data", "d/file"),
+        ("engine", "torch-sim 0.6"),
+        ("seed", 1),
+        ("protocol", "p"),
+        ("device", "cuda"),
+        ("plugin_version", "0.2.0"),
+    ):
         changed = identity.ResultContext(**{**CONTEXT.__dict__, field: value})
         variants.append(identity.result_key("file:abc", changed, ["task3-run", "T600K-r1"]))
     assert len(set(variants)) == len(variants) and base not in variants
@@ -184,21 +192,30 @@ def test_small_file_named_lips25_warns_about_table1(tmp_path: Path, monkeypatch:
 
 
 def _baseline_file(tmp_path: Path, **changes) -> Path:
-    data = {"schema_version": 1, "kind": "pytest-lips-baseline", "protocol_version": "1", "profile": "ci",
-            "models": [{"name": "m"}], "metrics": {"m": {"task2.force_rmse": {"value": 0.1, "unit": "eV/Å"}}}}
+    data = {
+        "schema_version": 1,
+        "kind": "pytest-lips-baseline",
+        "protocol_version": "1",
+        "profile": "ci",
+        "models": [{"name": "m"}],
+        "metrics": {"m": {"task2.force_rmse": {"value": 0.1, "unit": "eV/Å"}}},
+    }
     data.update(changes)
     path = tmp_path / "b.json"
     path.write_text(json.dumps(data))
     return path
 
 
-@pytest.mark.parametrize(("changes", "message"), [
-    ({"metrics": "oops"}, "must be an object"),
-    ({"metrics": {"m": ["x"]}}, "must map metric keys"),
-    ({"metrics": {}}, "holds no metrics"),
-    ({"metrics": {"m": {}}}, "holds no metrics"),
-    ({"interrupted": True}, "interrupted run"),
-])
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"metrics": "oops"}, "must be an object"),
+        ({"metrics": {"m": ["x"]}}, "must map metric keys"),
+        ({"metrics": {}}, "holds no metrics"),
+        ({"metrics": {"m": {}}}, "holds no metrics"),
+        ({"interrupted": True}, "interrupted run"),
+    ],
+)
 def test_bad_baselines_are_usage_errors(tmp_path: Path, changes: dict, message: str) -> None:
     path = _baseline_file(tmp_path, **changes)
     with pytest.raises(LipsUsageError, match=message) as info:
@@ -229,30 +246,52 @@ def test_comparison_across_packs_says_so() -> None:
     from pytest_lips.thresholds import default_thresholds
     from pytest_lips.tolerances import default_tolerances
 
-    old = {"reference_pack": {"name": "p", "version": "1", "checksum": "1" * 64},
-           "data": {"source": "a.extxyz", "sha256": "2" * 64, "split_source": "file"}}
-    base = Baseline({"protocol_version": "1", "profile": "ci", "provenance": old,
-                     "metrics": {"m": {"task2.force_rmse": {"value": 0.1, "unit": "eV/Å"},
-                                       "test_split.force_rmse": {"value": 0.1, "unit": "eV/Å"}}}})
+    old = {
+        "reference_pack": {"name": "p", "version": "1", "checksum": "1" * 64},
+        "data": {"source": "a.extxyz", "sha256": "2" * 64, "split_source": "file"},
+    }
+    base = Baseline(
+        {
+            "protocol_version": "1",
+            "profile": "ci",
+            "provenance": old,
+            "metrics": {
+                "m": {
+                    "task2.force_rmse": {"value": 0.1, "unit": "eV/Å"},
+                    "test_split.force_rmse": {"value": 0.1, "unit": "eV/Å"},
+                }
+            },
+        }
+    )
     tolerances = default_tolerances(default_thresholds())
     new = {"reference_pack": dict(old["reference_pack"], checksum="3" * 64), "data": dict(old["data"])}
-    task2 = base.check(Metric(key="task2.force_rmse", value=0.1, unit="eV/Å", model="m", task="task2"),
-                       tolerances, provenance=new)
+    task2 = base.check(
+        Metric(key="task2.force_rmse", value=0.1, unit="eV/Å", model="m", task="task2"), tolerances, provenance=new
+    )
     assert "NOT LIKE FOR LIKE" in task2.message and "reference pack" in task2.note
-    split = base.check(Metric(key="test_split.force_rmse", value=0.1, unit="eV/Å", model="m", task="test_split"),
-                       tolerances, provenance=new)
+    split = base.check(
+        Metric(key="test_split.force_rmse", value=0.1, unit="eV/Å", model="m", task="test_split"),
+        tolerances,
+        provenance=new,
+    )
     assert "NOT LIKE FOR LIKE" not in split.message  # same data: the test split is comparable
     new["data"]["split_source"] = "stratified(seed=20250101)"
-    split = base.check(Metric(key="test_split.force_rmse", value=0.1, unit="eV/Å", model="m", task="test_split"),
-                       tolerances, provenance=new)
+    split = base.check(
+        Metric(key="test_split.force_rmse", value=0.1, unit="eV/Å", model="m", task="test_split"),
+        tolerances,
+        provenance=new,
+    )
     assert "split the data file" in split.note
     assert base.info(new)["provenance_differences"]
 
 
 @pytest.mark.parametrize("case", ["directory", "missing-parent", "parent-is-file"])
 def test_output_paths_are_checked(tmp_path: Path, case: str) -> None:
-    target = {"directory": tmp_path, "missing-parent": tmp_path / "no" / "r.json",
-              "parent-is-file": tmp_path / "f.txt" / "r.json"}[case]
+    target = {
+        "directory": tmp_path,
+        "missing-parent": tmp_path / "no" / "r.json",
+        "parent-is-file": tmp_path / "f.txt" / "r.json",
+    }[case]
     (tmp_path / "f.txt").write_text("x")
     with pytest.raises(LipsUsageError, match="--lips-report"):
         check_writable(target, "--lips-report")
@@ -270,10 +309,25 @@ def test_failed_write_leaves_no_tmp(tmp_path: Path) -> None:
 def test_report_records_provenance_and_interruption() -> None:
     from pytest_lips.report.json_report import build_report
 
-    provenance = {"data": {"source": "x.extxyz", "sha256": "f" * 64, "split_source": "file",
-                           "split_sizes": {"train": 8, "val": 1, "test": 1}}}
-    report = build_report(plugin_version="0", protocol_version="1", profile_name="ci", models=[], seed=0,
-                          thresholds={}, provenance=provenance, interrupted=True, exit_status=2)
+    provenance = {
+        "data": {
+            "source": "x.extxyz",
+            "sha256": "f" * 64,
+            "split_source": "file",
+            "split_sizes": {"train": 8, "val": 1, "test": 1},
+        }
+    }
+    report = build_report(
+        plugin_version="0",
+        protocol_version="1",
+        profile_name="ci",
+        models=[],
+        seed=0,
+        thresholds={},
+        provenance=provenance,
+        interrupted=True,
+        exit_status=2,
+    )
     assert report["provenance"]["data"]["split_sizes"]["test"] == 1
     assert report["interrupted"] is True and report["summary"]["gate"] == "INTERRUPTED"
 
@@ -284,9 +338,17 @@ def test_merging_an_interrupted_shard_gives_an_interrupted_report() -> None:
 
     def shard(name: str, interrupted: bool) -> dict:
         metric = {"key": "task2.force_rmse", "value": 0.1, "unit": "eV/Å", "model": name}
-        return build_report(plugin_version="0", protocol_version="1", profile_name="ci", models=[{"name": name}],
-                            seed=0, thresholds={}, metrics=[metric], interrupted=interrupted,
-                            provenance={"data": {"sha256": "f" * 64}})
+        return build_report(
+            plugin_version="0",
+            protocol_version="1",
+            profile_name="ci",
+            models=[{"name": name}],
+            seed=0,
+            thresholds={},
+            metrics=[metric],
+            interrupted=interrupted,
+            provenance={"data": {"sha256": "f" * 64}},
+        )
 
     merged = merge_reports([shard("a", False), shard("b", True)])
     assert merged["interrupted"] is True and merged["summary"]["gate"] == "INTERRUPTED"
@@ -300,11 +362,22 @@ def test_summary_names_provenance_differences_and_data_notes() -> None:
     from pytest_lips.report.json_report import build_report
     from pytest_lips.report.terminal import render_summary
 
-    baseline = {"path": "b.json", "profile": "ci", "created_at": "x",
-                "provenance_differences": ["baseline used data a.extxyz (sha256 111), this run b.extxyz (sha256 222)"]}
-    report = build_report(plugin_version="0", protocol_version="1", profile_name="ci", models=[], seed=0,
-                          thresholds={}, baseline=baseline,
-                          provenance={"data": {"notes": ["LiPS-25.extxyz differs from the paper"]}})
+    baseline = {
+        "path": "b.json",
+        "profile": "ci",
+        "created_at": "x",
+        "provenance_differences": ["baseline used data a.extxyz (sha256 111), this run b.extxyz (sha256 222)"],
+    }
+    report = build_report(
+        plugin_version="0",
+        protocol_version="1",
+        profile_name="ci",
+        models=[],
+        seed=0,
+        thresholds={},
+        baseline=baseline,
+        provenance={"data": {"notes": ["LiPS-25.extxyz differs from the paper"]}},
+    )
     text = "\n".join(render_summary(report))
     assert "baseline NOT LIKE FOR LIKE: baseline used data a.extxyz" in text
     assert "data: LiPS-25.extxyz differs from the paper" in text

@@ -73,8 +73,9 @@ def test_model_returning_nan(tmp_path: Path) -> None:
 
 def test_factory_spec(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     module = tmp_path / "my_factories.py"
-    module.write_text(textwrap.dedent(
-        """
+    module.write_text(
+        textwrap.dedent(
+            """
         from ase.calculators.lj import LennardJones
         calls = []
         def make(device="cpu"):
@@ -82,7 +83,8 @@ def test_factory_spec(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
             return LennardJones(sigma=2.0, epsilon=0.01, rc=5.0)
         not_callable = 3
         """
-    ))
+        )
+    )
     monkeypatch.syspath_prepend(str(tmp_path))
     model = load_lips_model("my_factories:make", device="cpu")
     assert model.kind == "factory" and model.name == "my_factories.make" and model.graph_pes_model is None

@@ -22,8 +22,9 @@ def lj(epsilon: float = 0.05, sigma: float = 2.0, cutoff: float = 5.0) -> Any:
     return LennardJones(cutoff=cutoff, epsilon=epsilon, sigma=sigma)
 
 
-def random_structure(n_li: int, n_p: int, n_s: int, rng: np.random.Generator, density: float = 0.04,
-                     min_dist: float = 2.1) -> Atoms:
+def random_structure(
+    n_li: int, n_p: int, n_s: int, rng: np.random.Generator, density: float = 0.04, min_dist: float = 2.1
+) -> Atoms:
     """Random periodic Li/P/S cell with no pair closer than ``min_dist`` Å."""
     numbers = [3] * n_li + [15] * n_p + [16] * n_s
     n = len(numbers)
@@ -68,8 +69,14 @@ def to_lips_format(atoms: Atoms, label: str, split: str | None = None, virial: b
     return out
 
 
-def write_dataset(path: Path, model: Any, n_per_label: int = 10, with_split: bool = False, seed: int = 0,
-                  shift_eV: dict[int, float] | None = None) -> list[Atoms]:
+def write_dataset(
+    path: Path,
+    model: Any,
+    n_per_label: int = 10,
+    with_split: bool = False,
+    seed: int = 0,
+    shift_eV: dict[int, float] | None = None,
+) -> list[Atoms]:
     """Write a LiPS-25-format extxyz labelled by ``model`` (+ optional per-element energy shift)."""
     import ase.io
 
@@ -129,10 +136,29 @@ def make_pack(root: Path, labeller: Any, seed: int = 1, relax_steps: int = 0, n_
             a = relaxed(a, labeller, steps=relax_steps)
         ase.io.write(str(root / "task1" / f"{name}.extxyz"), label_with(a, labeller), format="extxyz")
         x = n_li / (n_li + n_p)
-        structures.append({"name": name, "formula": name.split("-")[-1], "x_Li2S": x, "role": role,
-                           "extrapolation": extrap, "status": "ok", "reason": "", "file": f"task1/{name}.extxyz"})
-    structures.append({"name": "alpha-Li3PS4", "formula": "Li3PS4", "x_Li2S": 0.75, "role": "crystal",
-                       "extrapolation": True, "status": "missing", "reason": "no open coordinates"})
+        structures.append(
+            {
+                "name": name,
+                "formula": name.split("-")[-1],
+                "x_Li2S": x,
+                "role": role,
+                "extrapolation": extrap,
+                "status": "ok",
+                "reason": "",
+                "file": f"task1/{name}.extxyz",
+            }
+        )
+    structures.append(
+        {
+            "name": "alpha-Li3PS4",
+            "formula": "Li3PS4",
+            "x_Li2S": 0.75,
+            "role": "crystal",
+            "extrapolation": True,
+            "status": "missing",
+            "reason": "no open coordinates",
+        }
+    )
     base = random_structure(7, 3, 11, rng, density=0.05, min_dist=2.3)
     frames = []
     regimes = ["crystal"] * 3 + ["liquid"] * 3 + ["amorphous"] * (n_frames - 6)

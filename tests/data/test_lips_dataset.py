@@ -105,7 +105,11 @@ def test_split_identical_in_subprocess_with_other_hash_seed(files, tmp_path):
     outs = []
     for seed in ("1", "2"):
         env = {**__import__("os").environ, "PYTHONHASHSEED": seed}
-        outs.append(subprocess.run([sys.executable, "-c", code, seed], env=env, capture_output=True, text=True, check=True).stdout)
+        outs.append(
+            subprocess.run(
+                [sys.executable, "-c", code, seed], env=env, capture_output=True, text=True, check=True
+            ).stdout
+        )
     assert outs[0] == outs[1] and outs[0].strip()
 
 

@@ -28,7 +28,13 @@ def test_load_pack(pack_dir):
     pack = load_reference_pack(pack_dir)
     assert pack.key == "test-pack@0.1"
     assert [e.name for e in pack.task1_entries(include_unavailable=False)] == [
-        "Li2S", "P2S5", "beta-Li3PS4", "Li7P3S11", "Li4P2S7", "HT-Li7PS6"]
+        "Li2S",
+        "P2S5",
+        "beta-Li3PS4",
+        "Li7P3S11",
+        "Li4P2S7",
+        "HT-Li7PS6",
+    ]
     missing = pack.task1_entry("alpha-Li3PS4")
     assert not missing.available and missing.reason == "no open coordinates"
     assert pack.task1_end_member("Li2S").name == "Li2S"

@@ -67,8 +67,9 @@ def test_pack_formation_energies_match_the_plugin():
     e_p2s5 = ready["P2S5"].atoms().get_potential_energy() / len(ready["P2S5"].atoms())
     for name, entry in ready.items():
         atoms = entry.atoms()
-        ef = formation_energy_per_atom(atoms.get_potential_energy(), Counter(atoms.get_chemical_symbols()),
-                                       e_li2s * 3, e_p2s5 * 7)
+        ef = formation_energy_per_atom(
+            atoms.get_potential_energy(), Counter(atoms.get_chemical_symbols()), e_li2s * 3, e_p2s5 * 7
+        )
         assert gen[name]["ef_eV_atom"] == pytest.approx(ef, abs=1e-9), name
 
 
@@ -195,8 +196,9 @@ def test_relaxation_continues_from_the_chgnet_leg(tmp_path, monkeypatch):
     write(steps, frames, format="extxyz")
     atoms = end.copy()
     atoms.calc = EMT()
-    relax.two_phase_bfgs(atoms, frames, steps, 3, 0.03, {"name": "Cu"}, tmp_path / "opt.log",
-                         atoms_are_last_frame=False)
+    relax.two_phase_bfgs(
+        atoms, frames, steps, 3, 0.03, {"name": "Cu"}, tmp_path / "opt.log", atoms_are_last_frame=False
+    )
     written = read(steps, index=":")
     assert len(written) > 2 and written[2].info["step"] == 2
     assert relax.same_geometry(written[2], end)
@@ -218,8 +220,9 @@ def test_first_cell_step_is_the_elastic_one():
     stress_GPa = atoms.get_stress(voigt=False) / GPa
     cell0 = atoms.cell[:].copy()
     cf = relax.cell_factor(atoms)
-    assert cf == pytest.approx((atoms.get_volume() * settings.RELAX_CELL_STIFFNESS_GPa * GPa
-                                / settings.BFGS_ALPHA_eV_A2) ** 0.5)
+    assert cf == pytest.approx(
+        (atoms.get_volume() * settings.RELAX_CELL_STIFFNESS_GPa * GPa / settings.BFGS_ALPHA_eV_A2) ** 0.5
+    )
     opt = BFGS(UnitCellFilter(atoms, cell_factor=cf), alpha=settings.BFGS_ALPHA_eV_A2, maxstep=1.0, logfile=None)
     opt.run(fmax=1e-6, steps=1)
     strain = np.linalg.solve(cell0, atoms.cell[:]) - np.eye(3)
@@ -286,10 +289,9 @@ def test_relaxation_phase_hand_over_has_hysteresis():
 
 
 def test_crosscheck_difference_against_hand_computed_values():
+    import readme
     from ase import Atoms, units
     from ase.calculators.singlepoint import SinglePointCalculator
-
-    import readme
 
     n = 4
     base = Atoms("Li2PS", positions=np.arange(3 * n).reshape(n, 3) * 0.9, cell=[6.0] * 3, pbc=True)

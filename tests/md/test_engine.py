@@ -38,8 +38,16 @@ class NaNAfter(Calculator):
 
 
 def test_nvt_nose_hoover_controls_temperature(lj_fcc, make_lj_calculator):
-    out = run_md(lj_fcc, make_lj_calculator(), NVTSettings(tdamp_fs=50.0), n_steps=600,
-                 timestep_fs=2.0, temperature_K=60.0, seed=3, check_interval_steps=5)
+    out = run_md(
+        lj_fcc,
+        make_lj_calculator(),
+        NVTSettings(tdamp_fs=50.0),
+        n_steps=600,
+        timestep_fs=2.0,
+        temperature_K=60.0,
+        seed=3,
+        check_interval_steps=5,
+    )
     assert out.completed and out.stop_reason == ""
     assert out.steps_done == 600 and math.isclose(out.time_ps, 1.2)
     # 32 atoms: instantaneous T fluctuates by ~sqrt(2/(3N)) ~ 15 %; the mean is much tighter
@@ -47,11 +55,20 @@ def test_nvt_nose_hoover_controls_temperature(lj_fcc, make_lj_calculator):
 
 
 def test_one_model_call_per_step_nvt_and_npt(lj_fcc, make_lj_calculator):
-    out = run_md(lj_fcc.copy(), make_lj_calculator(), NVTSettings(), n_steps=50, timestep_fs=2.0,
-                 temperature_K=50.0, seed=1)
+    out = run_md(
+        lj_fcc.copy(), make_lj_calculator(), NVTSettings(), n_steps=50, timestep_fs=2.0, temperature_K=50.0, seed=1
+    )
     assert out.model_calls == 50 + 1  # initial forces + one per step
-    out = run_md(lj_fcc.copy(), make_lj_calculator(), NPTSettings(), n_steps=50, timestep_fs=2.0,
-                 temperature_K=50.0, pressure_Pa=1e5, seed=1)
+    out = run_md(
+        lj_fcc.copy(),
+        make_lj_calculator(),
+        NPTSettings(),
+        n_steps=50,
+        timestep_fs=2.0,
+        temperature_K=50.0,
+        pressure_Pa=1e5,
+        seed=1,
+    )
     assert out.model_calls == 50 + 1
     assert 0.0 < out.model_fraction <= 1.0
     assert out.us_per_atom_step > 0
@@ -97,8 +114,16 @@ def test_npt_volume_shrinks_under_high_pressure(lj_fcc, make_lj_calculator):
 
 def test_stops_on_nan_forces(lj_fcc, make_lj_calculator):
     calls = []
-    out = run_md(lj_fcc, NaNAfter(make_lj_calculator(), n=12), NVTSettings(), 100, 2.0, 50.0,
-                 seed=0, progress_callback=calls.append)
+    out = run_md(
+        lj_fcc,
+        NaNAfter(make_lj_calculator(), n=12),
+        NVTSettings(),
+        100,
+        2.0,
+        50.0,
+        seed=0,
+        progress_callback=calls.append,
+    )
     assert not out.completed
     assert "non-finite forces" in out.stop_reason
     assert out.steps_done == 10  # call 1 = initial forces, call 12 = forces after step 11
@@ -108,8 +133,17 @@ def test_stops_on_nan_forces(lj_fcc, make_lj_calculator):
 def test_stops_on_close_contact(lj_fcc, make_lj_calculator):
     lj_fcc.positions[1] = lj_fcc.positions[0] + [0.3, 0.0, 0.0]
     # a soft model that does not push them apart fast enough: tiny epsilon
-    out = run_md(lj_fcc, make_lj_calculator(epsilon=1e-6), NVTSettings(), 100, 1.0, 10.0, seed=0,
-                 stop_checks=[ClosePairCheck(0.5)], check_interval_steps=5)
+    out = run_md(
+        lj_fcc,
+        make_lj_calculator(epsilon=1e-6),
+        NVTSettings(),
+        100,
+        1.0,
+        10.0,
+        seed=0,
+        stop_checks=[ClosePairCheck(0.5)],
+        check_interval_steps=5,
+    )
     assert not out.completed
     assert out.stop_reason.startswith("pair closer than 0.5 Å")
     assert out.steps_done == 0  # the start is checked too
@@ -117,8 +151,18 @@ def test_stops_on_close_contact(lj_fcc, make_lj_calculator):
 
 def test_stops_on_volume_blow_up(lj_fcc, make_lj_calculator):
     # large negative pressure (tension) pulls the crystal apart; a tight factor shows the check
-    out = run_md(lj_fcc, make_lj_calculator(), NPTSettings(pdamp_fs=100.0), 500, 2.0, 50.0,
-                 pressure_Pa=-5e9, seed=0, stop_checks=[VolumeChangeCheck(1.2)], check_interval_steps=5)
+    out = run_md(
+        lj_fcc,
+        make_lj_calculator(),
+        NPTSettings(pdamp_fs=100.0),
+        500,
+        2.0,
+        50.0,
+        pressure_Pa=-5e9,
+        seed=0,
+        stop_checks=[VolumeChangeCheck(1.2)],
+        check_interval_steps=5,
+    )
     assert not out.completed
     assert "volume changed by more than a factor 1.2" in out.stop_reason
     assert out.steps_done % 5 == 0 and 0 < out.steps_done < 500
@@ -126,9 +170,19 @@ def test_stops_on_volume_blow_up(lj_fcc, make_lj_calculator):
 
 def test_sampling_and_progress(lj_fcc, make_lj_calculator):
     samples, progress = [], []
-    out = run_md(lj_fcc, make_lj_calculator(), NVTSettings(), 40, 2.0, 50.0, seed=0,
-                 sample_interval_steps=8, on_sample=lambda step, at: samples.append((step, at.positions.copy())),
-                 progress_callback=progress.append, progress_interval_steps=10)
+    out = run_md(
+        lj_fcc,
+        make_lj_calculator(),
+        NVTSettings(),
+        40,
+        2.0,
+        50.0,
+        seed=0,
+        sample_interval_steps=8,
+        on_sample=lambda step, at: samples.append((step, at.positions.copy())),
+        progress_callback=progress.append,
+        progress_interval_steps=10,
+    )
     assert out.completed
     assert [s for s, _ in samples] == [0, 8, 16, 24, 32, 40]
     assert progress == [10, 20, 30, 40]
@@ -138,8 +192,9 @@ def test_sampling_and_progress(lj_fcc, make_lj_calculator):
 
 @pytest.mark.parametrize("thermostat", ["bussi", "langevin"])
 def test_other_thermostats_run(lj_fcc, make_lj_calculator, thermostat):
-    out = run_md(lj_fcc, make_lj_calculator(), NVTSettings(thermostat=thermostat, tdamp_fs=50.0), 100,
-                 2.0, 50.0, seed=0)
+    out = run_md(
+        lj_fcc, make_lj_calculator(), NVTSettings(thermostat=thermostat, tdamp_fs=50.0), 100, 2.0, 50.0, seed=0
+    )
     assert out.completed
 
 

@@ -38,8 +38,18 @@ def _ts_engine(**kwargs):
 
 
 def _job(atoms, job_id="a", T=60.0, n_steps=1, sample=1, seed=0, **kwargs):
-    return MDJob(job_id, atoms, kwargs.pop("ensemble", NVTSettings(tdamp_fs=50.0)), T, kwargs.pop("pressure_Pa", None),
-                 2.0, n_steps, sample, seed, **kwargs)
+    return MDJob(
+        job_id,
+        atoms,
+        kwargs.pop("ensemble", NVTSettings(tdamp_fs=50.0)),
+        T,
+        kwargs.pop("pressure_Pa", None),
+        2.0,
+        n_steps,
+        sample,
+        seed,
+        **kwargs,
+    )
 
 
 # -- one step of each integrator against the other ----------------------------------------------
@@ -69,8 +79,9 @@ def test_npt_step_agrees_between_ase_and_torch_sim(lj_fcc):
     """IsotropicMTKNPT (ASE) vs npt_nose_hoover_isotropic (torch-sim): positions and volume after 3 steps."""
     model = _lj_model()
     lj_fcc.rattle(0.05, seed=2)
-    job = _job(lj_fcc, n_steps=3, sample=3, T=60.0, ensemble=NPTSettings(tdamp_fs=50.0, pdamp_fs=200.0),
-               pressure_Pa=5e8)
+    job = _job(
+        lj_fcc, n_steps=3, sample=3, T=60.0, ensemble=NPTSettings(tdamp_fs=50.0, pdamp_fs=200.0), pressure_Pa=5e8
+    )
     (ase,) = AseEngine().run([job], model)
     (ts,) = _ts_engine().run([job], model)
     np.testing.assert_allclose(ts.positions_A[-1], ase.positions_A[-1], atol=1e-4)
@@ -90,8 +101,10 @@ def test_npt_step_agrees_between_ase_and_torch_sim(lj_fcc):
 def test_batched_systems_are_independent_and_keep_their_own_temperature(lj_fcc):
     """Two jobs at different T in one batch give exactly the trajectories they give alone."""
     model = _lj_model()
-    jobs = [_job(lj_fcc, "cold", T=30.0, n_steps=20, sample=10, seed=1),
-            _job(lj_fcc, "hot", T=90.0, n_steps=20, sample=10, seed=2)]
+    jobs = [
+        _job(lj_fcc, "cold", T=30.0, n_steps=20, sample=10, seed=1),
+        _job(lj_fcc, "hot", T=90.0, n_steps=20, sample=10, seed=2),
+    ]
     engine = _ts_engine()
     batch = engine.run(jobs, model)
     assert engine.batch_sizes == [2] and [t.batch_size for t in batch] == [2, 2]

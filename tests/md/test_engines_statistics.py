@@ -25,8 +25,10 @@ from pytest_lips.md import (
     torch_sim_available,
 )
 
-pytestmark = [pytest.mark.slow,
-              pytest.mark.skipif(not torch_sim_available(), reason="torch-sim is not installed (Python >= 3.12)")]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not torch_sim_available(), reason="torch-sim is not installed (Python >= 3.12)"),
+]
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "lips-example-model.pt"
 T_K = 800.0
@@ -66,23 +68,45 @@ def _run_both(jobs, model):
 def test_nvt_diffusion_and_temperature_agree_between_engines(example_model, cell):
     from pytest_lips.analysis.diffusion import estimate_diffusion
 
-    jobs = [MDJob(f"r{i}", _hot_start(cell, 100 + i), NVTSettings(tdamp_fs=25.0), T_K, None, 2.0,
-                  EQ_STEPS + PROD_STEPS, SAMPLE, 100 + i, sample_from_step=EQ_STEPS, initialise_velocities=False)
-             for i in range(REPEATS)]
+    jobs = [
+        MDJob(
+            f"r{i}",
+            _hot_start(cell, 100 + i),
+            NVTSettings(tdamp_fs=25.0),
+            T_K,
+            None,
+            2.0,
+            EQ_STEPS + PROD_STEPS,
+            SAMPLE,
+            100 + i,
+            sample_from_step=EQ_STEPS,
+            initialise_velocities=False,
+        )
+        for i in range(REPEATS)
+    ]
     li = np.array(cell.get_chemical_symbols()) == "Li"
     summary = {}
     for name, trajectories in zip(("ase", "torch-sim"), _run_both(jobs, example_model)):
         assert all(t.completed for t in trajectories), [t.stop_reason for t in trajectories]
         # repeats as extra ions: the per-atom interval then pools every Li of every repeat
         positions = np.concatenate([t.positions_A for t in trajectories], axis=1)
-        est = estimate_diffusion(positions, SAMPLE * 2.0 / 1000.0, np.tile(li, REPEATS),
-                                 framework_mask=np.tile(~li, REPEATS), masses=np.tile(cell.get_masses(), REPEATS),
-                                 max_lag_fraction=0.5, fit_start_fraction=0.2, fit_end_fraction=1.0)
+        est = estimate_diffusion(
+            positions,
+            SAMPLE * 2.0 / 1000.0,
+            np.tile(li, REPEATS),
+            framework_mask=np.tile(~li, REPEATS),
+            masses=np.tile(cell.get_masses(), REPEATS),
+            max_lag_fraction=0.5,
+            fit_start_fraction=0.2,
+            fit_end_fraction=1.0,
+        )
         t_means = [float(np.mean(t.temperatures_K)) for t in trajectories]
         summary[name] = (est, float(np.mean(t_means)))
     (d_a, t_a), (d_t, t_t) = summary["ase"], summary["torch-sim"]
-    print(f"D ase {d_a.D_cm2_s:.3e} {d_a.interval_cm2_s}, torch-sim {d_t.D_cm2_s:.3e} {d_t.interval_cm2_s}; "
-          f"T ase {t_a:.1f} K, torch-sim {t_t:.1f} K")
+    print(
+        f"D ase {d_a.D_cm2_s:.3e} {d_a.interval_cm2_s}, torch-sim {d_t.D_cm2_s:.3e} {d_t.interval_cm2_s}; "
+        f"T ase {t_a:.1f} K, torch-sim {t_t:.1f} K"
+    )
     assert d_a.D_cm2_s > 0 and d_t.D_cm2_s > 0
     half = [(hi - lo) / 2 for lo, hi in (d_a.interval_cm2_s, d_t.interval_cm2_s)]
     assert abs(d_a.D_cm2_s - d_t.D_cm2_s) <= math.hypot(*half)
@@ -91,8 +115,22 @@ def test_nvt_diffusion_and_temperature_agree_between_engines(example_model, cell
 
 
 def test_npt_mean_volume_agrees_between_engines(example_model, cell):
-    jobs = [MDJob(f"p{i}", _hot_start(cell, 200 + i), NPTSettings(tdamp_fs=25.0, pdamp_fs=250.0), T_K, 1e9, 1.0,
-                  300, 5, 200 + i, sample_from_step=100, initialise_velocities=False) for i in range(REPEATS)]
+    jobs = [
+        MDJob(
+            f"p{i}",
+            _hot_start(cell, 200 + i),
+            NPTSettings(tdamp_fs=25.0, pdamp_fs=250.0),
+            T_K,
+            1e9,
+            1.0,
+            300,
+            5,
+            200 + i,
+            sample_from_step=100,
+            initialise_velocities=False,
+        )
+        for i in range(REPEATS)
+    ]
     means = {}
     for name, trajectories in zip(("ase", "torch-sim"), _run_both(jobs, example_model)):
         assert all(t.completed for t in trajectories), [t.stop_reason for t in trajectories]

@@ -23,7 +23,10 @@ def test_missing_keys_are_computed_by_one_call_and_cached_one_by_one(tmp_path):
     assert list(out) == ["a", "b", "c"]
     assert store.get("a") == {"v": "A"} and store.get("c") == {"v": "C"}  # each cached on its own
     assert store.get_or_compute("c", lambda: pytest.fail("recomputed")) == {"v": "C"}
-    assert store.get_or_compute_many(["c", "a"], lambda m: pytest.fail("recomputed")) == {"c": {"v": "C"}, "a": {"v": "A"}}
+    assert store.get_or_compute_many(["c", "a"], lambda m: pytest.fail("recomputed")) == {
+        "c": {"v": "C"},
+        "a": {"v": "A"},
+    }
 
 
 def test_a_result_missing_from_the_batch_stores_nothing(tmp_path):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import pytest
 
 from .test_plugin import lips_args
@@ -59,8 +58,14 @@ def test_worsened_model_fails_the_baseline_and_passes_without(pytester, lips_inp
     assert "test_split.force_rmse" in text and "baseline" in text.lower()
 
     # a looser tolerance lets the same change through
-    loose = pytester.runpytest(f"--lips-model={worsened}", *common, f"--lips-baseline={baseline}",
-                               "--lips-tolerance=test_split.force_rmse=+100%", "-k", "test_test_split_force_rmse")
+    loose = pytester.runpytest(
+        f"--lips-model={worsened}",
+        *common,
+        f"--lips-baseline={baseline}",
+        "--lips-tolerance=test_split.force_rmse=+100%",
+        "-k",
+        "test_test_split_force_rmse",
+    )
     assert loose.ret == 0
 
 

@@ -66,8 +66,15 @@ def tiny_profile(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def tiny_args(inputs: dict[str, Path], profile: Path, *extra: str) -> list[str]:
-    return [f"--lips-model={inputs['model']}", f"--lips-profile={profile}", f"--lips-data={inputs['data']}",
-            "--lips-offline", "-p", "no:randomly", *extra]
+    return [
+        f"--lips-model={inputs['model']}",
+        f"--lips-profile={profile}",
+        f"--lips-data={inputs['data']}",
+        "--lips-offline",
+        "-p",
+        "no:randomly",
+        *extra,
+    ]
 
 
 def test_all_tasks_end_to_end(pytester: pytest.Pytester, lips_inputs, tiny_profile) -> None:
@@ -75,11 +82,18 @@ def test_all_tasks_end_to_end(pytester: pytest.Pytester, lips_inputs, tiny_profi
     result = pytester.runpytest(*tiny_args(lips_inputs, tiny_profile, f"--lips-report={report_path}", "-v", "-rs"))
     out = result.stdout.str()
     # every task collected its items, each with the model first in the id
-    for item in ("test_test_split_force_rmse[[]good[]]", "test_task1_structure[[]good-gamma-Li3PS4[]]",
-                 "test_task1_ef_rmse[[]good-relaxed[]]", "test_task2_*[[]good[]]",
-                 "test_task3_md_run[[]good-T600K-r1[]]", "test_task3_md_run[[]good-T800K-r1[]]",
-                 "test_task3_sigma298[[]good[]]", "test_task4_md_run[[]good-T2000K-p1e+08Pa-r1[]]",
-                 "test_task4_survival[[]good[]]", "test_task4_close_contacts[[]good[]]"):
+    for item in (
+        "test_test_split_force_rmse[[]good[]]",
+        "test_task1_structure[[]good-gamma-Li3PS4[]]",
+        "test_task1_ef_rmse[[]good-relaxed[]]",
+        "test_task2_*[[]good[]]",
+        "test_task3_md_run[[]good-T600K-r1[]]",
+        "test_task3_md_run[[]good-T800K-r1[]]",
+        "test_task3_sigma298[[]good[]]",
+        "test_task4_md_run[[]good-T2000K-p1e+08Pa-r1[]]",
+        "test_task4_survival[[]good[]]",
+        "test_task4_close_contacts[[]good[]]",
+    ):
         result.stdout.fnmatch_lines([f"*{item}*"])
     assert "Traceback" not in out
     result.stdout.fnmatch_lines(["*LiPS-25 summary (pytest-lips)*", f"*pytest-lips wrote {report_path}*"])
@@ -90,9 +104,14 @@ def test_all_tasks_end_to_end(pytester: pytest.Pytester, lips_inputs, tiny_profi
     assert report["environment"]["threads_per_process"] == 1  # the deterministic default
     metrics = {m["key"]: m for task in report["results"]["good"].values() for m in task["metrics"]}
     # Metrics of every task are in the report with units; the pair model gives finite errors.
-    for key, unit in (("test_split.force_rmse", "eV/Å"), ("task1.ef_rmse_relaxed", "meV/atom"),
-                      ("task1.ef_rmse_single_point", "meV/atom"), ("task2.force_rmse", "eV/Å"),
-                      ("task4.survival_fraction", "1"), ("task4.close_contact_fraction", "1")):
+    for key, unit in (
+        ("test_split.force_rmse", "eV/Å"),
+        ("task1.ef_rmse_relaxed", "meV/atom"),
+        ("task1.ef_rmse_single_point", "meV/atom"),
+        ("task2.force_rmse", "eV/Å"),
+        ("task4.survival_fraction", "1"),
+        ("task4.close_contact_fraction", "1"),
+    ):
         assert key in metrics, sorted(metrics)
         assert metrics[key]["unit"] == unit
     for key in ("test_split.force_rmse", "task1.ef_rmse_relaxed", "task2.force_rmse"):
@@ -133,7 +152,11 @@ def test_tiny_profile_is_valid_and_small() -> None:
     from pytest_lips.profiles import Profile, parse_protocols
 
     raw = yaml.safe_load(textwrap.dedent(TINY_PROFILE))
-    profile = Profile(name="tiny", protocol_version="1", description="",
-                      sections={k: raw[k] for k in ("test_split", "task1", "task2", "task3", "task4")})
+    profile = Profile(
+        name="tiny",
+        protocol_version="1",
+        description="",
+        sections={k: raw[k] for k in ("test_split", "task1", "task2", "task3", "task4")},
+    )
     parsed = parse_protocols(profile, profile.tasks)
     assert parsed["task3"].production_steps <= 25 and parsed["task4"].production_steps <= 10

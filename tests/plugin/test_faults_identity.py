@@ -60,8 +60,11 @@ def test_two_factories_of_one_module_get_their_own_results(pytester: pytest.Pyte
     pytester.makepyfile(faultmod_a=FACTORIES)
     pytester.syspathinsert()
     report = pytester.path / "r.json"
-    args = ["--lips-model=faultmod_a:zero", "--lips-model=faultmod_a:huge",
-            *_without_model(lips_inputs, f"--lips-report={report}")]
+    args = [
+        "--lips-model=faultmod_a:zero",
+        "--lips-model=faultmod_a:huge",
+        *_without_model(lips_inputs, f"--lips-report={report}"),
+    ]
     result = pytester.runpytest(*args)
     assert result.ret in (0, 1), result.stdout.str()[-2000:]
     values = metric_values(read_report(report), "test_split.energy_rmse")
@@ -84,9 +87,11 @@ def test_interrupt_keeps_the_baseline_and_marks_the_report(pytester: pytest.Pyte
     pytester.makepyfile(faultmod_int=INTERRUPTING)
     pytester.syspathinsert()
     report = pytester.path / "r.json"
-    result = pytester.runpytest("--lips-model=faultmod_int:make",
-                                *_without_model(lips_inputs, f"--lips-save-baseline={baseline}",
-                                                f"--lips-report={report}"), no_reraise_ctrlc=True)
+    result = pytester.runpytest(
+        "--lips-model=faultmod_int:make",
+        *_without_model(lips_inputs, f"--lips-save-baseline={baseline}", f"--lips-report={report}"),
+        no_reraise_ctrlc=True,
+    )
     assert result.ret == pytest.ExitCode.INTERRUPTED
     assert baseline.read_bytes() == good_bytes  # not overwritten by the partial run
     data = read_report(report)
@@ -102,23 +107,49 @@ def test_interrupt_keeps_the_baseline_and_marks_the_report(pytester: pytest.Pyte
 
 def test_run_stopped_early_does_not_save_a_baseline(pytester: pytest.Pytester, lips_inputs) -> None:
     baseline = pytester.path / "b.json"
-    result = pytester.runpytest(*lips_args(lips_inputs, f"--lips-save-baseline={baseline}", "-x",
-                                           "--lips-threshold=test_split.force_rmse=1e-12", model="worse"))
+    result = pytester.runpytest(
+        *lips_args(
+            lips_inputs,
+            f"--lips-save-baseline={baseline}",
+            "-x",
+            "--lips-threshold=test_split.force_rmse=1e-12",
+            model="worse",
+        )
+    )
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     assert not baseline.exists()
     result.stdout.fnmatch_lines(["*did not write*stopped early*"])
 
 
-@pytest.mark.parametrize(("metrics", "message"), [
-    ("oops", "*b.json*metrics* must be an object*"),
-    ({}, "*b.json: holds no metrics*--lips-save-baseline*"),
-    ({"other-a": {"test_split.force_rmse": {"value": 0.1}}, "other-b": {"test_split.force_rmse": {"value": 0.1}}},
-     "*b.json: holds no metric for model 'worse'*other-a, other-b*"),
-], ids=["metrics-not-an-object", "empty", "no-metric-for-the-model"])
+@pytest.mark.parametrize(
+    ("metrics", "message"),
+    [
+        ("oops", "*b.json*metrics* must be an object*"),
+        ({}, "*b.json: holds no metrics*--lips-save-baseline*"),
+        (
+            {
+                "other-a": {"test_split.force_rmse": {"value": 0.1}},
+                "other-b": {"test_split.force_rmse": {"value": 0.1}},
+            },
+            "*b.json: holds no metric for model 'worse'*other-a, other-b*",
+        ),
+    ],
+    ids=["metrics-not-an-object", "empty", "no-metric-for-the-model"],
+)
 def test_bad_baselines_are_usage_errors(pytester: pytest.Pytester, lips_inputs, metrics, message) -> None:
     baseline = pytester.path / "b.json"
-    baseline.write_text(json.dumps({"schema_version": 1, "kind": "pytest-lips-baseline", "protocol_version": "1",
-                                    "profile": "micro", "models": [], "metrics": metrics}))
+    baseline.write_text(
+        json.dumps(
+            {
+                "schema_version": 1,
+                "kind": "pytest-lips-baseline",
+                "protocol_version": "1",
+                "profile": "micro",
+                "models": [],
+                "metrics": metrics,
+            }
+        )
+    )
     result = pytester.runpytest(*lips_args(lips_inputs, f"--lips-baseline={baseline}", model="worse"))
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([message])
@@ -128,8 +159,9 @@ def test_bad_baselines_are_usage_errors(pytester: pytest.Pytester, lips_inputs, 
 
 @pytest.mark.parametrize("where", ["directory", "missing-parent"])
 @pytest.mark.parametrize("option", ["--lips-report", "--lips-save-baseline"])
-def test_unwritable_outputs_stop_the_run_before_computing(pytester: pytest.Pytester, lips_inputs, where,
-                                                         option) -> None:
+def test_unwritable_outputs_stop_the_run_before_computing(
+    pytester: pytest.Pytester, lips_inputs, where, option
+) -> None:
     target = pytester.path / ("out" if where == "directory" else "missing/out.json")
     if where == "directory":
         target.mkdir()
@@ -164,8 +196,16 @@ def test_editing_the_pack_recomputes_task2(pytester: pytest.Pytester, lips_input
     manifest = make_pack(pack, lj(epsilon=0.04))
     profile = pytester.path / "task2.yaml"
     profile.write_text(TASK2_PROFILE)
-    args = [f"--lips-model={lips_inputs['model']}", f"--lips-profile={profile}", f"--lips-reference={pack}",
-            "--lips-offline", "-p", "no:randomly", "-k", "not dataset"]
+    args = [
+        f"--lips-model={lips_inputs['model']}",
+        f"--lips-profile={profile}",
+        f"--lips-reference={pack}",
+        "--lips-offline",
+        "-p",
+        "no:randomly",
+        "-k",
+        "not dataset",
+    ]
     first, second = pytester.path / "r1.json", pytester.path / "r2.json"
     assert pytester.runpytest(*args, f"--lips-report={first}").ret in (0, 1)
 
@@ -204,8 +244,9 @@ def test_in_place_edit_of_the_data_file_is_reread(pytester: pytest.Pytester, lip
     assert pytester.runpytest(*args, f"--lips-report={second}").ret in (0, 1)
 
     before, after = read_report(first), read_report(second)
-    assert metric_values(before, "test_split.energy_rmse")["good"] != \
-        pytest.approx(metric_values(after, "test_split.energy_rmse")["good"], abs=1e-3)
+    assert metric_values(before, "test_split.energy_rmse")["good"] != pytest.approx(
+        metric_values(after, "test_split.energy_rmse")["good"], abs=1e-3
+    )
     assert before["provenance"]["data"]["sha256"] != after["provenance"]["data"]["sha256"]
 
 
@@ -224,8 +265,11 @@ def test_report_records_data_provenance(pytester: pytest.Pytester, lips_inputs) 
 def test_energy_offset_recorded_once_and_consistently(pytester: pytest.Pytester, lips_inputs) -> None:
     report = pytester.path / "r.json"
     assert pytester.runpytest(*lips_args(lips_inputs, f"--lips-report={report}", "--lips-energy-offset=auto")).ret == 0
-    [metric] = [m for m in read_report(report)["results"]["good"]["test_split"]["metrics"]
-                if m["key"] == "test_split.energy_rmse"]
+    [metric] = [
+        m
+        for m in read_report(report)["results"]["good"]["test_split"]["metrics"]
+        if m["key"] == "test_split.energy_rmse"
+    ]
     details = metric["details"]
     assert details["energy_offset"] == details["protocol"]["energy_offset"] == "auto"
     assert details["offsets"]["rank_deficient"] is False  # random compositions determine every element

@@ -53,11 +53,14 @@ def usage_error(result: pytest.RunResult, pattern: str) -> None:
 
 def write_profile(root: Path, name: str, body: str) -> Path:
     path = root / f"{name}.yaml"
-    path.write_text(textwrap.dedent(f"""\
+    path.write_text(
+        textwrap.dedent(f"""\
         name: {name}
         protocol_version: "1"
         description: fault injection
-    """) + textwrap.dedent(body))
+    """)
+        + textwrap.dedent(body)
+    )
     return path
 
 
@@ -78,8 +81,10 @@ def test_threads_resolution_and_parsing() -> None:
 
 
 def test_threads_option_is_validated(pytester: pytest.Pytester, lips_inputs) -> None:
-    usage_error(pytester.runpytest(f"--lips-model={lips_inputs['model']}", "--lips-threads=0"),
-                "*--lips-threads / lips_threads: expected a whole number >= 1 or auto, got '0'*")
+    usage_error(
+        pytester.runpytest(f"--lips-model={lips_inputs['model']}", "--lips-threads=0"),
+        "*--lips-threads / lips_threads: expected a whole number >= 1 or auto, got '0'*",
+    )
 
 
 def test_same_seed_bit_identical_serial_and_xdist(pytester: pytest.Pytester, lips_inputs) -> None:
@@ -96,12 +101,20 @@ def test_same_seed_bit_identical_serial_and_xdist(pytester: pytest.Pytester, lip
     profile = pytester.path / "tiny-md.yaml"
     profile.write_text(MD_PROFILE)
     serial, parallel = pytester.path / "serial.json", pytester.path / "parallel.json"
-    base = [f"--lips-model={lips_inputs['model']}", f"--lips-profile={profile}", "--lips-offline",
-            "-p", "no:randomly", "-p", "no:cacheprovider"]
+    base = [
+        f"--lips-model={lips_inputs['model']}",
+        f"--lips-profile={profile}",
+        "--lips-offline",
+        "-p",
+        "no:randomly",
+        "-p",
+        "no:cacheprovider",
+    ]
     # separate caches: the second session must compute, not read the first one's results
     first = pytester.runpytest(*base, f"--lips-report={serial}", f"--lips-cache-dir={pytester.path / 'c1'}")
-    second = pytester.runpytest(*base, f"--lips-report={parallel}", "-n", "2",
-                                           f"--lips-cache-dir={pytester.path / 'c2'}")
+    second = pytester.runpytest(
+        *base, f"--lips-report={parallel}", "-n", "2", f"--lips-cache-dir={pytester.path / 'c2'}"
+    )
     assert "Traceback" not in first.stdout.str() + second.stdout.str()
     a, b = json.loads(serial.read_text()), json.loads(parallel.read_text())
     assert a["environment"]["threads_per_process"] == b["environment"]["threads_per_process"] == 1
@@ -126,8 +139,10 @@ def test_same_seed_bit_identical_serial_and_xdist(pytester: pytest.Pytester, lip
 
 @pytest.mark.parametrize("value", ["inf", "-inf", "nan", "1e999"])
 def test_threshold_must_be_finite(pytester: pytest.Pytester, lips_inputs, value) -> None:
-    usage_error(pytester.runpytest(f"--lips-model={lips_inputs['model']}", f"--lips-threshold=task2.force_rmse={value}"),
-                "*--lips-threshold: threshold task2.force_rmse must be a finite number*")
+    usage_error(
+        pytester.runpytest(f"--lips-model={lips_inputs['model']}", f"--lips-threshold=task2.force_rmse={value}"),
+        "*--lips-threshold: threshold task2.force_rmse must be a finite number*",
+    )
 
 
 def test_threshold_hook_cannot_set_infinity() -> None:
@@ -148,7 +163,8 @@ def test_tolerance_must_be_finite() -> None:
 
 def test_nan_metric_is_never_passed(pytester: pytest.Pytester, lips_inputs) -> None:
     """n/a without a threshold -> SKIPPED 'not measured'; n/a of a gated metric -> FAILED."""
-    pytester.makepyfile(test_inner=textwrap.dedent("""
+    pytester.makepyfile(
+        test_inner=textwrap.dedent("""
         from pytest_lips.results import Metric
 
         def test_stress_without_virials(lips_check):
@@ -160,16 +176,28 @@ def test_nan_metric_is_never_passed(pytester: pytest.Pytester, lips_inputs) -> N
 
         def test_reported_metric_is_nan(lips_check):
             lips_check(Metric("task2.liquid.force_rmse", float("nan"), "eV/Å", note="no liquid snapshots"))
-    """))
-    result = pytester.runpytest(f"--lips-model={lips_inputs['model']}", f"--lips-profile={lips_inputs['profile']}",
-                                f"--lips-data={lips_inputs['data']}", "--lips-offline", "--lips-tasks=test_split",
-                                "-k", "inner", "-rsf", "-p", "no:randomly")
+    """)
+    )
+    result = pytester.runpytest(
+        f"--lips-model={lips_inputs['model']}",
+        f"--lips-profile={lips_inputs['profile']}",
+        f"--lips-data={lips_inputs['data']}",
+        "--lips-offline",
+        "--lips-tasks=test_split",
+        "-k",
+        "inner",
+        "-rsf",
+        "-p",
+        "no:randomly",
+    )
     result.assert_outcomes(failed=1, skipped=2)
-    result.stdout.fnmatch_lines([
-        "*SKIPPED*not measured: test_split.stress_rmse: no reference stresses*",
-        "*SKIPPED*not measured: task2.liquid.force_rmse: no liquid snapshots*",
-        "*FAILED*test_gated_metric_is_nan*",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "*SKIPPED*not measured: test_split.stress_rmse: no reference stresses*",
+            "*SKIPPED*not measured: task2.liquid.force_rmse: no liquid snapshots*",
+            "*FAILED*test_gated_metric_is_nan*",
+        ]
+    )
     result.stdout.fnmatch_lines(["*task2.force_rmse = nan eV/Å violates threshold*value is not finite*"])
 
 
@@ -183,12 +211,32 @@ def test_task4_close_contacts_after_a_blow_up_fail() -> None:
     from pytest_lips.tasks import task4_robustness as task4
     from pytest_lips.thresholds import default_thresholds
 
-    protocol = task4.Task4Protocol(n_atoms=84, temperatures_K=(2000.0,), pressures_Pa=(1e8,), repeats=1,
-                                   production_ps=1.5, sample_interval_fs=50.0, timestep_fs=1.0)
-    record = RunRecord(task="task4", run_id="T2000K-p1e+08Pa-r1", completed=False, stop_reason="non-finite forces",
-                       steps_requested=protocol.production_steps, steps_done=6)
-    result = {"record": record.to_dict(), "temperature_K": 2000.0, "pressure_Pa": 1e8, "repeat": 1,
-              "d_min_A": [1.8], "frame_steps": [0], "volume_A3": [1000.0]}
+    protocol = task4.Task4Protocol(
+        n_atoms=84,
+        temperatures_K=(2000.0,),
+        pressures_Pa=(1e8,),
+        repeats=1,
+        production_ps=1.5,
+        sample_interval_fs=50.0,
+        timestep_fs=1.0,
+    )
+    record = RunRecord(
+        task="task4",
+        run_id="T2000K-p1e+08Pa-r1",
+        completed=False,
+        stop_reason="non-finite forces",
+        steps_requested=protocol.production_steps,
+        steps_done=6,
+    )
+    result = {
+        "record": record.to_dict(),
+        "temperature_K": 2000.0,
+        "pressure_Pa": 1e8,
+        "repeat": 1,
+        "d_min_A": [1.8],
+        "frame_steps": [0],
+        "volume_A3": [1000.0],
+    }
     survival, contacts = task4.analyse([result], protocol, 1.0, task4.GateDomain(2000.0, 1e8))
     planned = protocol.production_steps // protocol.sample_interval_steps + 1  # 31 frames
     assert task4.unreached_frames(result, protocol) == planned - 1
@@ -198,8 +246,11 @@ def test_task4_close_contacts_after_a_blow_up_fail() -> None:
     assert verdicts and all(v.passed is False for v in verdicts)
     assert survival.value == 0.0
     # a completed run is judged on its frames only
-    done = dict(result, record=dict(record.to_dict(), completed=True, steps_done=protocol.production_steps),
-                d_min_A=[1.8] * planned)
+    done = dict(
+        result,
+        record=dict(record.to_dict(), completed=True, steps_done=protocol.production_steps),
+        d_min_A=[1.8] * planned,
+    )
     assert task4.analyse([done], protocol, 1.0, task4.GateDomain(2000.0, 1e8))[1].value == 0.0
 
 
@@ -214,7 +265,11 @@ def _pack_with(tmp_path: Path, rel: str) -> Path:
     outside = tmp_path / "secret.extxyz"
     outside.write_text("not for the plugin\n")
     manifest = {
-        "schema_version": 1, "name": "p", "version": "1", "method": {}, "units": {},
+        "schema_version": 1,
+        "name": "p",
+        "version": "1",
+        "method": {},
+        "units": {},
         "files": [{"path": rel, "sha256": file_sha256(outside)}],
     }
     import yaml
@@ -263,8 +318,16 @@ def test_readme_has_a_security_section() -> None:
         ("task4:\n  temperatures_K: [2000, .nan]\n", "*profile section task4: temperatures_K must be a finite number*"),
         ("task2: [1, 2]\n", "*section task2*must be a mapping*"),
     ],
-    ids=["typo", "zero-timestep", "negative-time", "negative-count", "inf", "not-a-number", "nan-in-list",
-         "not-a-mapping"],
+    ids=[
+        "typo",
+        "zero-timestep",
+        "negative-time",
+        "negative-count",
+        "inf",
+        "not-a-number",
+        "nan-in-list",
+        "not-a-mapping",
+    ],
 )
 def test_bad_profile_values_stop_the_run_at_start(pytester: pytest.Pytester, lips_inputs, body, pattern) -> None:
     profile = write_profile(pytester.path, "bad", body)
@@ -272,13 +335,16 @@ def test_bad_profile_values_stop_the_run_at_start(pytester: pytest.Pytester, lip
 
 
 def test_negative_seed(pytester: pytest.Pytester, lips_inputs) -> None:
-    usage_error(pytester.runpytest(f"--lips-model={lips_inputs['model']}", "--lips-seed=-1"),
-                "*--lips-seed / lips_seed: expected an integer >= 0, got '-1'*")
+    usage_error(
+        pytester.runpytest(f"--lips-model={lips_inputs['model']}", "--lips-seed=-1"),
+        "*--lips-seed / lips_seed: expected an integer >= 0, got '-1'*",
+    )
 
 
 @pytest.fixture
 def factories(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> str:
-    pytester.makepyfile(bad_factories=textwrap.dedent("""
+    pytester.makepyfile(
+        bad_factories=textwrap.dedent("""
         from ase.build import bulk
         from ase.calculators.lj import LennardJones
 
@@ -290,15 +356,18 @@ def factories(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> str
 
         def lj_without_device():
             return LennardJones(sigma=2.0, epsilon=0.01, rc=5.0)
-    """))
+    """)
+    )
     monkeypatch.syspath_prepend(str(pytester.path))
     return "bad_factories"
 
 
 @pytest.mark.parametrize(("name", "what"), [("returns_text", "str 'mace-small'"), ("returns_atoms", "Atoms")])
 def test_factory_must_return_a_calculator(pytester: pytest.Pytester, factories, name, what) -> None:
-    usage_error(pytester.runpytest(f"--lips-model={factories}:{name}"),
-                f"*--lips-model {factories}:{name}: the factory returned {what}*not an ASE calculator or a graph-pes model*")
+    usage_error(
+        pytester.runpytest(f"--lips-model={factories}:{name}"),
+        f"*--lips-model {factories}:{name}: the factory returned {what}*not an ASE calculator or a graph-pes model*",
+    )
 
 
 def test_factory_without_device_says_where_it_runs(factories) -> None:
@@ -316,10 +385,14 @@ def test_cuda_without_a_gpu_is_a_usage_error(pytester: pytest.Pytester, lips_inp
 
     if torch.cuda.is_available():
         pytest.skip("this machine has CUDA")
-    usage_error(pytester.runpytest(f"--lips-model={lips_inputs['model']}", "--lips-device=cuda"),
-                "*--lips-device cuda: CUDA is not available here*drop the option to run on cpu*")
-    usage_error(pytester.runpytest(f"--lips-model={lips_inputs['model']}", "--lips-device=gpu"),
-                "*--lips-device / lips_device: 'gpu' is not a torch device*")
+    usage_error(
+        pytester.runpytest(f"--lips-model={lips_inputs['model']}", "--lips-device=cuda"),
+        "*--lips-device cuda: CUDA is not available here*drop the option to run on cpu*",
+    )
+    usage_error(
+        pytester.runpytest(f"--lips-model={lips_inputs['model']}", "--lips-device=gpu"),
+        "*--lips-device / lips_device: 'gpu' is not a torch device*",
+    )
 
 
 def test_calculator_device_detection() -> None:
@@ -348,12 +421,27 @@ def test_quiet_filters_are_narrow() -> None:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         with quiet_library_warnings():
-            warnings.warn_explicit("logm result may be inaccurate, approximate err = 3e-13", RuntimeWarning,
-                                   "x.py", 1, module="scipy._lib._util")
-            warnings.warn_explicit("`torch.jit.script` is deprecated. Please switch", DeprecationWarning,
-                                   "x.py", 1, module="torch.jit._script")
-            warnings.warn_explicit("Setting the shape on a NumPy array has been deprecated", DeprecationWarning,
-                                   "x.py", 1, module="ase.atoms")
+            warnings.warn_explicit(
+                "logm result may be inaccurate, approximate err = 3e-13",
+                RuntimeWarning,
+                "x.py",
+                1,
+                module="scipy._lib._util",
+            )
+            warnings.warn_explicit(
+                "`torch.jit.script` is deprecated. Please switch",
+                DeprecationWarning,
+                "x.py",
+                1,
+                module="torch.jit._script",
+            )
+            warnings.warn_explicit(
+                "Setting the shape on a NumPy array has been deprecated",
+                DeprecationWarning,
+                "x.py",
+                1,
+                module="ase.atoms",
+            )
             # the same text from the user's own code, and other warnings, still come through
             warnings.warn_explicit("logm result may be inaccurate", RuntimeWarning, "x.py", 1, module="user_code")
             warnings.warn("a user's warning", UserWarning)
@@ -379,8 +467,15 @@ def test_loading_the_example_model_and_relaxing_is_quiet() -> None:
         print("steps", out["steps"])
     """)
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONWARNINGS="always")
-    proc = subprocess.run([sys.executable, "-W", "always", "-c", code], capture_output=True, text=True, env=env,
-                          cwd=REPO, timeout=600, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-W", "always", "-c", code],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+        timeout=600,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "steps" in proc.stdout
     for noise in ("torch.jit", "logm result may be inaccurate", "Setting the shape on a NumPy array"):

@@ -17,7 +17,8 @@ def lips_args(inputs: dict[str, Path], *extra: str, model: str = "model") -> lis
         f"--lips-profile={inputs['profile']}",
         f"--lips-data={inputs['data']}",
         "--lips-offline",
-        "-p", "no:randomly",
+        "-p",
+        "no:randomly",
         *extra,
     ]
 
@@ -46,10 +47,25 @@ def test_no_model_adds_nothing(pytester: pytest.Pytester) -> None:
 
 def test_help_lists_every_option(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest("--help")
-    for option in ("--lips-model", "--lips-profile", "--lips-tasks", "--lips-device", "--lips-seed",
-                   "--lips-report", "--lips-cache-dir", "--lips-threshold", "--lips-data",
-                   "--lips-reference", "--lips-energy-offset", "--lips-baseline", "--lips-save-baseline",
-                   "--lips-tolerance", "--lips-plots", "--lips-fresh", "--lips-offline"):
+    for option in (
+        "--lips-model",
+        "--lips-profile",
+        "--lips-tasks",
+        "--lips-device",
+        "--lips-seed",
+        "--lips-report",
+        "--lips-cache-dir",
+        "--lips-threshold",
+        "--lips-data",
+        "--lips-reference",
+        "--lips-energy-offset",
+        "--lips-baseline",
+        "--lips-save-baseline",
+        "--lips-tolerance",
+        "--lips-plots",
+        "--lips-fresh",
+        "--lips-offline",
+    ):
         result.stdout.fnmatch_lines([f"*{option}*"])
     result.stdout.fnmatch_lines(["*lips_model*", "*lips_thresholds*"])  # ini keys
 
@@ -57,13 +73,15 @@ def test_help_lists_every_option(pytester: pytest.Pytester) -> None:
 def test_main_run_summary_report_and_ids(pytester: pytest.Pytester, lips_inputs) -> None:
     report = pytester.path / "report.json"
     result = pytester.runpytest(*lips_args(lips_inputs, f"--lips-report={report}", "-v"))
-    result.stdout.fnmatch_lines([
-        "*lips/test_test_split.py::test_test_split_energy_rmse[[]good[]] PASSED*",
-        "*lips/test_test_split.py::test_test_split_force_rmse[[]good[]] PASSED*",
-        "*LiPS-25 summary (pytest-lips)*",
-        "*force_rmse*",
-        f"*pytest-lips wrote {report}*",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "*lips/test_test_split.py::test_test_split_energy_rmse[[]good[]] PASSED*",
+            "*lips/test_test_split.py::test_test_split_force_rmse[[]good[]] PASSED*",
+            "*LiPS-25 summary (pytest-lips)*",
+            "*force_rmse*",
+            f"*pytest-lips wrote {report}*",
+        ]
+    )
     assert result.ret == 0
     data = read_report(report)
     [model] = data["models"]
@@ -74,16 +92,18 @@ def test_main_run_summary_report_and_ids(pytester: pytest.Pytester, lips_inputs)
 
 
 def test_ini_keys(pytester: pytest.Pytester, lips_inputs) -> None:
-    pytester.makeini(textwrap.dedent(f"""
+    pytester.makeini(
+        textwrap.dedent(f"""
         [pytest]
-        lips_model = {lips_inputs['worse']}
-        lips_profile = {lips_inputs['profile']}
-        lips_data = {lips_inputs['data']}
+        lips_model = {lips_inputs["worse"]}
+        lips_profile = {lips_inputs["profile"]}
+        lips_data = {lips_inputs["data"]}
         lips_offline = true
         lips_tasks = test_split
         lips_thresholds =
             test_split.force_rmse=1e-9
-    """))
+    """)
+    )
     result = pytester.runpytest("-p", "no:randomly")
     result.stdout.fnmatch_lines(["*FAILED*test_test_split_force_rmse*worse*"])
     assert result.ret == pytest.ExitCode.TESTS_FAILED
@@ -96,18 +116,23 @@ def test_threshold_layers_hook_then_cli(pytester: pytest.Pytester, lips_inputs) 
     rmse = metric_values(read_report(report), "test_split.force_rmse")["worse"]
     assert rmse > 0
     # A conftest hook tightening the threshold below the measured value turns the pass into a fail...
-    pytester.makeconftest(textwrap.dedent(f"""
+    pytester.makeconftest(
+        textwrap.dedent(f"""
         def pytest_lips_thresholds(config, thresholds):
             thresholds["test_split.force_rmse"] = {rmse / 2!r}
             thresholds["test_split.energy_rmse"] = 1e6
-    """))
+    """)
+    )
     result = pytester.runpytest(*lips_args(lips_inputs, f"--lips-report={report}", model="worse"))
     result.stdout.fnmatch_lines(["*test_split.force_rmse = * violates threshold test_split.force_rmse ≤ *margin -*"])
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     assert read_report(report)["thresholds"]["test_split.force_rmse"]["origin"] == "hook"
     # ...and --lips-threshold, the top layer, wins over the hook.
-    result = pytester.runpytest(*lips_args(lips_inputs, f"--lips-threshold=test_split.force_rmse={rmse * 2}",
-                                           f"--lips-report={report}", model="worse"))
+    result = pytester.runpytest(
+        *lips_args(
+            lips_inputs, f"--lips-threshold=test_split.force_rmse={rmse * 2}", f"--lips-report={report}", model="worse"
+        )
+    )
     assert result.ret == 0
     used = read_report(report)["thresholds"]["test_split.force_rmse"]
     assert used["origin"] == "cli" and used["value"] == pytest.approx(rmse * 2)
@@ -156,8 +181,10 @@ def test_xdist_gives_the_serial_report(pytester: pytest.Pytester, lips_inputs) -
     ("make", "message"),
     [
         (lambda root: str(root / "missing.pt"), "ERROR: --lips-model */missing.pt: no such file*"),
-        (lambda root: (root / "text.pt").write_text("x") and str(root / "text.pt"),
-         "ERROR: --lips-model */text.pt: not a graph-pes model file*"),
+        (
+            lambda root: (root / "text.pt").write_text("x") and str(root / "text.pt"),
+            "ERROR: --lips-model */text.pt: not a graph-pes model file*",
+        ),
         ("no-lips", "ERROR: --lips-model */no-lips.pt: the model has never seen Li, P, S*"),
         ("nan", "ERROR: --lips-model */nan.pt: the model returns non-finite energy or forces*"),
     ],
@@ -200,8 +227,9 @@ def test_bad_options_are_usage_errors(pytester: pytest.Pytester, lips_inputs, op
 
 
 def test_missing_data_is_skipped_with_instructions(pytester: pytest.Pytester, lips_inputs) -> None:
-    result = pytester.runpytest(f"--lips-model={lips_inputs['model']}", f"--lips-profile={lips_inputs['profile']}",
-                                "--lips-offline", "-rs")
+    result = pytester.runpytest(
+        f"--lips-model={lips_inputs['model']}", f"--lips-profile={lips_inputs['profile']}", "--lips-offline", "-rs"
+    )
     result.stdout.fnmatch_lines(["*SKIPPED*--lips-data*"])
     assert result.ret == 0
 
@@ -210,47 +238,62 @@ def test_corrupt_data_file_is_an_error_not_a_traceback(pytester: pytest.Pytester
     broken = pytester.path / "broken.extxyz"
     text = Path(lips_inputs["data"]).read_text().splitlines()
     broken.write_text("\n".join(text[: len(text) // 2 - 3]) + "\n")
-    result = pytester.runpytest(f"--lips-model={lips_inputs['model']}", f"--lips-profile={lips_inputs['profile']}",
-                                f"--lips-data={broken}", "--lips-offline")
+    result = pytester.runpytest(
+        f"--lips-model={lips_inputs['model']}",
+        f"--lips-profile={lips_inputs['profile']}",
+        f"--lips-data={broken}",
+        "--lips-offline",
+    )
     result.stdout.fnmatch_lines(["*ERROR at setup of*", f"*{broken.name}*"])
     assert "Traceback" not in result.stdout.str()
 
 
 def test_conftest_fixture_override_of_the_model(pytester: pytest.Pytester, lips_inputs) -> None:
-    pytester.makeconftest(textwrap.dedent(f"""
+    pytester.makeconftest(
+        textwrap.dedent(f"""
         import pytest, torch
         from pytest_lips.models import model_from_graph_pes
 
         @pytest.fixture(scope="session")
         def lips_model():
-            return model_from_graph_pes("in-memory", torch.load({str(lips_inputs['model'])!r}, weights_only=False))
-    """))
+            return model_from_graph_pes("in-memory", torch.load({str(lips_inputs["model"])!r}, weights_only=False))
+    """)
+    )
     report = pytester.path / "r.json"
-    result = pytester.runpytest(f"--lips-profile={lips_inputs['profile']}", f"--lips-data={lips_inputs['data']}",
-                                "--lips-offline", f"--lips-report={report}")
+    result = pytester.runpytest(
+        f"--lips-profile={lips_inputs['profile']}",
+        f"--lips-data={lips_inputs['data']}",
+        "--lips-offline",
+        f"--lips-report={report}",
+    )
     assert result.ret == 0
     assert [m["name"] for m in read_report(report)["models"]] == ["in-memory"]
 
 
 def test_not_gated_metric_is_skipped_with_reason(pytester: pytest.Pytester, lips_inputs) -> None:
-    pytester.makepyfile(conftest=textwrap.dedent("""
+    pytester.makepyfile(
+        conftest=textwrap.dedent("""
         import pytest
         from pytest_lips.results import Metric
 
         @pytest.fixture
         def too_short():
             return Metric("task2.force_rmse", 0.1, "eV/Å", gated=False, note="profile too short for a verdict")
-    """))
-    pytester.makepyfile(test_inner=textwrap.dedent("""
+    """)
+    )
+    pytester.makepyfile(
+        test_inner=textwrap.dedent("""
         def test_inner(lips_check, too_short):
             lips_check(too_short)
-    """))
+    """)
+    )
     result = pytester.runpytest(*lips_args(lips_inputs, "-rs", "--lips-tasks=test_split", "-k", "inner"))
     result.stdout.fnmatch_lines(["*SKIPPED*reported, not gated: task2.force_rmse = 0.1 eV/Å: profile too short*"])
 
 
-def test_suite_is_not_collected_twice_when_the_package_is_under_the_test_path(pytester: pytest.Pytester,
-                                                                               lips_inputs) -> None:
+def test_suite_is_not_collected_twice_when_the_package_is_under_the_test_path(
+    pytester: pytest.Pytester, lips_inputs
+) -> None:
     from pytest_lips.plugin import SUITE_DIR
 
     result = pytester.runpytest(str(SUITE_DIR.parent), *lips_args(lips_inputs), "--co", "-q")
@@ -260,12 +303,14 @@ def test_suite_is_not_collected_twice_when_the_package_is_under_the_test_path(py
 
 
 def test_progress_lines_and_quiet(pytester: pytest.Pytester, lips_inputs) -> None:
-    pytester.makepyfile(test_progress=textwrap.dedent("""
+    pytester.makepyfile(
+        test_progress=textwrap.dedent("""
         def test_md_like(lips_progress):
             callback = lips_progress("demo run", 100)
             for step in range(0, 101, 10):
                 callback(step)
-    """))
+    """)
+    )
     args = [*lips_args(lips_inputs, "--lips-tasks=test_split"), "-k", "md_like"]
     result = pytester.runpytest(*args)
     result.stdout.fnmatch_lines(["[[]lips[]] demo run: 100/100 steps (100 %)*done"])

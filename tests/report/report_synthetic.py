@@ -18,12 +18,14 @@ def task1_details(n: int = 12, seed: int = 0, scale: float = 1.0) -> dict:
     structures = []
     for i in range(n):
         dft = float(-600 + 40 * i + rng.normal(0, 5))
-        structures.append({
-            "name": f"Li{i % 4 + 1}PS{i % 3 + 3}-{i}",
-            "ef_dft_meV_atom": dft,
-            "ef_model_meV_atom": dft + float(rng.normal(0, 4)) * scale,
-            "extrapolation": i >= n - 3,
-        })
+        structures.append(
+            {
+                "name": f"Li{i % 4 + 1}PS{i % 3 + 3}-{i}",
+                "ef_dft_meV_atom": dft,
+                "ef_model_meV_atom": dft + float(rng.normal(0, 4)) * scale,
+                "extrapolation": i >= n - 3,
+            }
+        )
     return {"structures": structures}
 
 
@@ -38,8 +40,9 @@ def task2_details(scale: float = 1.0) -> dict:
         else:
             regime, temp = "amorphous", 1500 - (t - 20) * 120
         base = {"crystal": 0.08, "liquid": 0.2, "amorphous": 0.14}[regime]
-        traj.append({"time_ps": t, "temperature_K": temp, "regime": regime,
-                     "force_rmse": scale * (base + 0.01 * math.sin(i))})
+        traj.append(
+            {"time_ps": t, "temperature_K": temp, "regime": regime, "force_rmse": scale * (base + 0.01 * math.sin(i))}
+        )
     return {"trajectory": traj}
 
 
@@ -54,11 +57,16 @@ def task3_details(ea: float = 0.2, d0: float = 5e-4) -> dict:
     kb = 1.380649e-23
     to_d = lambda s_mS_cm: s_mS_cm * 1e-3 * 100 * kb * 298.15 / (n_li * 1e6 * q * q) * 1e4  # cm^2/s
     return {
-        "temperatures_K": temps, "D_cm2_s": d, "D_repeats_cm2_s": reps,
+        "temperatures_K": temps,
+        "D_cm2_s": d,
+        "D_repeats_cm2_s": reps,
         "D_err_cm2_s": [0.1 * x for x in d],
-        "activation_energy_eV": ea, "prefactor_cm2_s": d0, "D298_cm2_s": d298,
+        "activation_energy_eV": ea,
+        "prefactor_cm2_s": d0,
+        "D298_cm2_s": d298,
         "D298_interval_cm2_s": [d298 * 0.6, d298 * 1.6],
-        "band_mS_cm": [17.0, 61.0], "band_D298_cm2_s": [to_d(17.0), to_d(61.0)],
+        "band_mS_cm": [17.0, 61.0],
+        "band_D298_cm2_s": [to_d(17.0), to_d(61.0)],
         "li_number_density_cm3": n_li,
     }
 
@@ -73,24 +81,47 @@ def task4_details(fail_hot: bool = True) -> dict:
                 completed, ccf = 1, 0.12
             if fail_hot and p >= 1e9 and t >= 2000:
                 completed, ccf = min(completed, 2), max(ccf, 0.03)
-            grid.append({"temperature_K": t, "pressure_Pa": p, "repeats": 3, "completed": completed,
-                         "close_contact_fraction": ccf, "gated": t <= 2000 and p <= 1e8})
+            grid.append(
+                {
+                    "temperature_K": t,
+                    "pressure_Pa": p,
+                    "repeats": 3,
+                    "completed": completed,
+                    "close_contact_fraction": ccf,
+                    "gated": t <= 2000 and p <= 1e8,
+                }
+            )
     return {"grid": grid}
 
 
-def make_metrics(model: str = "mace-a", force_scale: float = 1.0, sigma: float = 30.0,
-                 sigma_interval=(20.0, 42.0), gated_md: bool = True) -> list[Metric]:
+def make_metrics(
+    model: str = "mace-a",
+    force_scale: float = 1.0,
+    sigma: float = 30.0,
+    sigma_interval=(20.0, 42.0),
+    gated_md: bool = True,
+) -> list[Metric]:
     m = [
         Metric("test_split.energy_rmse", 3.2, "meV/atom", model, "test_split", n=500),
         Metric("test_split.force_rmse", 0.12 * force_scale, "eV/Å", model, "test_split", n=500),
         Metric("test_split.li2s.force_rmse", 0.09 * force_scale, "eV/Å", model, "test_split", n=40),
         Metric("task1.ef_rmse_relaxed", 4.1, "meV/atom", model, "task1", n=12, details=task1_details()),
         Metric("task1.ef_rmse_single_point", 3.9, "meV/atom", model, "task1", n=12),
-        Metric("task2.force_rmse", 0.15 * force_scale, "eV/Å", model, "task2", n=60,
-               details=task2_details(force_scale)),
-        Metric("task3.sigma298", sigma, "mS/cm", model, "task3", interval=tuple(sigma_interval), n=12,
-               gated=gated_md, note="" if gated_md else "profile too short for a conductivity verdict",
-               details=task3_details()),
+        Metric(
+            "task2.force_rmse", 0.15 * force_scale, "eV/Å", model, "task2", n=60, details=task2_details(force_scale)
+        ),
+        Metric(
+            "task3.sigma298",
+            sigma,
+            "mS/cm",
+            model,
+            "task3",
+            interval=tuple(sigma_interval),
+            n=12,
+            gated=gated_md,
+            note="" if gated_md else "profile too short for a conductivity verdict",
+            details=task3_details(),
+        ),
         Metric("task3.activation_energy", 0.2, "eV", model, "task3", uncertainty=0.02),
         Metric("task4.survival_fraction", 1.0, "1", model, "task4", n=18, details=task4_details()),
         Metric("task4.close_contact_fraction", 0.0, "1", model, "task4"),
@@ -106,8 +137,17 @@ def make_runs(model: str = "mace-a") -> list[RunRecord]:
     return runs
 
 
-def make_report(models=("mace-a",), force_scales=None, baseline=None, tolerances=None, sigma=None,
-                outcomes=None, gated_md=True, shuffle_seed=None, **kw):
+def make_report(
+    models=("mace-a",),
+    force_scales=None,
+    baseline=None,
+    tolerances=None,
+    sigma=None,
+    outcomes=None,
+    gated_md=True,
+    shuffle_seed=None,
+    **kw,
+):
     from pytest_lips.report import build_report
 
     thresholds = default_thresholds()
@@ -131,12 +171,30 @@ def make_report(models=("mace-a",), force_scales=None, baseline=None, tolerances
             lst[:] = [lst[j] for j in order]
         outcomes = dict(reversed(list(outcomes.items())))
     args = dict(
-        plugin_version="0.1.0", protocol_version="1", profile_name="ci", profile_description="CI profile",
-        models=[{"name": m, "spec": f"{m}.pt", "sha256": hashlib.sha256(m.encode()).hexdigest(),
-                 "kind": "graph-pes", "device": "cpu"} for m in models],
-        seed=42, thresholds=thresholds.as_dict(), tolerances=(tolerances.as_dict() if tolerances else {}),
-        metrics=metrics, verdicts=verdicts, runs=runs, outcomes=outcomes,
-        environment={"python": "3.11", "torch": "2.x"}, started_at="2026-01-01T00:00:00+00:00", duration_s=12.0,
+        plugin_version="0.1.0",
+        protocol_version="1",
+        profile_name="ci",
+        profile_description="CI profile",
+        models=[
+            {
+                "name": m,
+                "spec": f"{m}.pt",
+                "sha256": hashlib.sha256(m.encode()).hexdigest(),
+                "kind": "graph-pes",
+                "device": "cpu",
+            }
+            for m in models
+        ],
+        seed=42,
+        thresholds=thresholds.as_dict(),
+        tolerances=(tolerances.as_dict() if tolerances else {}),
+        metrics=metrics,
+        verdicts=verdicts,
+        runs=runs,
+        outcomes=outcomes,
+        environment={"python": "3.11", "torch": "2.x"},
+        started_at="2026-01-01T00:00:00+00:00",
+        duration_s=12.0,
         baseline=baseline.info() if baseline is not None else None,
     )
     args.update(kw)

@@ -1,12 +1,11 @@
 import json
 
 import pytest
+from report_synthetic import make_metrics, make_report
 
 from pytest_lips.errors import LipsUsageError
 from pytest_lips.report import Baseline, load_baseline, save_baseline
 from pytest_lips.results import Metric
-
-from report_synthetic import make_metrics, make_report
 
 
 def _metric(key, metrics):
@@ -73,9 +72,14 @@ def test_change_inside_combined_uncertainty_is_not_regression(tolerances):
     assert check.passed and "inside the combined 95 % uncertainty" in check.note
     # the same move with tight intervals is a regression
     tight = Metric("task3.sigma298", 14.0, "mS/cm", "mace-a", "task3", interval=(13.9, 14.1))
-    base_tight = Baseline({"kind": "pytest-lips-baseline", "protocol_version": "1", "profile": "ci",
-                           "metrics": {"mace-a": {"task3.sigma298": {"value": 20.0, "unit": "mS/cm",
-                                                                       "interval": [19.9, 20.1]}}}})
+    base_tight = Baseline(
+        {
+            "kind": "pytest-lips-baseline",
+            "protocol_version": "1",
+            "profile": "ci",
+            "metrics": {"mace-a": {"task3.sigma298": {"value": 20.0, "unit": "mS/cm", "interval": [19.9, 20.1]}}},
+        }
+    )
     assert base_tight.compare(tight, tolerances) is not None
 
 
@@ -86,8 +90,14 @@ def test_band_moves_inside_band_never_regress(tolerances):
 
 
 def test_symmetric_uncertainty(tolerances):
-    base = Baseline({"kind": "pytest-lips-baseline", "protocol_version": "1", "profile": "ci",
-                     "metrics": {"m": {"task2.force_rmse": {"value": 0.10, "unit": "eV/Å", "uncertainty": 0.01}}}})
+    base = Baseline(
+        {
+            "kind": "pytest-lips-baseline",
+            "protocol_version": "1",
+            "profile": "ci",
+            "metrics": {"m": {"task2.force_rmse": {"value": 0.10, "unit": "eV/Å", "uncertainty": 0.01}}},
+        }
+    )
     m = Metric("task2.force_rmse", 0.112, "eV/Å", "m", "task2", uncertainty=0.01)  # +12 %, combined 0.0141
     assert base.compare(m, tolerances) is None
     m = Metric("task2.force_rmse", 0.12, "eV/Å", "m", "task2", uncertainty=0.01)  # +20 % > 0.0141

@@ -4,10 +4,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+from report_synthetic import make_report
+
 from pytest_lips.__main__ import main
 from pytest_lips.report import load_report, write_report
-
-from report_synthetic import make_report
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -15,8 +15,9 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_report_subprocess_text(tmp_path):
     path = write_report(make_report(), tmp_path / "r.json")
     env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    proc = subprocess.run([sys.executable, "-m", "pytest_lips", "report", str(path)], capture_output=True,
-                          text=True, env=env, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest_lips", "report", str(path)], capture_output=True, text=True, env=env, timeout=120
+    )
     assert proc.returncode == 0, proc.stderr
     assert "gate PASS" in proc.stdout and "sigma298" in proc.stdout
 
@@ -25,8 +26,22 @@ def test_report_side_by_side_markdown_with_plots(tmp_path, capsys):
     a = write_report(make_report(models=("mace-a",)), tmp_path / "a.json")
     b = write_report(make_report(models=("mace-b",), force_scales={"mace-b": 0.9}), tmp_path / "b.json")
     out = tmp_path / "out" / "summary.md"
-    assert main(["report", str(a), str(b), "--format", "markdown", "-o", str(out),
-                 "--plots", str(tmp_path / "out" / "plots")]) == 0
+    assert (
+        main(
+            [
+                "report",
+                str(a),
+                str(b),
+                "--format",
+                "markdown",
+                "-o",
+                str(out),
+                "--plots",
+                str(tmp_path / "out" / "plots"),
+            ]
+        )
+        == 0
+    )
     md = out.read_text()
     assert "| mace-a | mace-b |" in md
     assert "(plots/mace-b_task4_stability.png)" in md
@@ -69,8 +84,21 @@ def test_baseline_and_compare_commands(tmp_path, capsys):
     assert main(["compare", str(new), "--baseline", str(tmp_path / "baseline.json")]) == 1
     out = capsys.readouterr().out
     assert "2 regression(s)" in out and "task2.force_rmse regressed" in out
-    assert main(["compare", str(new), "--baseline", str(tmp_path / "baseline.json"),
-                 "--tolerance", "task2.force_rmse=+20%", "--tolerance", "test_split.force_rmse=+20%"]) == 0
+    assert (
+        main(
+            [
+                "compare",
+                str(new),
+                "--baseline",
+                str(tmp_path / "baseline.json"),
+                "--tolerance",
+                "task2.force_rmse=+20%",
+                "--tolerance",
+                "test_split.force_rmse=+20%",
+            ]
+        )
+        == 0
+    )
     paper = write_report(make_report(profile_name="paper"), tmp_path / "paper.json")
     assert main(["compare", str(paper), "--baseline", str(tmp_path / "baseline.json")]) == 2
     assert "Comparing across profiles is refused" in capsys.readouterr().err

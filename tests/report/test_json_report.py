@@ -1,12 +1,11 @@
 import json
 
 import pytest
+from report_synthetic import make_report
 
 from pytest_lips.errors import LipsUsageError
 from pytest_lips.report import SCHEMA_VERSION, dumps, load_report, strip_timings, write_report
 from pytest_lips.results import Metric
-
-from report_synthetic import make_report
 
 
 def test_structure(report):
@@ -16,7 +15,9 @@ def test_structure(report):
     task3 = report["results"]["mace-a"]["task3"]
     assert [m["key"] for m in task3["metrics"]] == ["task3.activation_energy", "task3.sigma298"]
     assert {v["threshold"] for v in task3["verdicts"] if v["metric"] == "task3.sigma298"} == {
-        "task3.sigma298_min", "task3.sigma298_max"}
+        "task3.sigma298_min",
+        "task3.sigma298_max",
+    }
     assert [r["run_id"] for r in task3["runs"]] == ["T600K-r1", "T600K-r2", "T700K-r1", "T700K-r2"]
     assert report["summary"]["gate"] == "PASS"
     assert report["summary"]["models"]["mace-a"]["verdicts"]["fail"] == 0
@@ -24,8 +25,9 @@ def test_structure(report):
 
 def test_deterministic_ordering_apart_from_timings(tmp_path):
     serial = make_report(models=("b-model", "a-model"))
-    shuffled = make_report(models=("a-model", "b-model"), shuffle_seed=3, started_at="2026-02-02T10:00:00+00:00",
-                           duration_s=99.0)
+    shuffled = make_report(
+        models=("a-model", "b-model"), shuffle_seed=3, started_at="2026-02-02T10:00:00+00:00", duration_s=99.0
+    )
     for tasks in shuffled["results"].values():  # xdist workers: other wall times
         for task in tasks.values():
             for run in task["runs"]:
@@ -38,8 +40,15 @@ def test_deterministic_ordering_apart_from_timings(tmp_path):
 
 
 def test_duplicates_and_nan_are_handled():
-    m = Metric("task2.force_rmse", float("nan"), "eV/Å", "x", "task2", uncertainty=float("inf"),
-               details={"arr": (1.0, float("nan"))})
+    m = Metric(
+        "task2.force_rmse",
+        float("nan"),
+        "eV/Å",
+        "x",
+        "task2",
+        uncertainty=float("inf"),
+        details={"arr": (1.0, float("nan"))},
+    )
     rep = make_report(models=("x",), metrics=[m.to_dict(), m.to_dict()], verdicts=[], runs=[])
     metrics = rep["results"]["x"]["task2"]["metrics"]
     assert len(metrics) == 1 and metrics[0]["value"] is None and metrics[0]["uncertainty"] is None

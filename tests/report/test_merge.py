@@ -1,9 +1,8 @@
 import pytest
+from report_synthetic import make_report
 
 from pytest_lips.errors import LipsUsageError
 from pytest_lips.report import dumps, merge_reports, strip_timings
-
-from report_synthetic import make_report
 
 
 def _shard(tasks, **kw):

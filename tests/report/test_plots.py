@@ -4,6 +4,8 @@ import pytest
 
 pytest.importorskip("matplotlib")
 
+from report_synthetic import make_metrics, make_report  # noqa: E402
+
 from pytest_lips.report import write_plots  # noqa: E402
 from pytest_lips.report.plots import (  # noqa: E402
     plot_task1_parity,
@@ -13,8 +15,6 @@ from pytest_lips.report.plots import (  # noqa: E402
     safe_name,
     sigma_to_D,
 )
-
-from report_synthetic import make_metrics, make_report  # noqa: E402
 
 
 def _metrics():
@@ -29,8 +29,12 @@ def _png_ok(path):
 def test_write_plots_all(tmp_path, report):
     notes = []
     paths = write_plots(report, tmp_path / "plots", notes=notes)
-    assert [p.name for p in paths] == ["mace-a_task1_parity.png", "mace-a_task2_force_error.png",
-                                       "mace-a_task3_arrhenius.png", "mace-a_task4_stability.png"]
+    assert [p.name for p in paths] == [
+        "mace-a_task1_parity.png",
+        "mace-a_task2_force_error.png",
+        "mace-a_task3_arrhenius.png",
+        "mace-a_task4_stability.png",
+    ]
     for p in paths:
         _png_ok(p)
     assert notes == []

@@ -1,12 +1,17 @@
-from pytest_lips.report import Baseline, render_html, render_markdown, render_summary
-
 from report_synthetic import make_report
+
+from pytest_lips.report import Baseline, render_html, render_markdown, render_summary
 
 
 def _regressed_multi(tolerances):
     base = Baseline.from_report(make_report(), "baseline.json")
-    return make_report(models=("mace-a", "mace-b"), force_scales={"mace-a": 1.1}, sigma={"mace-b": 75.0},
-                       baseline=base, tolerances=tolerances)
+    return make_report(
+        models=("mace-a", "mace-b"),
+        force_scales={"mace-a": 1.1},
+        sigma={"mace-b": 75.0},
+        baseline=base,
+        tolerances=tolerances,
+    )
 
 
 def test_terminal_single_model(report):
@@ -32,13 +37,20 @@ def test_metric_over_nothing_is_na_with_reason():
     from pytest_lips.results import Metric
 
     report = make_report()
-    empty = Metric("task1.ef_rmse_extrapolation_relaxed", float("nan"), "meV/atom", "mace-a", "task1", n=0,
-                   note="no extrapolation crystals ran")
+    empty = Metric(
+        "task1.ef_rmse_extrapolation_relaxed",
+        float("nan"),
+        "meV/atom",
+        "mace-a",
+        "task1",
+        n=0,
+        note="no extrapolation crystals ran",
+    )
     report["results"]["mace-a"]["task1"]["metrics"].append(empty.to_dict())
     lines = render_summary(report)
     row = next(line for line in lines if "ef_rmse_extrapolation_relaxed" in line and "REPORTED" in line)
     assert "n/a" in row and "nan" not in row
-    notes = "\n".join(lines[lines.index("n/a, not measured:"):])
+    notes = "\n".join(lines[lines.index("n/a, not measured:") :])
     assert "task1.ef_rmse_extrapolation_relaxed: no extrapolation crystals ran" in notes
     assert "| n/a |" in render_markdown(report)
     # a measured nan (n > 0) stays visible as nan: it is a broken result, not an absent one
@@ -78,8 +90,9 @@ def test_markdown_content(tolerances):
     assert "### Failed thresholds" in md and "task3.sigma298_max" in md
     assert "### Regressions against `baseline.json`" in md
     reg_lines = [line for line in md.splitlines() if line.startswith("- ❌ REGRESSED")]
-    assert len(reg_lines) == 2 and any("task2.force_rmse regressed: 0.165 eV/Å vs baseline 0.15" in x
-                                       for x in reg_lines)
+    assert len(reg_lines) == 2 and any(
+        "task2.force_rmse regressed: 0.165 eV/Å vs baseline 0.15" in x for x in reg_lines
+    )
     assert "[mace-a_task3_arrhenius](plots/mace-a_task3_arrhenius.png)" in md
     assert "<details>" in md and "task4.gate_T_max_K" in md
 

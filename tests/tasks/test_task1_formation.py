@@ -38,8 +38,9 @@ def test_formation_energy_hand_computed():
     assert formation_energy_per_atom(2 * e_li2s, {"Li": 4, "S": 2}, e_li2s, e_p2s5) == pytest.approx(0.0)
     mu = {"Li": 0.3, "P": -1.1, "S": 0.7}
     shift = lambda c: sum(mu[k] * v for k, v in c.items())  # noqa: E731
-    shifted = formation_energy_per_atom(e_cell + shift(counts), counts, e_li2s + shift({"Li": 2, "S": 1}),
-                                        e_p2s5 + shift({"P": 2, "S": 5}))
+    shifted = formation_energy_per_atom(
+        e_cell + shift(counts), counts, e_li2s + shift({"Li": 2, "S": 1}), e_p2s5 + shift({"P": 2, "S": 5})
+    )
     assert shifted == pytest.approx(-2.6 / 4.2)
     assert end_member_energy(-24.0, {"Li": 4, "S": 2}, "Li2S") == pytest.approx(-12.0)
 
@@ -97,7 +98,9 @@ def test_task1_end_to_end(pack):
     assert sp.unit == "meV/atom" and {d["name"] for d in sp.details["structures"] if d["in_metric"]} == set(main)
     ex = metrics["task1.ef_rmse_extrapolation_single_point"]
     assert not ex.gated and ex.n == 2 and "alpha-Li3PS4" in ex.details["not_run"]
-    assert ex.value == pytest.approx(math.sqrt(np.mean([(1000 * (ef_model[n] - ef_dft[n])) ** 2 for n in extrap])), rel=1e-4, abs=1e-3)
+    assert ex.value == pytest.approx(
+        math.sqrt(np.mean([(1000 * (ef_model[n] - ef_dft[n])) ** 2 for n in extrap])), rel=1e-4, abs=1e-3
+    )
 
     rel = metrics["task1.ef_rmse_relaxed"]
     assert rel.n == 2 and math.isfinite(rel.value)

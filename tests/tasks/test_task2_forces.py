@@ -59,9 +59,9 @@ def test_frame_subsample_is_strided():
 
 
 def test_dataset_li7p3s11_structures(tmp_path):
+    import ase.io
     from ase import Atoms
     from ase.calculators.singlepoint import SinglePointCalculator
-    import ase.io
 
     from pytest_lips.data import load_lips_dataset
 

@@ -73,9 +73,18 @@ def _synthetic(protocol, Ea=0.25, D0=1e-2, noise=0.05, seed=0, n_li=224, volume=
     for run in task3.plan_runs(protocol, 0):
         D = D0 * math.exp(-Ea / (BOLTZMANN_eV_K * run.temperature_K)) * (1 + noise * rng.standard_normal())
         record = RunRecord(task="task3", run_id=run.run_id, steps_requested=10, steps_done=10, completed=True)
-        results.append({"record": record.to_dict(), "temperature_K": run.temperature_K, "n_li": n_li,
-                        "volume_A3": volume, "D_cm2_s": D, "D_stderr_cm2_s": noise * abs(D),
-                        "temperature_K_measured": run.temperature_K, "msd_end_of_fit_A2": msd})
+        results.append(
+            {
+                "record": record.to_dict(),
+                "temperature_K": run.temperature_K,
+                "n_li": n_li,
+                "volume_A3": volume,
+                "D_cm2_s": D,
+                "D_stderr_cm2_s": noise * abs(D),
+                "temperature_K_measured": run.temperature_K,
+                "msd_end_of_fit_A2": msd,
+            }
+        )
     return results
 
 
@@ -83,9 +92,15 @@ def test_analyse_recovers_arrhenius_and_gates_long_profiles():
     protocol = task3.Task3Protocol()  # paper defaults: 5 T x 3 repeats, 500 ps
     metrics = {m.key: m for m in task3.analyse(_synthetic(protocol), protocol, model="m")}
     sigma, ea = metrics["task3.sigma298"], metrics["task3.activation_energy"]
-    assert set(metrics) == {"task3.sigma298", "task3.activation_energy", *(f"task3.D_{t}K" for t in (400, 500, 600, 700, 800))}
+    assert set(metrics) == {
+        "task3.sigma298",
+        "task3.activation_energy",
+        *(f"task3.D_{t}K" for t in (400, 500, 600, 700, 800)),
+    }
     assert ea.value == pytest.approx(0.25, abs=0.03)
-    expected = nernst_einstein_conductivity_mS_cm(1e-2 * math.exp(-0.25 / (BOLTZMANN_eV_K * 298.15)), 224, 14000.0, 298.15)
+    expected = nernst_einstein_conductivity_mS_cm(
+        1e-2 * math.exp(-0.25 / (BOLTZMANN_eV_K * 298.15)), 224, 14000.0, 298.15
+    )
     assert sigma.value == pytest.approx(expected, rel=0.5)
     assert sigma.gated and sigma.interval is not None and sigma.interval[0] < sigma.value < sigma.interval[1]
     assert sigma.unit == "mS/cm" and metrics["task3.D_600K"].unit == "cm^2/s"
@@ -122,8 +137,9 @@ def test_sigma298_is_decided_on_its_interval():
 
 
 def test_unresolved_temperatures_give_a_reason_not_an_error():
-    protocol = task3.Task3Protocol(temperatures_K=(600.0, 800.0), repeats=1, production_ps=4.0, equilibration_ps=0.1,
-                                   sample_interval_fs=10.0)
+    protocol = task3.Task3Protocol(
+        temperatures_K=(600.0, 800.0), repeats=1, production_ps=4.0, equilibration_ps=0.1, sample_interval_fs=10.0
+    )
     sigma = task3.analyse(_synthetic(protocol, msd=0.5), protocol)[0]
     assert math.isnan(sigma.value) and sigma.interval is None
     assert "not resolved at 600, 800 K" in sigma.note and "no Arrhenius extrapolation" in sigma.note
@@ -168,10 +184,18 @@ def test_end_to_end_tiny_cell(li7p3s11):
     from graph_pes.utils.calculator import GraphPESCalculator
 
     torch.set_num_threads(1)
-    protocol = task3.Task3Protocol.from_section({
-        "supercell": [1, 1, 1], "temperatures_K": [600, 900], "repeats": 1, "timestep_fs": 2.0,
-        "equilibration_ps": 0.04, "production_ps": 0.2, "sample_interval_fs": 10.0, "fit_min_lag_ps": 0.0,
-    })
+    protocol = task3.Task3Protocol.from_section(
+        {
+            "supercell": [1, 1, 1],
+            "temperatures_K": [600, 900],
+            "repeats": 1,
+            "timestep_fs": 2.0,
+            "equilibration_ps": 0.04,
+            "production_ps": 0.2,
+            "sample_interval_fs": 10.0,
+            "fit_min_lag_ps": 0.0,
+        }
+    )
     results, progress = [], []
     for run in task3.plan_runs(protocol, seed=3):
         calc = GraphPESCalculator(LennardJones(cutoff=4.0, epsilon=0.01, sigma=1.8, shift=True), skin=0.5)
@@ -194,11 +218,19 @@ def test_runs_continue_from_their_last_state_in_chunks(li7p3s11):
     from pytest_lips.md import AseEngine
     from pytest_lips.thresholds import default_thresholds
 
-    protocol = task3.Task3Protocol.from_section({
-        "supercell": [1, 1, 1], "temperatures_K": [600, 900], "repeats": 1, "timestep_fs": 2.0,
-        "equilibration_ps": 0.02, "production_ps": 0.1, "sample_interval_fs": 4.0, "fit_min_lag_ps": 0.0,
-        "max_production_ps": 0.2,
-    })
+    protocol = task3.Task3Protocol.from_section(
+        {
+            "supercell": [1, 1, 1],
+            "temperatures_K": [600, 900],
+            "repeats": 1,
+            "timestep_fs": 2.0,
+            "equilibration_ps": 0.02,
+            "production_ps": 0.1,
+            "sample_interval_fs": 4.0,
+            "fit_min_lag_ps": 0.0,
+            "max_production_ps": 0.2,
+        }
+    )
     (run,) = task3.plan_runs(protocol, seed=1)[:1]
     structure = li7p3s11
 

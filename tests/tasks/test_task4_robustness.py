@@ -38,21 +38,44 @@ def test_plan_ids_and_shared_start_per_repeat():
 
 
 def _result(T, p, repeat, completed=True, d_min=(2.0, 1.9), reason=""):
-    record = RunRecord(task="task4", run_id=f"T{T:g}K-p{p:.0e}Pa-r{repeat}", completed=completed,
-                       stop_reason=reason, steps_requested=100, steps_done=100 if completed else 40)
-    return {"record": record.to_dict(), "temperature_K": T, "pressure_Pa": p, "repeat": repeat,
-            "d_min_A": list(d_min), "frame_steps": list(range(len(d_min))), "volume_A3": [1.0] * len(d_min)}
+    record = RunRecord(
+        task="task4",
+        run_id=f"T{T:g}K-p{p:.0e}Pa-r{repeat}",
+        completed=completed,
+        stop_reason=reason,
+        steps_requested=100,
+        steps_done=100 if completed else 40,
+    )
+    return {
+        "record": record.to_dict(),
+        "temperature_K": T,
+        "pressure_Pa": p,
+        "repeat": repeat,
+        "d_min_A": list(d_min),
+        "frame_steps": list(range(len(d_min))),
+        "volume_A3": [1.0] * len(d_min),
+    }
 
 
 def test_analyse_grid_survival_and_gated_domain():
     # 100 steps of 1 fs, a frame every 50 steps: frames at steps 0, 50, 100 (3 per completed run)
-    protocol = task4.Task4Protocol(temperatures_K=(1000.0, 2000.0, 8000.0), pressures_Pa=(1e8, 1e10), repeats=2,
-                                   production_ps=0.1, sample_interval_fs=50.0, gate_min_production_ps=0.1)
+    protocol = task4.Task4Protocol(
+        temperatures_K=(1000.0, 2000.0, 8000.0),
+        pressures_Pa=(1e8, 1e10),
+        repeats=2,
+        production_ps=0.1,
+        sample_interval_fs=50.0,
+        gate_min_production_ps=0.1,
+    )
     results = [
-        _result(1000, 1e8, 1), _result(1000, 1e8, 2),
-        _result(2000, 1e8, 1), _result(2000, 1e8, 2, completed=False, d_min=(1.5, 0.4), reason="pair closer"),
-        _result(1000, 1e10, 1, completed=False, reason="x"), _result(1000, 1e10, 2, completed=False, reason="y"),
-        _result(8000, 1e8, 1, d_min=(0.8, 0.9)), _result(8000, 1e8, 2),
+        _result(1000, 1e8, 1),
+        _result(1000, 1e8, 2),
+        _result(2000, 1e8, 1),
+        _result(2000, 1e8, 2, completed=False, d_min=(1.5, 0.4), reason="pair closer"),
+        _result(1000, 1e10, 1, completed=False, reason="x"),
+        _result(1000, 1e10, 2, completed=False, reason="y"),
+        _result(8000, 1e8, 1, d_min=(0.8, 0.9)),
+        _result(8000, 1e8, 2),
     ]
     survival, contacts = task4.analyse(results, protocol, 1.0, DOMAIN, model="m")
     grid = {(g["temperature_K"], g["pressure_Pa"]): g for g in survival.details["grid"]}
@@ -98,8 +121,9 @@ def _small_calc():
     from graph_pes.models import AdditionModel, LennardJones, ZBLCoreRepulsion
     from graph_pes.utils.calculator import GraphPESCalculator
 
-    model = AdditionModel(lj=LennardJones(cutoff=4.0, epsilon=0.02, sigma=1.8, shift=True),
-                          zbl=ZBLCoreRepulsion(cutoff=2.0))
+    model = AdditionModel(
+        lj=LennardJones(cutoff=4.0, epsilon=0.02, sigma=1.8, shift=True), zbl=ZBLCoreRepulsion(cutoff=2.0)
+    )
     return GraphPESCalculator(model, skin=0.5)
 
 
@@ -114,8 +138,16 @@ class _NaNCalc(Calculator):
 
 def test_end_to_end_tiny_grid():
     torch.set_num_threads(1)
-    protocol = task4.Task4Protocol(n_atoms=42, relax_max_steps=20, temperatures_K=(1000.0,), pressures_Pa=(1e8, 1e10),
-                                   repeats=1, production_ps=0.06, sample_interval_fs=20.0, pdamp_fs=300.0)
+    protocol = task4.Task4Protocol(
+        n_atoms=42,
+        relax_max_steps=20,
+        temperatures_K=(1000.0,),
+        pressures_Pa=(1e8, 1e10),
+        repeats=1,
+        production_ps=0.06,
+        sample_interval_fs=20.0,
+        pdamp_fs=300.0,
+    )
     plan = task4.plan_runs(protocol, seed=0)
     start = task4.prepare_start(plan[0], protocol, _small_calc())
     assert start["ok"] and len(start["positions"]) == 42
@@ -130,8 +162,9 @@ def test_end_to_end_tiny_grid():
 
 
 def test_failed_relaxation_is_a_recorded_stop():
-    protocol = task4.Task4Protocol(n_atoms=42, temperatures_K=(1000.0,), pressures_Pa=(1e8,), repeats=1,
-                                   production_ps=0.02)
+    protocol = task4.Task4Protocol(
+        n_atoms=42, temperatures_K=(1000.0,), pressures_Pa=(1e8,), repeats=1, production_ps=0.02
+    )
     run = task4.plan_runs(protocol, seed=0)[0]
     start = task4.prepare_start(run, protocol, _NaNCalc())
     assert not start["ok"] and "non-finite" in start["reason"]
