@@ -413,6 +413,13 @@ def _parse_metrics(raw: Any, where: str) -> dict[str, dict[str, dict[str, Any]]]
             raise LipsUsageError(
                 f'{where}: "metrics" of model {model!r} must map metric keys to objects {{value, unit, ...}}; {fix}'
             )
+        for key, entry in entries.items():
+            value = entry.get("value")
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+                raise LipsUsageError(
+                    f"{where}: metric {key!r} of model {model!r} has value {value!r}; a baseline value must be "
+                    f"a number (or null for a metric that was not measured); {fix}"
+                )
         out[str(model)] = {str(k): dict(v) for k, v in entries.items()}
     return out
 

@@ -133,8 +133,12 @@ def test_run_stopped_early_does_not_save_a_baseline(pytester: pytest.Pytester, l
             },
             "*b.json: holds no metric for model 'worse'*other-a, other-b*",
         ),
+        (
+            {"worse": {"test_split.force_rmse": {"value": "abc"}}},
+            "*b.json: metric 'test_split.force_rmse' of model 'worse' has value 'abc'*must be a number*",
+        ),
     ],
-    ids=["metrics-not-an-object", "empty", "no-metric-for-the-model"],
+    ids=["metrics-not-an-object", "empty", "no-metric-for-the-model", "value-not-a-number"],
 )
 def test_bad_baselines_are_usage_errors(pytester: pytest.Pytester, lips_inputs, metrics, message) -> None:
     baseline = pytester.path / "b.json"
