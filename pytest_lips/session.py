@@ -72,7 +72,8 @@ class Settings:
     plots_dir: Path | None = None
     fresh: bool = False
     offline: bool = False
-    #: ``--lips-engine``: MD engine, ``auto`` (torch-sim when installed and the model supports it), ``ase``, ``torch-sim``.
+    #: ``--lips-engine``: MD engine, ``auto`` (torch-sim when installed and the model supports it), ``ase``,
+    #: ``torch-sim``.
     engine: str = "auto"
     #: ``--lips-strict``: an interval-decided metric (Task 3 σ298) that is INCONCLUSIVE fails.
     strict: bool = False
@@ -114,7 +115,8 @@ def check_device(device: str) -> None:
 
 
 def _engine_choice(raw: Any) -> str:
-    """``--lips-engine`` / ``lips_engine`` checked against :data:`pytest_lips.md.engines.ENGINE_CHOICES` (no heavy imports)."""
+    """``--lips-engine`` / ``lips_engine`` checked against :data:`pytest_lips.md.engines.ENGINE_CHOICES`
+    (no heavy imports)."""
     choice = str(raw or "auto").strip().lower().replace("_", "-")
     if choice not in ("auto", "ase", "torch-sim"):
         raise pytest.UsageError(f"--lips-engine / lips_engine: expected auto, ase or torch-sim, got {raw!r}")
@@ -378,7 +380,8 @@ class LipsSession:
         return RunStore(self.settings.cache_dir / "runs", reuse=not self.settings.fresh, session_id=self.session_id)
 
     def md_engine(self, model: LipsModel | None = None) -> Any:
-        """The MD engine for ``model`` (:func:`pytest_lips.md.engines.select_engine` of ``--lips-engine``), one per model."""
+        """The MD engine for ``model`` (:func:`pytest_lips.md.engines.select_engine` of ``--lips-engine``),
+        one per model."""
         from .md.engines import select_engine
 
         engines = self.__dict__.setdefault("_md_engines", {})
@@ -420,11 +423,14 @@ class LipsSession:
             },
         }
 
-    def run_key(self, model: LipsModel, *parts: Any, dataset: Any = None, protocol: Any = None) -> str:
+    def run_key(
+        self, model: LipsModel, *parts: Any, dataset: Any = None, protocol: Any = None, uses_pack: bool = True
+    ) -> str:
         """Cache key of a computed result of ``model``: everything the result depends on.
 
         Built by :func:`pytest_lips.identity.result_key` from the model's identity, the reference pack's
-        content checksum (always), the data set's checksum and split origin (when ``dataset`` is given),
+        content checksum (unless ``uses_pack`` is False: the test split and Task 4 never read the pack, so
+        editing it does not recompute them), the data set's checksum and split origin (when ``dataset`` is given),
         the task protocol as canonical JSON (when ``protocol`` is given), the MD engine, base seed,
         device, profile, protocol and plugin versions, then ``parts``.  A model without a checksum
         (built in a conftest.py) only reuses results of this session.
@@ -444,7 +450,7 @@ class LipsSession:
             device=self.settings.device,
             engine=self.engine_identity(model),
             seed=self.settings.seed,
-            pack=self.pack_checksum(),
+            pack=self.pack_checksum() if uses_pack else "",
             data=data_checksum(dataset) if dataset is not None else "",
             protocol=protocol_checksum(protocol) if protocol is not None else "",
         )

@@ -54,7 +54,13 @@ def _get_runs(config, protocol, model, store, progress, seed: int) -> dict[str, 
 
     def start_key(run: task.Task4Run) -> str:
         return session.run_key(
-            model, "task4-start", task.PROTOCOL_VERSION, _hash(start_params), run.start_id, f"seed{run.structure_seed}"
+            model,
+            "task4-start",
+            task.PROTOCOL_VERSION,
+            _hash(start_params),
+            run.start_id,
+            f"seed{run.structure_seed}",
+            uses_pack=False,
         )
 
     keys = {
@@ -66,6 +72,7 @@ def _get_runs(config, protocol, model, store, progress, seed: int) -> dict[str, 
             run.run_id,
             f"seed{run.seed}",
             f"start{run.structure_seed}",
+            uses_pack=False,
         )
         for run in runs
     }

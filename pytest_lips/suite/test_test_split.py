@@ -21,7 +21,9 @@ def _metrics(config: pytest.Config, model: Any, profile: Any, dataset: Any, stor
     session = _session(config)
     offset = session.settings.energy_offset if session.settings.energy_offset else protocol.energy_offset
     protocol = dataclasses.replace(protocol, energy_offset=offset)  # the details record the mode used
-    key = session.run_key(model, task.cache_key("", dataset, protocol, offset), dataset=dataset, protocol=protocol)
+    key = session.run_key(
+        model, task.cache_key("", dataset, protocol, offset), dataset=dataset, protocol=protocol, uses_pack=False
+    )
 
     def compute() -> dict[str, Any]:
         metrics = task.run_and_analyse(model, dataset, protocol, energy_offset=offset)
