@@ -149,7 +149,8 @@ def main() -> None:
                 f"torch-sim {total / rate[2] / 3600:.1f} h (batches as measured here)"
             )
         print(
-            f"{name:<18} {len(jobs):>4} {len(jobs[0].atoms):>6} {jobs[0].n_steps:>5}  {rate[0]:>16.0f} {rate[1]:>8.0f}  "
+            f"{name:<18} {len(jobs):>4} {len(jobs[0].atoms):>6} {jobs[0].n_steps:>5}  "
+            f"{rate[0]:>16.0f} {rate[1]:>8.0f}  "
             f"{rate[2]:>10.0f} {rate[3]:>8.0f}  {rate[2] / rate[0]:>6.2f} {rate[3] / rate[1]:>6.2f}"
             + f"  batches {ts.batch_sizes}"
             + (f"  ({stopped} runs stopped early)" if stopped else "")

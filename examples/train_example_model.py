@@ -20,7 +20,8 @@ Model: ``AdditionModel(offset=LearnableOffset(), core=ZBL (switched off smoothly
 many_body=MACE(Li/P/S, channels 16, 2 layers, cutoff 5 A, l_max 2, correlation 3))``.
 Loss: per-atom energy MSE + 0.1 x force MSE (eV, A), Adam with linear LR decay, fixed seed, CPU,
 one thread by default. Frames whose ``info["split"] == "test"`` are never trained on; they are scored at
-the end (all, and per label family). The model with the lowest validation loss is kept. Saved with ``torch.save(model, --out)``; load it with
+the end (all, and per label family). The model with the lowest validation loss is kept. Saved with
+``torch.save(model, --out)``; load it with
 ``graph_pes.models.load_model`` or use it directly: ``pytest --lips-model=examples/lips-example-model.pt``.
 """
 

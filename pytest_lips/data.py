@@ -707,7 +707,8 @@ def _write_cache(cache_path: Path, arrays: dict[str, np.ndarray], key: str, sour
     fd, tmp = tempfile.mkstemp(prefix=cache_path.name + ".", suffix=".tmp", dir=cache_path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
-            np.savez(handle, meta=np.array(json.dumps(meta)), **{k: arrays[k] for k in _ARRAY_KEYS})
+            # numpy's stub types **kwds against its allow_pickle: bool keyword as well
+            np.savez(handle, meta=np.array(json.dumps(meta)), **{k: arrays[k] for k in _ARRAY_KEYS})  # type: ignore[arg-type]
         os.replace(tmp, cache_path)
     except OSError as exc:
         warnings.warn(f"pytest-lips could not write the data cache {cache_path}: {exc}", stacklevel=3)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import pytest
 
@@ -160,10 +160,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
             metavar="VALUE",
             help=help_text,
         )
+        ini_type: Literal["linelist", "string"] = "linelist" if kind == "append" else "string"
         parser.addini(
             ini,
             help=help_text.replace("%%", "%"),
-            type="linelist" if kind == "append" else "string",
+            type=ini_type,
             default=[] if kind == "append" else "",
         )
     for option, ini, help_text in _FLAGS:

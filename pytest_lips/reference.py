@@ -312,24 +312,24 @@ def load_reference_pack(pack_dir: Path | str | None = None, verify_checksums: bo
             f"schema_version {SCHEMA_VERSION}); upgrade pytest-lips or re-generate the pack"
         )
     files: dict[str, PackFile] = {}
-    for k, item in enumerate(raw.get("files") or []):
-        if not isinstance(item, dict) or "path" not in item or "sha256" not in item:
+    for k, spec in enumerate(raw.get("files") or []):
+        if not isinstance(spec, dict) or "path" not in spec or "sha256" not in spec:
             raise LipsDataError(f"{where}: files[{k}] needs 'path' and 'sha256'; {_REGENERATE}")
         entry = PackFile(
-            path=str(item["path"]),
-            sha256=str(item["sha256"]),
-            description=str(item.get("description", "")),
-            provenance=str(item.get("provenance", "")),
-            method=dict(item.get("method") or {}),
+            path=str(spec["path"]),
+            sha256=str(spec["sha256"]),
+            description=str(spec.get("description", "")),
+            provenance=str(spec.get("provenance", "")),
+            method=dict(spec.get("method") or {}),
         )
-        path = confined_path(root, entry.path, f"files[{k}]", where)
-        if not path.is_file():
-            raise LipsDataError(f"{where}: listed file {path} does not exist; {_REGENERATE}")
+        file_path = confined_path(root, entry.path, f"files[{k}]", where)
+        if not file_path.is_file():
+            raise LipsDataError(f"{where}: listed file {file_path} does not exist; {_REGENERATE}")
         if verify_checksums:
-            actual = file_sha256(path)
+            actual = file_sha256(file_path)
             if actual != entry.sha256:
                 raise LipsDataError(
-                    f"reference pack file {path} has sha256 {actual}, but {where} lists {entry.sha256}: "
+                    f"reference pack file {file_path} has sha256 {actual}, but {where} lists {entry.sha256}: "
                     f"the file was modified or truncated; {_REGENERATE}"
                 )
         files[entry.path] = entry

@@ -16,7 +16,7 @@ import uuid
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import pytest
 
@@ -199,13 +199,14 @@ def settings_from_config(config: pytest.Config) -> Settings:
         check_device(settings.device)
     tasks = value("lips_tasks")
     if tasks:
-        chosen = []
+        chosen: list[str] = []
+        everything = False
         for raw in str(tasks).replace(";", ",").split(","):
             name = raw.strip().lower()
             if not name:
                 continue
             if name == "all":
-                chosen = None
+                everything = True
                 break
             if name not in TASK_ALIASES:
                 raise pytest.UsageError(
@@ -213,7 +214,7 @@ def settings_from_config(config: pytest.Config) -> Settings:
                     "choose from test_split, task1, task2, task3, task4 (or all)"
                 )
             chosen.append(TASK_ALIASES[name])
-        settings.tasks = chosen
+        settings.tasks = None if everything else chosen
     if settings.energy_offset not in (None, "auto", "none"):
         raise pytest.UsageError(
             f"--lips-energy-offset / lips_energy_offset: expected auto or none, got {settings.energy_offset!r}"
@@ -531,7 +532,7 @@ class LipsSession:
         state = {"last": start, "done": 0}
 
         def callback(steps_done: int) -> None:
-            if quiet:
+            if quiet or reporter is None:  # quiet already covers a missing reporter
                 return
             now = time.monotonic()
             finished = steps_done >= total_steps
@@ -635,7 +636,8 @@ class LipsSession:
             self.outcomes[report.nodeid] = "passed"
         if report.when != "teardown":
             return
-        for name, value in report.user_properties:
+        # the plugin's own properties (PROPERTY_*) hold dicts; pytest types the values as object
+        for name, value in cast("list[tuple[str, Any]]", report.user_properties):
             if name == PROPERTY_METRIC:
                 self.metric_records.append(dict(value, nodeid=report.nodeid))
             elif name == PROPERTY_RUN:

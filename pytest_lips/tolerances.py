@@ -36,13 +36,16 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import yaml
 
 from .errors import LipsUsageError
 from .resources import thresholds_file
 from .results import format_number
+
+if TYPE_CHECKING:  # imported for the annotation only, so there is no import cycle at run time
+    from .thresholds import ThresholdSet
 
 WorseDirection = Literal["max", "min", "band", "two-sided", "off"]
 
@@ -134,7 +137,7 @@ class ToleranceSet(Mapping[str, Tolerance]):
     """
 
     entries: dict[str, Tolerance] = field(default_factory=dict)
-    thresholds: object | None = None  # ThresholdSet; typed loosely to avoid an import cycle
+    thresholds: ThresholdSet | None = None
 
     def __post_init__(self) -> None:
         if "default" not in self.entries:

@@ -183,7 +183,7 @@ def conductivity_at_298(
             ln_means[k] = np.log(v[idx].mean(axis=1))
         Ea_b, lnD0_b = fit_lines(inverse_thermal_energy(temps), ln_means)
         D_b = np.exp(lnD0_b - Ea_b * inverse_thermal_energy(temperature_K))
-        interval = percentile_interval(sigma(D_b), confidence)
+        interval = percentile_interval(np.asarray(sigma(D_b)), confidence)
         Ea_interval = percentile_interval(Ea_b, confidence)
         method = (
             f"percentile bootstrap over repeats within each temperature (n_bootstrap={n_bootstrap}, "

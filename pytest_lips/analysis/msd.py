@@ -17,6 +17,7 @@ count as diffusion.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import overload
 
 import numpy as np
 
@@ -45,6 +46,12 @@ class MSDResult:
     frame_interval_ps: float
 
 
+@overload
+def _as_mask(mask: np.ndarray, n_atoms: int, name: str) -> np.ndarray: ...
+@overload
+def _as_mask(mask: None, n_atoms: int, name: str) -> None: ...
+@overload
+def _as_mask(mask: np.ndarray | None, n_atoms: int, name: str) -> np.ndarray | None: ...
 def _as_mask(mask: np.ndarray | None, n_atoms: int, name: str) -> np.ndarray | None:
     if mask is None:
         return None

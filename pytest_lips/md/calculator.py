@@ -115,7 +115,7 @@ class TorchSimModelCalculator(Calculator):
     Energies in eV, forces in eV/Å, stress in eV/Å^3 (ASE's sign convention, Voigt order).
     """
 
-    implemented_properties = ("energy", "free_energy", "forces", "stress")
+    implemented_properties: list[str] = ["energy", "free_energy", "forces", "stress"]
 
     def __init__(self, model) -> None:
         super().__init__()

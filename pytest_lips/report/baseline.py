@@ -105,7 +105,10 @@ class Baseline:
         return cls(baseline_dict(report), path)
 
     def __repr__(self) -> str:
-        return f"Baseline({self.path}, profile={self.profile!r}, protocol={self.protocol_version!r}, models={self.model_names})"
+        return (
+            f"Baseline({self.path}, profile={self.profile!r}, protocol={self.protocol_version!r}, "
+            f"models={self.model_names})"
+        )
 
     @property
     def model_names(self) -> list[str]:
@@ -431,6 +434,7 @@ def _message(reg: Regression) -> str:
     if reg.value is None:
         return f"{reg.metric} is not finite; baseline {base}{who}"
     now = f"{format_number(reg.value)}{unit}"
+    assert reg.baseline_value is not None  # check() builds no Regression without a baseline value
     change = reg.value - reg.baseline_value
     rel = f" ({change / abs(reg.baseline_value):+.1%})" if reg.baseline_value else ""
     worse = {

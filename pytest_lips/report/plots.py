@@ -132,7 +132,7 @@ def plot_task1_parity(metrics: Mapping[str, Mapping[str, Any]], *, model: str = 
             err = mod - dft
             worst = [i for i in np.argsort(-np.abs(np.nan_to_num(err))) if ok[i]][:3]
             rmse = float(np.sqrt(np.mean(err[ok] ** 2))) if ok.any() else float("nan")
-            for rank, i in enumerate(worst):
+            for i in worst:
                 if abs(err[i]) > 2 * rmse and np.isfinite(rmse):
                     res.annotate(
                         str(structures[i].get("name", i)),

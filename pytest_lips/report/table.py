@@ -43,7 +43,7 @@ class Cell:
 
     @property
     def regressed(self) -> bool:
-        return bool(self.baseline) and self.baseline.get("passed") is False
+        return self.baseline is not None and self.baseline.get("passed") is False
 
     @property
     def baseline_text(self) -> str:
@@ -148,8 +148,8 @@ def build_rows(report: Mapping[str, Any]) -> tuple[list[str], list[Row]]:
 
 def regressions(report: Mapping[str, Any]) -> list[dict[str, Any]]:
     """All baseline comparisons that regressed (gated or not), sorted by model and metric."""
-    out = []
-    for model, tasks in sorted((report.get("results") or {}).items()):
+    out: list[dict[str, Any]] = []
+    for _model, tasks in sorted((report.get("results") or {}).items()):
         for task in tasks.values():
             out.extend(c for c in task.get("baseline", []) if c.get("passed") is False)
     return sorted(out, key=lambda c: (c.get("model", ""), c.get("metric", "")))
@@ -157,8 +157,8 @@ def regressions(report: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 def failures(report: Mapping[str, Any]) -> list[dict[str, Any]]:
     """All failed threshold verdicts, sorted by model and metric."""
-    out = []
-    for model, tasks in sorted((report.get("results") or {}).items()):
+    out: list[dict[str, Any]] = []
+    for _model, tasks in sorted((report.get("results") or {}).items()):
         for task in tasks.values():
             out.extend(v for v in task.get("verdicts", []) if v.get("passed") is False)
     return sorted(out, key=lambda v: (v.get("model", ""), v.get("metric", ""), v.get("threshold") or ""))

@@ -65,7 +65,7 @@ def _get_runs(config, protocol, model, reference, store, progress, seed: int) ->
             result, arrays = task.reduce_run(run, job, trajectory, protocol, model=model.name)
             frames = store.path_for(keys[run.run_id], ".npz")
             frames.parent.mkdir(parents=True, exist_ok=True)
-            np.savez_compressed(frames, **arrays)
+            np.savez_compressed(frames, **arrays)  # type: ignore[arg-type]  # numpy stub: **kwds vs allow_pickle
             result["frames_npz"] = frames.name
             out[keys[run.run_id]] = result
         return out
@@ -133,7 +133,7 @@ def _extend_runs(config, protocol, model, reference, store, progress, seed, resu
         ):
             new_result, new_arrays = task.extend_arrays(result, arr, job, trajectory, protocol)
             frames = store.path_for(keys[run.run_id], ".npz")
-            np.savez_compressed(frames, **new_arrays)
+            np.savez_compressed(frames, **new_arrays)  # type: ignore[arg-type]  # numpy stub: **kwds vs allow_pickle
             new_result["frames_npz"] = frames.name
             out[keys[run.run_id]] = new_result
         return out

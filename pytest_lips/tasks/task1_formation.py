@@ -256,7 +256,8 @@ def reference_energies(entries: Sequence[Task1Entry]) -> dict[str, dict[str, Any
             raise LipsDataError(f"{entry.path}: {exc}") from None
         if abs(point.x - entry.x_Li2S) > 1e-6:
             raise LipsDataError(
-                f"{entry.path}: task1 structure {entry.name} has composition x_Li2S = {point.x:.6g} but the manifest says "
+                f"{entry.path}: task1 structure {entry.name} has composition x_Li2S = {point.x:.6g} "
+                "but the manifest says "
                 f"{entry.x_Li2S}; fix the manifest"
             )
         out[entry.name] = {"energy_eV": float(energy), "counts": counts, "n_atoms": len(atoms)}

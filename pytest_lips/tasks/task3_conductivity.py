@@ -42,7 +42,7 @@ import math
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from ase import Atoms
@@ -262,7 +262,7 @@ def load_structure(protocol: Task3Protocol, reference: Any = None) -> Atoms:
             f"Task 3 structure {path} is missing; re-generate the reference pack (reference_data/build) "
             "or reinstall pytest-lips"
         )
-    return read(path, index=-1)
+    return cast(Atoms, read(path, index=-1))  # one frame for an integer index
 
 
 def _downsample(lag: np.ndarray, msd: np.ndarray, n_max: int) -> tuple[list[float], list[float]]:
@@ -386,7 +386,8 @@ def run_one(
     progress: Callable[[int], None] | None = None,
     model: str = "",
 ) -> dict[str, Any]:
-    """One run on ASE with the given calculator: :func:`build_jobs` → :class:`~pytest_lips.md.AseEngine` → :func:`reduce_run`.
+    """One run on ASE with the given calculator: :func:`build_jobs` → :class:`~pytest_lips.md.AseEngine`
+    → :func:`reduce_run`.
 
     ``progress(steps_done)`` over the whole run (equilibration + production). Returns the result
     dict of :func:`reduce_run` (the frames are dropped).

@@ -372,7 +372,7 @@ def reduce_run(
         "pressure_Pa": run.pressure_Pa,
         "repeat": run.repeat,
     }
-    extra = {
+    extra: dict[str, Any] = {
         "temperature_K": run.temperature_K,
         "pressure_Pa": run.pressure_Pa,
         "repeat": run.repeat,
@@ -443,7 +443,8 @@ def run_one(
     progress: Callable[[int], None] | None = None,
     model: str = "",
 ) -> dict[str, Any]:
-    """One grid point on ASE with the given calculator: :func:`build_jobs` → :class:`~pytest_lips.md.AseEngine` → :func:`reduce_run`."""
+    """One grid point on ASE with the given calculator: :func:`build_jobs` → :class:`~pytest_lips.md.AseEngine`
+    → :func:`reduce_run`."""
     jobs = build_jobs([run], {run.start_id: start}, protocol)
     trajectory = AseEngine().run(jobs, lambda: calculator, progress)[0] if jobs else None
     return reduce_run(run, start, trajectory, protocol, model=model)
@@ -460,7 +461,10 @@ def run_item_verdict(result: dict[str, Any], protocol: Task4Protocol, domain: Ga
         return True, ""
     inside = domain.contains(result["temperature_K"], result["pressure_Pa"])
     supported, why = protocol.verdict_supported()
-    message = f"{record['run_id']} stopped after {record['steps_done']}/{record['steps_requested']} steps: {record['stop_reason']}"
+    message = (
+        f"{record['run_id']} stopped after {record['steps_done']}/{record['steps_requested']} steps: "
+        f"{record['stop_reason']}"
+    )
     if inside and supported:
         return False, message + " (inside the gated T x p domain)"
     where = "outside the gated T x p domain" if not inside else f"not gated: {why}"
@@ -497,7 +501,7 @@ def analyse(
     by_point: dict[tuple[float, float], list[dict[str, Any]]] = defaultdict(list)
     for r in run_results:
         by_point[(float(r["temperature_K"]), float(r["pressure_Pa"]))].append(r)
-    grid = []
+    grid: list[dict[str, Any]] = []
     for (T, p), runs in sorted(by_point.items()):
         n_done = sum(bool(r["record"]["completed"]) for r in runs)
         d = [x for r in runs for x in r["d_min_A"]]

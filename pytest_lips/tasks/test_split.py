@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -154,7 +154,8 @@ def run(
     ref_f = np.concatenate([dataset.forces[dataset.atom_slice(int(i))] for i in idx]) if len(idx) else np.zeros((0, 3))
     ref_s = pred_s = None
     if has_virial.any() and pred.stresses is not None:
-        ref_s = np.stack([dataset.stress(int(i)) for i in idx[has_virial]])
+        # stress() is None only without a virial (excluded by has_virial) or for a zero-volume cell
+        ref_s = np.stack([cast(np.ndarray, dataset.stress(int(i))) for i in idx[has_virial]])
         pred_s = pred.stresses[has_virial]
         keep = np.all(np.isfinite(pred_s), axis=(1, 2))
         ref_s, pred_s = ref_s[keep], pred_s[keep]

@@ -8,7 +8,8 @@ The GPAW jobs run one at a time (``settings.MPI_RANKS`` ranks) as
 ``mpirun -np 2 gpaw python dft_worker.py <job>``; each job writes its results into the pack as soon as
 they exist and skips what is already there, so a killed queue resumes where it stopped when re-run.
 Run it in the background for long builds, e.g.
-``setsid nohup nice -n 5 python reference_data/build/build_pack.py --stage all > reference_data/build/work/logs/queue.out 2>&1 &``.
+``setsid nohup nice -n 5 python reference_data/build/build_pack.py --stage all``
+``> reference_data/build/work/logs/queue.out 2>&1 &``.
 """
 from __future__ import annotations
 
@@ -175,7 +176,7 @@ def main() -> None:
     try:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
-        raise SystemExit("another build_pack.py holds reference_data/build/work/queue.lock; wait for it")
+        raise SystemExit("another build_pack.py holds reference_data/build/work/queue.lock; wait for it") from None
     s = a.stage
     if s in ("prep", "all", "relax", "convergence"):
         stage_prep()

@@ -49,7 +49,8 @@ def method_dict(settings=PRODUCTION) -> dict:
         "functional": "PBEsol",
         "basis": f"plane waves, {settings.ecut_eV:g} eV cutoff (Pulay stress estimated, dedecut='estimate')",
         "kpoints": f"Gamma-centred Monkhorst-Pack, k-point density {settings.kdensity_A:g} Å "
-                   f"(n_i = ceil(2π·{settings.kdensity_A:g} Å·|b_i|)); Task 2 and relaxation meshes fixed per structure",
+                   f"(n_i = ceil(2π·{settings.kdensity_A:g} Å·|b_i|)); Task 2 and relaxation meshes fixed "
+                   "per structure",
         "scf": f"Fermi-Dirac {settings.smearing_eV:g} eV; convergence {settings.convergence} "
                "(energy eV/valence electron, density, forces eV/Å)",
         "setups": "PAW, generated with `gpaw-setup -f PBEsol Li P S` (GPAW 22.8.0 default generator "
@@ -171,7 +172,8 @@ def assemble_data() -> int:
 
     for a in train_frames.labelled_frames():
         keep = {k: a.info[k] for k in ("structure", "set", "index", "temperature_K", "rattle_sigma_A") if k in a.info}
-        frames.append(lips_frame(a, a.info["label"], {**keep, "split": frame_split(f"{a.info['set']}/{a.info['index']}")}))
+        frames.append(lips_frame(a, a.info["label"],
+                                 {**keep, "split": frame_split(f"{a.info['set']}/{a.info['index']}")}))
     if frames:
         (PACK_DIR / "data").mkdir(parents=True, exist_ok=True)
         write(PACK_DIR / DATA_FILE, frames, format="extxyz")

@@ -163,7 +163,8 @@ def rigid_molecule_scale(atoms: Atoms, volume_factor: float, bond_A: float = 2.6
 def prepare(c: Crystal) -> tuple[Atoms, dict]:
     assert c.source is not None
     src = read(SHARED_STRUCTURES / c.source)
-    note: dict = {"source_file": c.source, "source_natoms": len(src), "source_volume_A3": round(float(src.get_volume()), 3)}
+    note: dict = {"source_file": c.source, "source_natoms": len(src),
+                  "source_volume_A3": round(float(src.get_volume()), 3)}
     if c.prep == "primitive":
         atoms = primitive(src)
     elif c.prep == "as_is":

@@ -76,7 +76,8 @@ def _task1_rows(form: dict) -> list[dict]:
                 "V start (Å³)": f"{r['start_volume_A3']:.2f}", "V relaxed (Å³)": f"{r['volume_A3']:.2f}",
                 "P (GPa)": f"{p:.2f}", "s/step": r["wall_s_per_step"],
                 "E_f (meV/atom)": _fmt(1000 * f["ef_eV_atom"], 1) if f else "–",
-                "E_hull (meV/atom)": _fmt(1000 * f["e_above_hull_eV_atom"], 1) if f and "e_above_hull_eV_atom" in f else "–",
+                "E_hull (meV/atom)": _fmt(1000 * f["e_above_hull_eV_atom"], 1)
+                if f and "e_above_hull_eV_atom" in f else "–",
             })
         else:
             row["status"] = "pending: " + relax_progress(c.name)
@@ -90,7 +91,8 @@ def _task1_rows(form: dict) -> list[dict]:
                 a = _read(prov)
                 row.update({
                     "status": "PROVISIONAL (" + row["status"].removeprefix("pending: ") + ")", "atoms": len(a),
-                    "E (eV/atom)": f"{a.get_potential_energy() / len(a):.5f}", "V relaxed (Å³)": f"{a.get_volume():.2f}",
+                    "E (eV/atom)": f"{a.get_potential_energy() / len(a):.5f}",
+                    "V relaxed (Å³)": f"{a.get_volume():.2f}",
                     "P (GPa)": f"{-sum(a.get_stress()[:3]) / 3 * EV_A3_TO_GPA:.2f}",
                     "E_f (meV/atom)": _fmt(1000 * f["ef_eV_atom"], 1),
                     "E_hull (meV/atom)": _fmt(1000 * f["e_above_hull_eV_atom"], 1),
@@ -349,10 +351,14 @@ Formation energies E_f per atom relative to Li2S and P2S5 (both relaxed here); E
 lower convex hull of the structures computed so far (0 = on the hull). "P" is the residual pressure of
 the last step.
 
-{_table(_task1_rows(form), ["name", "x_Li2S", "status", "atoms", "k mesh", "steps", "s/step", "V start (Å³)", "V relaxed (Å³)", "P (GPa)", "E (eV/atom)", "E_f (meV/atom)", "E_hull (meV/atom)"])}
+{_table(_task1_rows(form), ["name", "x_Li2S", "status", "atoms", "k mesh", "steps", "s/step", "V start (Å³)",
+                            "V relaxed (Å³)", "P (GPa)", "E (eV/atom)", "E_f (meV/atom)", "E_hull (meV/atom)"])}
 {_relaxed_reaction()}
 Sanity checks:
-- Li7P3S11 volume: experiment 829.35 Å³ (Yamane et al. 2007); PBEsol here: {f"{li7['volume_A3']:.2f} Å³ ({100 * (li7['volume_A3'] / 829.35 - 1):+.1f} %)" if li7 else "pending"}; CHGNet ({"the provisional Task-3 cell until the PBEsol one existed" if li7 else "provisional Task-3 cell"}): {f"{v_chg:.2f} Å³ ({100 * (v_chg / 829.35 - 1):+.1f} %)" if v_chg else "–"}; DFT start: experimental cell (829.37 Å³); the CHGNet cell started from the VASP-PBE cell (871.15 Å³).
+- Li7P3S11 volume: experiment 829.35 Å³ (Yamane et al. 2007); PBEsol here: {
+    f"{li7['volume_A3']:.2f} Å³ ({100 * (li7['volume_A3'] / 829.35 - 1):+.1f} %)" if li7 else "pending"}; CHGNet ({
+    "the provisional Task-3 cell until the PBEsol one existed" if li7 else "provisional Task-3 cell"}): {
+    f"{v_chg:.2f} Å³ ({100 * (v_chg / 829.35 - 1):+.1f} %)" if v_chg else "–"}; DFT start: experimental cell (829.37 Å³); the CHGNet cell started from the VASP-PBE cell (871.15 Å³).
 - Li7P3S11 against 7/3 γ-Li3PS4 + 1/3 P2S5 (energy per atom of Li7P3S11 minus that of the mixture):
   PBEsol here {_li7p3s11_vs_gamma_p2s5()}; Materials Project (PBE) +19.9 meV/atom, PAW-LDA +7.6 meV/atom
   (slightly above: metastable, as made by quenching a glass). Its E_hull column is relative to the lower
@@ -390,7 +396,8 @@ spaced snapshots per regime window (crystal: first 300 K hold; liquid: 1500 K ho
 amorphous: final 300 K hold), tagged `time_ps`, `temperature_K` (set point), `regime`; `msd_S_A2` (S mean
 square displacement since t = 0) shows the melting. Labels: GPAW single points at production settings.
 
-Progress: {n_task2}/{n_task2_total} snapshots labelled ({", ".join(f"{k}: {v}" for k, v in sorted(regimes.items())) or "none yet"}); mean wall
+Progress: {n_task2}/{n_task2_total} snapshots labelled ({
+    ", ".join(f"{k}: {v}" for k, v in sorted(regimes.items())) or "none yet"}); mean wall
 time per single point {_fmt(t2_wall, 0)} s.
 
 Cross-check at tighter settings ({TIGHT.ecut_eV:g} eV, k density {TIGHT.kdensity_A:g} Å, SCF {TIGHT.convergence}):
@@ -398,7 +405,10 @@ Cross-check at tighter settings ({TIGHT.ecut_eV:g} eV, k density {TIGHT.kdensity
 {_crosscheck_text()}
 ## Task 3
 
-`task3/Li7P3S11.extxyz`: {"PBEsol-relaxed (same as task1/Li7P3S11.extxyz)" if task3_kind == "dft" else "PROVISIONAL CHGNet relaxation (positions + cell, FrechetCellFilter, fmax 0.02 eV/Å) of the shared Li7P3S11 cell; replaced automatically by the PBEsol-relaxed cell when that relaxation finishes"}.
+`task3/Li7P3S11.extxyz`: {
+    "PBEsol-relaxed (same as task1/Li7P3S11.extxyz)" if task3_kind == "dft" else
+    "PROVISIONAL CHGNet relaxation (positions + cell, FrechetCellFilter, fmax 0.02 eV/Å) of the shared Li7P3S11 "
+    "cell; replaced automatically by the PBEsol-relaxed cell when that relaxation finishes"}.
 
 ## Training data
 
@@ -432,7 +442,14 @@ but the repository and the shared starting structures: it generates the PBEsol s
 prepared start with the production settings into a scratch pack, and compares the relaxed energy per atom
 with the shipped one (tolerance 1 meV/atom). Measured:
 
-{_table([{"name": r["name"], "shipped (eV/atom)": f"{r['shipped_eV_atom']:.6f}", "re-run (eV/atom)": f"{r['recomputed_eV_atom']:.6f}", "ΔE (meV/atom)": f"{r['abs_diff_meV_atom']:.4f}", "volume shipped / re-run (Å³)": f"{r.get('shipped_volume_A3', float('nan')):.3f} / {r.get('recomputed_volume_A3', float('nan')):.3f}", "setups identical": r.get('setups_match_shipped_record'), "wall_s": r['wall_s']} for r in repro], ["name", "shipped (eV/atom)", "re-run (eV/atom)", "ΔE (meV/atom)", "volume shipped / re-run (Å³)", "setups identical", "wall_s"])}
+{_table([{"name": r["name"], "shipped (eV/atom)": f"{r['shipped_eV_atom']:.6f}",
+           "re-run (eV/atom)": f"{r['recomputed_eV_atom']:.6f}",
+           "ΔE (meV/atom)": f"{r['abs_diff_meV_atom']:.4f}",
+           "volume shipped / re-run (Å³)": f"{r.get('shipped_volume_A3', float('nan')):.3f} / "
+                                           f"{r.get('recomputed_volume_A3', float('nan')):.3f}",
+           "setups identical": r.get('setups_match_shipped_record'), "wall_s": r['wall_s']} for r in repro],
+         ["name", "shipped (eV/atom)", "re-run (eV/atom)", "ΔE (meV/atom)", "volume shipped / re-run (Å³)",
+          "setups identical", "wall_s"])}
 ## Pending work and how to resume
 
 The GPAW queue (one job at a time, 2 MPI ranks) works through: convergence check → reproducibility check
@@ -454,5 +471,5 @@ pre-relaxation progress lives in the git-ignored `reference_data/build/work/` an
     setsid nohup nice -n 5 python reference_data/build/build_pack.py --stage all > reference_data/build/work/logs/queue.out 2>&1 &
 
 Status of every slot is in `manifest.yaml` (`status: ok | pending | missing`, with a reason).
-"""
+"""  # noqa: E501 (markdown table rows, paragraphs and a shell command of the generated README)
     (PACK_DIR / "README.md").write_text(s)

@@ -188,7 +188,8 @@ def two_phase_bfgs(atoms, frames: list, steps_path: Path, budget: int, fmax_eV_A
     from ase.parallel import world
     from dft import labelled_copy
 
-    state = {"t": time.time(), "skip_first": bool(frames) and atoms_are_last_frame, "n": len(frames), "converged_by": "",
+    state = {"t": time.time(), "skip_first": bool(frames) and atoms_are_last_frame, "n": len(frames),
+             "converged_by": "",
              "switch": False, "energies": [float(fr.get_potential_energy()) for fr in frames],
              "last": frames[-1].copy() if frames else None}
     if frames:  # resumed: the phase the last written step leads to
@@ -241,7 +242,8 @@ def two_phase_bfgs(atoms, frames: list, steps_path: Path, budget: int, fmax_eV_A
             en = state["energies"]
             en.append(float(e))
             if len(en) > RELAX_DE_WINDOW and stress_ok:
-                de = [abs(a - b) * 1000 / len(atoms) for a, b in zip(en[-RELAX_DE_WINDOW - 1:-1], en[-RELAX_DE_WINDOW:])]
+                de = [abs(a - b) * 1000 / len(atoms)
+                      for a, b in zip(en[-RELAX_DE_WINDOW - 1:-1], en[-RELAX_DE_WINDOW:])]
                 if max(de) < RELAX_DE_meV_atom and fmax_atoms < RELAX_FMAX_LOOSE_eV_A:
                     state["converged_by"] = (f"energy: fmax {fmax_atoms:.3f} < {RELAX_FMAX_LOOSE_eV_A} eV/A and |dE| < "
                                              f"{RELAX_DE_meV_atom} meV/atom per step over {RELAX_DE_WINDOW} steps, "

@@ -176,7 +176,8 @@ CRYSTALS: tuple[Crystal, ...] = (
             "coordinates from the LiPS20 set (M3RG-IITD/MDBENCHGNN)", "as_is", 5),
     Crystal("HT-Li7PS6", "Li7PS6", 0.875, "crystal", True, "HT-Li7PS6_ordered_approx.vasp",
             "HT-Li7PS6 (F-43m, experimental a = 9.993 Å); S/P framework from the LiPS20 ordered approximant "
-            "(M3RG-IITD/MDBENCHGNN), Li re-ordered by this generator on 48h and empty 4c sites (no Li–Li pair below 2.0 Å; pack README)",
+            "(M3RG-IITD/MDBENCHGNN), Li re-ordered by this generator on 48h and empty 4c sites "
+            "(no Li–Li pair below 2.0 Å; pack README)",
             "ht_li7ps6_ordering", 7),
     Crystal("Li4P2S7", "Li4P2S7", 2.0 / 3.0, "crystal", True, None,
             "no open coordinates found (computational phase, Holzwarth et al., J. Power Sources 2011)"),

@@ -111,7 +111,8 @@ def rattled(s: TrainSet) -> list:
         sigma = s.sigmas_A[k % len(s.sigmas_A)]
         a.positions += rng.normal(0.0, sigma, a.positions.shape)
         a.info = {"set": s.set_id, "index": k, "label": "crystalline-rattled", "structure": s.name,
-                  "rattle_sigma_A": sigma, "strain_voigt": [float(x) for x in eps[[0, 1, 2, 1, 0, 0], [0, 1, 2, 2, 2, 1]]]}
+                  "rattle_sigma_A": sigma,
+                  "strain_voigt": [float(x) for x in eps[[0, 1, 2, 1, 0, 0], [0, 1, 2, 2, 2, 1]]]}
         out.append(a)
     return out
 

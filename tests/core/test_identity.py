@@ -91,7 +91,10 @@ def test_editing_a_pack_file_and_its_manifest_changes_the_checksum(tmp_path: Pat
     pack = load_reference_pack(tmp_path)
     after = identity.pack_checksum(pack)
     assert pack.key == "test-pack@0.1" and after != before  # same name@version, new content
-    key = lambda c: identity.result_key("m", identity.ResultContext(**{**CONTEXT.__dict__, "pack": c}), ["t"])
+
+    def key(c: str) -> str:
+        return identity.result_key("m", identity.ResultContext(**{**CONTEXT.__dict__, "pack": c}), ["t"])
+
     assert key(before) != key(after)
 
 

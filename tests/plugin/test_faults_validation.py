@@ -444,7 +444,7 @@ def test_quiet_filters_are_narrow() -> None:
             )
             # the same text from the user's own code, and other warnings, still come through
             warnings.warn_explicit("logm result may be inaccurate", RuntimeWarning, "x.py", 1, module="user_code")
-            warnings.warn("a user's warning", UserWarning)
+            warnings.warn("a user's warning", UserWarning, stacklevel=1)  # raised here, in "user code"
         warnings.warn_explicit("logm result may be inaccurate", RuntimeWarning, "x.py", 1, module="scipy.linalg")
     messages = [str(w.message) for w in caught]
     assert messages == ["logm result may be inaccurate", "a user's warning", "logm result may be inaccurate"]

@@ -55,7 +55,10 @@ def task3_details(ea: float = 0.2, d0: float = 5e-4) -> dict:
     # sigma = n q^2 D / (kB T); in mS/cm
     q = 1.602176634e-19
     kb = 1.380649e-23
-    to_d = lambda s_mS_cm: s_mS_cm * 1e-3 * 100 * kb * 298.15 / (n_li * 1e6 * q * q) * 1e4  # cm^2/s
+
+    def to_d(s_mS_cm: float) -> float:
+        return s_mS_cm * 1e-3 * 100 * kb * 298.15 / (n_li * 1e6 * q * q) * 1e4  # cm^2/s
+
     return {
         "temperatures_K": temps,
         "D_cm2_s": d,
@@ -152,7 +155,7 @@ def make_report(
 
     thresholds = default_thresholds()
     metrics, verdicts, runs = [], [], []
-    for i, model in enumerate(models):
+    for model in models:
         scale = (force_scales or {}).get(model, 1.0)
         for metric in make_metrics(model, scale, sigma=(sigma or {}).get(model, 30.0), gated_md=gated_md):
             metrics.append(metric.to_dict())

@@ -104,7 +104,7 @@ def test_task1_end_to_end(pack):
 
     rel = metrics["task1.ef_rmse_relaxed"]
     assert rel.n == 2 and math.isfinite(rel.value)
-    for name, r in results.items():
+    for r in results.values():
         assert r["relaxed"]["energy_eV"] <= r["single_point"]["energy_eV"] + 1e-6  # relaxation lowers E
         assert r["relaxed"]["steps"] <= 8 and "converged" in r["relaxed"] and r["relaxed"]["volume_A3"] > 0
     assert "converged" in {d["name"]: d for d in rel.details["structures"]}["Li7P3S11"]
