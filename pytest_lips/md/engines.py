@@ -455,6 +455,9 @@ class TorchSimEngine:
         def remove(stopped: list[int]) -> Any:
             nonlocal state, kT, p_ext, active
             keep_pos = [k for k, j in enumerate(active) if j not in stopped]
+            if not keep_pos:  # every system stopped: torch-sim cannot hold an empty state
+                active = []
+                return
             n_sys = len(active)
             keep = torch.as_tensor(keep_pos, device=state.positions.device, dtype=torch.long)
             new_state = state[keep]

@@ -255,3 +255,13 @@ def test_mdjob_validation(lj_fcc):
     job = _job(lj_fcc, n_steps=10, sample=5, sample_from_step=5)
     assert [s for s in range(11) if job.samples_at(s)] == [5, 10]
     assert math.isfinite(job.temperature_K)
+
+
+@needs_torch_sim
+def test_every_job_of_a_batch_stopping_at_once_is_a_result_not_a_crash(lj_fcc):
+    """All systems reaching their stop at the same check left torch-sim with an empty state (ValueError)."""
+    model = _lj_model()
+    jobs = [_job(lj_fcc, f"s{i}", T=120.0, n_steps=60, sample=10, seed=3, pair_floor_A=2.3) for i in range(2)]
+    out = _ts_engine().run(jobs, model)
+    assert all(not t.completed and "pair closer than 2.3 Å" in t.stop_reason for t in out)
+    assert out[0].steps_done == out[1].steps_done > 0
