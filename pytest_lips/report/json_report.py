@@ -28,6 +28,7 @@ TIMING_FIELDS = {
     "top": ("started_at", "duration_s"),
     "runs": ("wall_s", "us_per_atom_step", "model_fraction"),
     "run_extra": ("cpu_s", "batch_wall_s", "model_fraction"),
+    "metric_details": ("wall_s",),
     "merged_from": ("started_at", "duration_s"),
 }
 
@@ -280,6 +281,9 @@ def strip_timings(report: Mapping[str, Any]) -> dict[str, Any]:
         out.pop(key, None)
     for tasks in out.get("results", {}).values():
         for task in tasks.values():
+            for metric in task.get("metrics", []):
+                for key in TIMING_FIELDS["metric_details"]:
+                    (metric.get("details") or {}).pop(key, None)
             for run in task.get("runs", []):
                 for key in TIMING_FIELDS["runs"]:
                     run.pop(key, None)

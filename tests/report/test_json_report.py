@@ -32,6 +32,9 @@ def test_deterministic_ordering_apart_from_timings(tmp_path):
         for task in tasks.values():
             for run in task["runs"]:
                 run["wall_s"] += 1.0
+                run.setdefault("extra", {})["batch_wall_s"] = 5.0  # engine timings of the batch
+            for metric in task.get("metrics", []):
+                metric.setdefault("details", {})["wall_s"] = 0.93  # e.g. Task 2's evaluation time
     assert dumps(serial) != dumps(shuffled)
     assert dumps(strip_timings(serial)) == dumps(strip_timings(shuffled))
     a = write_report(serial, tmp_path / "a.json").read_text()
