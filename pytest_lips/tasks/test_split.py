@@ -273,32 +273,20 @@ def analyse(result: TestSplitResult, model: str = "") -> list[Metric]:
         if c not in e_by_cat:
             continue
         cat_note = f"{CATEGORY_TITLES[c]} structures only; reported, not gated ({note})"
-        metrics.append(
-            Metric(
-                key=f"{TASK}.{c}.energy_rmse",
-                value=e_by_cat[c].rmse,
-                unit="meV/atom",
-                model=model,
-                task=TASK,
-                n=e_by_cat[c].n,
-                gated=False,
-                note=cat_note,
-                details=per_category[c],
+        for suffix, summary, unit in (("energy_rmse", e_by_cat[c], "meV/atom"), ("force_rmse", f_by_cat[c], "eV/Å")):
+            metrics.append(
+                Metric(
+                    key=f"{TASK}.{c}.{suffix}",
+                    value=summary.rmse,
+                    unit=unit,
+                    model=model,
+                    task=TASK,
+                    n=e_by_cat[c].n,  # structures of the category (for both metrics)
+                    gated=False,
+                    note=cat_note,
+                    details=per_category[c],
+                )
             )
-        )
-        metrics.append(
-            Metric(
-                key=f"{TASK}.{c}.force_rmse",
-                value=f_by_cat[c].rmse,
-                unit="eV/Å",
-                model=model,
-                task=TASK,
-                n=e_by_cat[c].n,
-                gated=False,
-                note=cat_note,
-                details=per_category[c],
-            )
-        )
     return metrics
 
 
