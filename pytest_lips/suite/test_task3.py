@@ -63,15 +63,20 @@ def _get_runs(config, protocol, model, reference, store, progress, seed: int) ->
         out = {}
         for run, job, trajectory in zip(todo, jobs, engine.run(jobs, model, progress=callback)):
             result, arrays = task.reduce_run(run, job, trajectory, protocol, model=model.name)
-            frames = store.path_for(keys[run.run_id], ".npz")
-            frames.parent.mkdir(parents=True, exist_ok=True)
-            np.savez_compressed(frames, **arrays)  # type: ignore[arg-type]  # numpy stub: **kwds vs allow_pickle
-            result["frames_npz"] = frames.name
-            out[keys[run.run_id]] = result
+            out[keys[run.run_id]] = _with_frames(store, keys[run.run_id], result, arrays)
         return out
 
     results = store.get_or_compute_many(list(keys.values()), compute_many)
     return {run_id: results[key] for run_id, key in keys.items()}
+
+
+def _with_frames(store: Any, key: str, result: dict[str, Any], arrays: dict[str, Any]) -> dict[str, Any]:
+    """Write a run's sampled arrays next to its stored result (``<key>.npz``) and name the file in it."""
+    frames = store.path_for(key, ".npz")
+    frames.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(frames, **arrays)  # type: ignore[arg-type]  # numpy stub: **kwds vs allow_pickle
+    result["frames_npz"] = frames.name
+    return result
 
 
 def test_task3_md_run(task3_run, pytestconfig, lips_model, lips_reference, lips_store, lips_progress, lips_record_run):
@@ -132,10 +137,7 @@ def _extend_runs(config, protocol, model, reference, store, progress, seed, resu
             todo, jobs, engine.run(jobs, model, progress=callback), previous, arrays
         ):
             new_result, new_arrays = task.extend_arrays(result, arr, job, trajectory, protocol)
-            frames = store.path_for(keys[run.run_id], ".npz")
-            np.savez_compressed(frames, **new_arrays)  # type: ignore[arg-type]  # numpy stub: **kwds vs allow_pickle
-            new_result["frames_npz"] = frames.name
-            out[keys[run.run_id]] = new_result
+            out[keys[run.run_id]] = _with_frames(store, keys[run.run_id], new_result, new_arrays)
         return out
 
     stored = store.get_or_compute_many(list(keys.values()), compute_many)
