@@ -8,6 +8,8 @@ pays no start-up time for having the plugin installed.
 
 from __future__ import annotations
 
+import os
+import shlex
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -209,6 +211,57 @@ class _XdistHooks:
 
     def pytest_configure_node(self, node: Any) -> None:
         node.workerinput["lips_session_id"] = self.session.session_id
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_xdist_make_scheduler(self, config: pytest.Config, log: Any) -> Any:
+        """Under ``pytest -n N`` with xdist's implicit ``--dist load``: keep each MD batch on one worker.
+
+        Every item of a Task 3 (or Task 4) batch of one model reads runs that ONE engine call computes
+        for all of them. Spread by ``load``, a second worker reaching the batch waits on its lock while
+        the first computes it; here the batch's items form one work unit (xdist's ``loadscope``
+        machinery with the scope ``<module>::<model>``) and every other item is its own unit, so the
+        other workers run the rest of the suite meanwhile. An explicit ``--dist`` is kept.
+        (``--dist loadgroup`` with ``xdist_group`` marks would do the same, but pytest-xdist 3.8 renames
+        node ids through an attribute pytest 9.2 no longer reads.)
+        """
+        if not self.session.settings.model_specs or getattr(config.option, "dist", "no") != "load":
+            return None
+        if _dist_given_explicitly(config):
+            return None
+        from xdist.scheduler import LoadScopeScheduling
+
+        models = sorted(self.session.model_names(), key=len, reverse=True)
+
+        class BatchScheduling(LoadScopeScheduling):
+            def _split_scope(self, nodeid: str) -> str:
+                return md_batch_scope(nodeid, models) or nodeid
+
+        return BatchScheduling(config, log)
+
+
+#: Suite modules whose items share one batched MD engine call per model.
+BATCHED_MODULES = ("test_task3.py", "test_task4.py")
+
+
+def md_batch_scope(nodeid: str, models: list[str]) -> str | None:
+    """``lips/test_task3.py::<model>`` for an item of a batched MD task, else ``None``.
+
+    The model is the first part of the parameter id (``test_task3_md_run[<model>-T600K-r1]``);
+    ``models`` longest first, so that a model whose name extends another's is matched whole.
+    """
+    module, _, rest = nodeid.partition("::")
+    if not module.startswith(f"{NODEID_PREFIX}/") or module.rsplit("/", 1)[-1] not in BATCHED_MODULES:
+        return None
+    params = rest.partition("[")[2].rstrip("]")
+    model = next((m for m in models if params == m or params.startswith(f"{m}-")), None)
+    return None if model is None else f"{module}::{model}"
+
+
+def _dist_given_explicitly(config: pytest.Config) -> bool:
+    """Whether ``--dist`` was on the command line, in ``PYTEST_ADDOPTS`` or in the ini ``addopts``."""
+    args = [*map(str, config.invocation_params.args), *shlex.split(os.environ.get("PYTEST_ADDOPTS", ""))]
+    args += [str(a) for a in config.getini("addopts") or ()]
+    return any(a == "--dist" or a.startswith("--dist=") for a in args)
 
 
 # ---------------------------------------------------------------------------------------------

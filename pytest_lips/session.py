@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from .models import LipsModel
     from .profiles import Profile
     from .results import Metric, RunRecord
-    from .thresholds import ThresholdSet
+    from .thresholds import ThresholdSet, Verdict
 
 TASK_ALIASES = {
     "test_split": "test_split",
@@ -560,7 +560,7 @@ class LipsSession:
         failures: list[str] = []
         not_gated: list[str] = []
         not_measured: list[str] = []
-        inconclusive: list[str] = []
+        inconclusive: list[Verdict] = []
         gated_any = False
         model_name = getattr(model, "name", "") or ""
         if model is not None and hasattr(model, "describe"):
@@ -586,7 +586,7 @@ class LipsSession:
                 if verdict.passed is False:  # includes a gated metric whose value is NaN (it should exist)
                     failures.append(verdict.message)
                 elif verdict.inconclusive:  # decided on its interval, which straddles the threshold
-                    inconclusive.append(verdict.message)
+                    inconclusive.append(verdict)
                 elif verdict.passed is True:
                     gated_any = True
                 elif verdict.threshold is not None and not metric.gated:
@@ -599,7 +599,9 @@ class LipsSession:
         if failures:
             pytest.fail("\n".join(failures), pytrace=False)
         if inconclusive:
-            pytest.skip("; ".join(dict.fromkeys(inconclusive)))
+            from .thresholds import inconclusive_summary
+
+            pytest.skip(inconclusive_summary(inconclusive))
         if not_measured and not gated_any:
             pytest.skip(
                 "; ".join(

@@ -80,6 +80,8 @@ class Verdict:
     message: str = ""
     #: True when the metric is decided on its interval and the interval straddles the threshold.
     inconclusive: bool = False
+    #: Why an INCONCLUSIVE verdict is so (without the metric's value and note), for summaries.
+    reason: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -193,14 +195,20 @@ def evaluate_interval(metric: Metric, threshold: Threshold, strict: bool = False
 
     Used for metrics whose ``details["decide_on"] == "interval"`` (Task 3 σ298). The whole interval
     satisfies the threshold: passed; the whole interval violates it: failed; it straddles the
-    threshold (or there is no finite interval): INCONCLUSIVE — ``passed=None, inconclusive=True``
-    (reported, not gated), or ``passed=False`` when ``strict`` (``--lips-strict``).
+    threshold (or there is no finite interval, or ``details["undecidable"]`` gives a reason why the
+    interval must not decide, e.g. an activation energy not resolved above 0; the metric's note says
+    why): INCONCLUSIVE — ``passed=None, inconclusive=True`` (reported, not gated), or ``passed=False``
+    when ``strict`` (``--lips-strict``).
     """
     interval = metric.interval
     finite = interval is not None and all(math.isfinite(v) for v in interval)
     model = f" [model {metric.model}]" if metric.model else ""
     where = f"{metric.key} = {metric.formatted()}"
-    if finite:
+    undecidable = str((metric.details or {}).get("undecidable") or "")
+    if finite and undecidable:
+        margin = None
+        reason = f"the 95 % interval cannot decide threshold {threshold.key} {threshold.describe()} (see the note)"
+    elif finite:
         lo, hi = sorted(interval)  # type: ignore[arg-type]
         ok_lo, ok_hi = threshold.passes(lo), threshold.passes(hi)
         margin = threshold.margin(metric.value) if math.isfinite(metric.value) else None
@@ -233,8 +241,28 @@ def evaluate_interval(metric: Metric, threshold: Threshold, strict: bool = False
             margin,
             f"{where}: INCONCLUSIVE ({reason}) fails under --lips-strict{model}{note}",
             True,
+            reason,
         )
-    return Verdict(metric, threshold, None, margin, f"{where}: INCONCLUSIVE, not gated: {reason}{note}", True)
+    return Verdict(metric, threshold, None, margin, f"{where}: INCONCLUSIVE, not gated: {reason}{note}", True, reason)
+
+
+def inconclusive_summary(verdicts: list[Verdict]) -> str:
+    """One message per metric for INCONCLUSIVE verdicts: a σ298 interval straddling both band edges
+    names both thresholds once, with the value and the metric's note once (not once per edge)."""
+    by_metric: dict[tuple[str, str], list[Verdict]] = {}
+    for verdict in verdicts:
+        by_metric.setdefault((verdict.metric.key, verdict.metric.model), []).append(verdict)
+    lines: list[str] = []
+    for group in by_metric.values():
+        if len(group) == 1 or not all(v.reason for v in group):
+            lines.extend(dict.fromkeys(v.message for v in group))
+            continue
+        metric = group[0].metric
+        model = f" [model {metric.model}]" if metric.model else ""
+        note = f"; {metric.note}" if metric.note else ""
+        reasons = "; ".join(dict.fromkeys(v.reason for v in group))
+        lines.append(f"{metric.key} = {metric.formatted()}: INCONCLUSIVE, not gated: {reasons}{model}{note}")
+    return "; ".join(lines)
 
 
 def failure_message(metric: Metric, threshold: Threshold) -> str:

@@ -85,6 +85,9 @@ class ConductivityEstimate:
         temperature_K: target temperature, K.
         confidence: confidence level of the intervals.
         arrhenius: the point-estimate :class:`ArrheniusFit` (fit of ln of per-temperature mean D).
+        undecidable_reason: why the interval must not decide a gate although it is finite ("" when it
+            may): the Ea interval reaches 0 eV or below, so the data do not resolve D rising with T and
+            the direction of the extrapolation to 298 K rests on noise.
     """
 
     sigma298_mS_cm: float
@@ -97,6 +100,7 @@ class ConductivityEstimate:
     temperature_K: float = ROOM_TEMPERATURE_K
     confidence: float = 0.95
     arrhenius: ArrheniusFit | None = field(default=None, repr=False, compare=False)
+    undecidable_reason: str = ""
 
 
 def _per_temperature(D_by_temperature: Mapping[float, Sequence[float]]) -> dict[float, np.ndarray]:
@@ -237,6 +241,11 @@ class RunDiffusion:
     temperature_measured_K: float = float("nan")
 
 
+def _exp(x: float) -> float:
+    """exp(x), inf beyond the float range (an interval bound that says nothing, not a crash)."""
+    return math.exp(x) if x < 709.0 else math.inf
+
+
 def calibrated_conductivity_at_298(
     runs: Sequence[RunDiffusion],
     n_carriers: int,
@@ -258,6 +267,11 @@ def calibrated_conductivity_at_298(
        freedom, otherwise normal. With 2 temperatures no misfit can be seen; the interval then rests on
        the per-temperature variances alone (the method text says so).
     4. ln D(298 K) ± q · se (delta method) → Nernst–Einstein σ at ``temperature_K``.
+    5. Decidability: when the Ea interval reaches 0 eV or below (D not resolved to rise with T), the
+       interval is still returned but ``undecidable_reason`` says why it must not decide a gate: a
+       negative slope from noise extrapolates to an arbitrarily large σ298 whose whole interval can
+       lie above the band (measured: a 3 x 3.5 ps ci run of the example model gave Ea −0.30
+       [−0.74, 0.15] eV and σ298 [74, 1.3e12] mS/cm, where 7–8 ps runs gave Ea 0.20–0.24 eV).
 
     Calibration: ``benchmarks/sigma_coverage.py`` (assumptions stated there). The interval is for the
     Arrhenius extrapolation of this cell's tracer D: it does not include finite-size effects, a Haven
@@ -360,7 +374,7 @@ def calibrated_conductivity_at_298(
     g = np.array([1.0, -x298])
     ln_D298 = float(g @ beta)
     se298 = float(np.sqrt(g @ cov @ g))
-    D298 = math.exp(ln_D298)
+    D298 = _exp(ln_D298)
     Ea, Ea_se = float(beta[1]), float(np.sqrt(cov[1, 1]))
     fit = ArrheniusFit(
         activation_energy_eV=Ea,
@@ -378,15 +392,25 @@ def calibrated_conductivity_at_298(
         f"variance: max of per-run errors and scatter between repeats); {how}; "
         f"{confidence:.0%} delta-method interval of ln D({temperature_K:g} K)"
     )
+    Ea_interval = (Ea - q * Ea_se, Ea + q * Ea_se)
+    undecidable = (
+        f"activation energy not resolved above 0: Ea {Ea:.3g} eV, {confidence:.0%} interval "
+        f"[{Ea_interval[0]:.3g}, {Ea_interval[1]:.3g}] eV reaches 0, so the extrapolation to "
+        f"{temperature_K:g} K cannot decide"
+        if not Ea_interval[0] > 0
+        else ""
+    )
     return ConductivityEstimate(
         sigma298_mS_cm=sigma(D298),
-        interval_mS_cm=(sigma(D298 * math.exp(-q * se298)), sigma(D298 * math.exp(q * se298))),
+        # in ln D: a wide interval (few, noisy temperatures) must give 0 or inf, not an OverflowError
+        interval_mS_cm=(sigma(_exp(ln_D298 - q * se298)), sigma(_exp(ln_D298 + q * se298))),
         D298_cm2_s=D298,
         activation_energy_eV=Ea,
-        activation_energy_interval_eV=(Ea - q * Ea_se, Ea + q * Ea_se),
+        activation_energy_interval_eV=Ea_interval,
         per_temperature=per_temperature,
         method=method,
         temperature_K=float(temperature_K),
         confidence=confidence,
         arrhenius=fit,
+        undecidable_reason=undecidable,
     )

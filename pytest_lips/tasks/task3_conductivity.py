@@ -692,6 +692,9 @@ def analyse(
             estimate.per_temperature[T]["temperature_fit_K"] for T in details["fit_temperatures_K"]
         ]
         details["interval_method"] = estimate.method
+        if estimate.undecidable_reason:
+            details["undecidable"] = estimate.undecidable_reason
+            notes.append(estimate.undecidable_reason)
         if math.isfinite(estimate.sigma298_mS_cm):
             sigma.value = estimate.sigma298_mS_cm
             sigma.interval = _finite_interval(estimate.interval_mS_cm)

@@ -103,3 +103,57 @@ def test_paper_design_interval_covers_the_true_sigma298_at_least_93_percent():
     result = simulate_coverage((400, 500, 600, 700, 800), 3, n_sets=600, seed=0)
     assert result.estimable == 1.0
     assert result.coverage >= 0.93
+
+
+def test_gate_fails_models_far_outside_the_band_and_rarely_gives_a_wrong_verdict():
+    """Decision power of the paper design on simulated data: a model 30x below the band FAILs in most
+    data sets; a model inside the band is (almost) never FAILed, one outside never PASSed."""
+    from pytest_lips.analysis.sigma_simulation import simulate_verdicts
+
+    design = ((400.0, 500.0, 600.0, 700.0, 800.0), 3)
+    far_below = simulate_verdicts(*design, sigma_true_mS_cm=0.57, n_sets=200, seed=1)
+    assert far_below.failed >= 0.8 and far_below.passed == 0.0
+    inside = simulate_verdicts(*design, sigma_true_mS_cm=32.0, n_sets=200, seed=2)
+    assert inside.failed <= 0.05
+    above = simulate_verdicts(*design, sigma_true_mS_cm=183.0, n_sets=200, seed=3)
+    assert above.passed <= 0.05
+    assert math.isclose(inside.passed + inside.failed + inside.inconclusive, 1.0)
+
+
+def test_an_activation_energy_not_resolved_above_zero_cannot_decide():
+    """D falling with T within the errors (the resolved runs of a 3 x 3.5 ps ci run of the example model,
+    700 K unresolved: Ea −0.30 eV): the interval is reported but marked undecidable, and the gate is
+    INCONCLUSIVE, not FAIL."""
+    from pytest_lips.results import Metric
+    from pytest_lips.thresholds import default_thresholds
+
+    runs = [RunDiffusion(850.0, 5.2532e-5, 1.9366e-5, 841.45), RunDiffusion(1000.0, 2.8684e-5, 8.0422e-6, 987.30)]
+    est = calibrated_conductivity_at_298(runs, 28, 1662.4)
+    assert est.activation_energy_interval_eV[0] < 0 and est.interval_mS_cm[0] > 61.0  # would FAIL "above"
+    assert "not resolved above 0" in est.undecidable_reason
+    metric = Metric(
+        "task3.sigma298",
+        est.sigma298_mS_cm,
+        "mS/cm",
+        interval=est.interval_mS_cm,
+        model="m",
+        details={"decide_on": "interval", "undecidable": est.undecidable_reason},
+        note=est.undecidable_reason,
+    )
+    verdicts = default_thresholds().evaluate(metric)
+    assert verdicts and all(v.inconclusive and v.passed is None for v in verdicts)
+    positive = [RunDiffusion(T, 1e-5 * (T / 700.0) ** 6, 1e-7, T) for T in (700.0, 850.0, 1000.0)]
+    assert calibrated_conductivity_at_298(positive, 28, 1662.4).undecidable_reason == ""
+
+
+def test_an_interval_beyond_the_float_range_is_infinite_not_an_error():
+    """Three noisy temperatures with a large misfit: ln D(298 K) ± q·se beyond exp's range gives an
+    infinite bound (no finite interval: INCONCLUSIVE), never an OverflowError (a harness ERROR)."""
+    runs = [  # a simulated ci data set (3 T x 1) that made exp() overflow
+        RunDiffusion(700.0, 3.0073e-05, 1.1090e-05, 704.09),
+        RunDiffusion(850.0, 5.5859e-06, 1.3434e-05, 867.68),
+        RunDiffusion(1000.0, 1.1125e-04, 1.5994e-05, 988.80),
+    ]
+    est = calibrated_conductivity_at_298(runs, 224, 16000.0)
+    lo, hi = est.interval_mS_cm
+    assert lo >= 0.0 and math.isinf(hi)

@@ -160,3 +160,59 @@ def test_tiny_profile_is_valid_and_small() -> None:
     )
     parsed = parse_protocols(profile, profile.tasks)
     assert parsed["task3"].production_steps <= 25 and parsed["task4"].production_steps <= 10
+
+
+def _worker_of_lines(lines: list[str], needle: str) -> set[str]:
+    """xdist workers (``gw0``…) that reported items whose line contains ``needle`` (``-v`` output)."""
+    return {line.split("]")[0].lstrip("[") for line in lines if needle in line and line.startswith("[gw")}
+
+
+def test_xdist_keeps_each_md_batch_on_one_worker(pytester: pytest.Pytester, lips_inputs, tiny_profile) -> None:
+    """Under ``-n 2`` (xdist's implicit ``--dist load``) the items of one MD batch run on one worker, so
+    no worker waits on the lock of a batch the other is computing."""
+    pytest.importorskip("xdist")
+    args = tiny_args(lips_inputs, tiny_profile, "--lips-tasks=test_split,task3,task4", "-n", "2", "-v")
+    result = pytester.runpytest_subprocess(*args)
+    assert result.ret in (0, 1), result.stdout.str()[-3000:]
+    lines = result.stdout.lines
+    task3, task4 = _worker_of_lines(lines, "test_task3_"), _worker_of_lines(lines, "test_task4_")
+    assert len(task3) == 1 and len(task4) == 1, (task3, task4)
+    assert task3 != task4  # the two batches start on different workers
+
+
+def test_md_batch_scope_groups_one_model_per_batched_module() -> None:
+    from pytest_lips.plugin import md_batch_scope
+
+    models = sorted(["m", "m-large", "other"], key=len, reverse=True)
+    assert md_batch_scope("lips/test_task3.py::test_task3_md_run[m-T600K-r1]", models) == "lips/test_task3.py::m"
+    assert md_batch_scope("lips/test_task3.py::test_task3_sigma298[m]", models) == "lips/test_task3.py::m"
+    large = "lips/test_task4.py::test_task4_md_run[m-large-T2000K-p1e+08Pa-r1]"
+    assert md_batch_scope(large, models) == "lips/test_task4.py::m-large"
+    assert md_batch_scope("lips/test_task1.py::test_task1_structure[m-Li2S]", models) is None
+    assert md_batch_scope("tests/test_task3.py::test_x[m]", models) is None  # not a suite item
+    assert md_batch_scope("lips/test_task3.py::test_task3_md_run[unknown-T600K-r1]", models) is None
+
+
+def test_budget_counts_the_batch_computed_by_earlier_items(
+    pytester: pytest.Pytester, lips_inputs, tmp_path_factory
+) -> None:
+    """``--lips-budget-minutes`` limits Task 3's wall time from the first Task 3 item on: the batch is
+    computed by the first md_run item, so the sigma298 item must count it (it used to start its clock
+    itself, so that a budget never stopped a continuation)."""
+    import yaml
+
+    raw = yaml.safe_load(TINY_PROFILE)
+    raw["task3"]["max_production_ps"] = 0.1  # one continuation chunk of 0.05 ps allowed
+    profile = tmp_path_factory.mktemp("budget") / "budget.yaml"
+    profile.write_text(yaml.safe_dump(raw))
+    report_path = pytester.path / "report.json"
+    args = tiny_args(lips_inputs, profile, "--lips-tasks=task3", f"--lips-report={report_path}")
+    pytester.runpytest(*args, "--lips-budget-minutes=0.002")
+    sigma = next(
+        m
+        for task in json.loads(report_path.read_text())["results"]["good"].values()
+        for m in task["metrics"]
+        if m["key"] == "task3.sigma298"
+    )
+    assert "--lips-budget-minutes 0.002 would be exceeded" in sigma["note"], sigma["note"]
+    assert sigma["details"]["undecided_at_production_ps"] == pytest.approx(0.05)

@@ -42,7 +42,7 @@ def test_profiles_parse_and_paper_is_672_atoms(li7p3s11):
     assert len(supercell(li7p3s11, paper.supercell)) == 672
     assert paper.fit_min_lag_ps == 1.0 and paper.max_production_ps is None
     ci = task3.Task3Protocol.from_section(load_profile("ci").section("task3"))
-    assert ci.repeats >= 2 and ci.max_production_ps >= ci.production_ps
+    assert len(ci.temperatures_K) >= 4  # >= 2 degrees of freedom for the Arrhenius misfit
     smoke = task3.Task3Protocol.from_section(load_profile("smoke").section("task3"))
     assert smoke.total_steps % smoke.sample_interval_steps == 0
 
@@ -134,6 +134,22 @@ def test_sigma298_is_decided_on_its_interval():
     assert "INCONCLUSIVE" in next(v.message for v in verdicts if v.inconclusive)
     strict = _verdicts(sigma, strict=True)
     assert any(v.inconclusive and v.passed is False and "--lips-strict" in v.message for v in strict)
+
+
+def test_an_interval_straddling_both_band_edges_is_summarised_once():
+    """Both band edges INCONCLUSIVE: one line with the value and the note once, both thresholds named."""
+    from pytest_lips.thresholds import inconclusive_summary
+
+    protocol = task3.Task3Protocol()
+    sigma = task3.analyse(_synthetic(protocol, D0=3.2e-3, noise=1.2, seed=5), protocol, model="m")[0]
+    lo, hi = sigma.interval
+    assert lo < 17.0 and hi > 61.0, sigma.interval
+    sigma.note = "not decided at 7 ps of production per run"
+    verdicts = [v for v in _verdicts(sigma) if v.inconclusive]
+    assert len(verdicts) == 2
+    text = inconclusive_summary(verdicts)
+    assert text.count("INCONCLUSIVE") == 1 and text.count(sigma.note) == 1
+    assert "task3.sigma298_min" in text and "task3.sigma298_max" in text
 
 
 def test_unresolved_temperatures_give_a_reason_not_an_error():
