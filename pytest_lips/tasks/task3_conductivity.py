@@ -41,7 +41,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any, cast
 
 import numpy as np
@@ -461,31 +461,16 @@ def continuation_jobs(
     (the thermostat's own state restarts) and store a frame every ``sample_interval_steps`` from the
     first interval on (the start frame is the last stored one). Works with every engine.
     """
-    template = supercell(structure, protocol.supercell)
     n = protocol.sample_interval_steps
     chunk = protocol.production_ps if chunk_ps is None else chunk_ps
     n_steps = max(1, round(chunk * 1000.0 / protocol.timestep_fs / n)) * n
     jobs = []
-    for run, arr in zip(runs, arrays):
-        atoms = template.copy()
+    for job, arr in zip(build_jobs(runs, structure, protocol), arrays):
+        atoms = job.atoms.copy()
         atoms.set_cell(np.asarray(arr["final_cell_A"]), scale_atoms=False)
         atoms.positions = np.asarray(arr["final_positions_A"])
         atoms.set_momenta(np.asarray(arr["final_momenta"]))
-        jobs.append(
-            MDJob(
-                job_id=run.run_id,
-                atoms=atoms,
-                ensemble=protocol.ensemble,
-                temperature_K=run.temperature_K,
-                pressure_Pa=None,
-                timestep_fs=protocol.timestep_fs,
-                n_steps=n_steps,
-                sample_interval_steps=n,
-                seed=run.seed,
-                sample_from_step=n,
-                initialise_velocities=False,
-            )
-        )
+        jobs.append(replace(job, atoms=atoms, n_steps=n_steps, sample_from_step=n, initialise_velocities=False))
     return jobs
 
 
