@@ -243,7 +243,13 @@ def evaluate_interval(metric: Metric, threshold: Threshold, strict: bool = False
             True,
             reason,
         )
-    return Verdict(metric, threshold, None, margin, f"{where}: INCONCLUSIVE, not gated: {reason}{note}", True, reason)
+    return Verdict(metric, threshold, None, margin, _not_gated_message(metric, [reason]), True, reason)
+
+
+def _not_gated_message(metric: Metric, reasons: list[str]) -> str:
+    """``<key> = <value>: INCONCLUSIVE, not gated: <reasons>; <note>`` (one or several thresholds)."""
+    note = f"; {metric.note}" if metric.note else ""
+    return f"{metric.key} = {metric.formatted()}: INCONCLUSIVE, not gated: {'; '.join(reasons)}{note}"
 
 
 def inconclusive_summary(verdicts: list[Verdict]) -> str:
@@ -257,11 +263,7 @@ def inconclusive_summary(verdicts: list[Verdict]) -> str:
         if len(group) == 1 or not all(v.reason for v in group):
             lines.extend(dict.fromkeys(v.message for v in group))
             continue
-        metric = group[0].metric
-        model = f" [model {metric.model}]" if metric.model else ""
-        note = f"; {metric.note}" if metric.note else ""
-        reasons = "; ".join(dict.fromkeys(v.reason for v in group))
-        lines.append(f"{metric.key} = {metric.formatted()}: INCONCLUSIVE, not gated: {reasons}{model}{note}")
+        lines.append(_not_gated_message(group[0].metric, list(dict.fromkeys(v.reason for v in group))))
     return "; ".join(lines)
 
 
