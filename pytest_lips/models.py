@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import importlib.util
 import inspect
 import math
 import re
@@ -196,6 +197,98 @@ def load_lips_model(spec: str, device: str = "cpu", name: str | None = None, che
     if check:
         check_model(model)
     return model
+
+
+def check_model_spec(spec: str) -> None:
+    """The checks of :func:`load_lips_model` that need no import of the model's libraries.
+
+    The xdist controller runs these instead of loading (its workers load and check the model
+    themselves; importing graph-pes alone costs ~10 CPU-s): the path is a file, or ``spec`` has the
+    ``module:callable`` form and its module can be found. Raises :class:`LipsModelError`.
+    """
+    spec = str(spec).strip()
+    if not spec:
+        raise LipsModelError("--lips-model: empty value; pass a graph-pes model file or module:callable")
+    path = Path(spec).expanduser()
+    if path.exists():
+        if path.is_dir():
+            raise LipsModelError(f"--lips-model {path}: is a directory; pass the model file inside it")
+        check_model_file(path)
+        return
+    if not _FACTORY_PATTERN.match(spec):
+        raise LipsModelError(
+            f"--lips-model {spec}: no such file (looked for {path.resolve()}); pass the path of a "
+            "graph-pes model saved with torch.save, or an importable factory 'package.module:callable' "
+            "returning an ASE calculator"
+        )
+    module_name = spec.split(":", 1)[0]
+    top = module_name.split(".")[0]
+    try:
+        found = importlib.util.find_spec(top) is not None
+    except (ImportError, ValueError):
+        found = False
+    if not found and not (Path.cwd() / f"{top}.py").exists() and not (Path.cwd() / top).is_dir():
+        raise LipsModelError(
+            f"--lips-model {spec}: cannot import module {module_name} (no module named {top!r}); install "
+            "the package that provides it or run pytest from the directory that contains it"
+        )
+
+
+def pickled_class(path: Path) -> str | None:
+    """``module.Class`` of the object that ``torch.save`` wrote to ``path``, read from the pickle's
+    opcodes without unpickling (nothing in the file runs); None when no class is named first."""
+    import io
+    import pickletools
+    import zipfile
+
+    with zipfile.ZipFile(path) as archive:
+        members = [n for n in archive.namelist() if n.endswith("/data.pkl") or n == "data.pkl"]
+        if not members:
+            return None
+        data = archive.read(members[0])
+    containers = {"EMPTY_DICT": "builtins.dict", "EMPTY_LIST": "builtins.list", "EMPTY_TUPLE": "builtins.tuple"}
+    strings: list[str] = []
+    for opcode, arg, _ in pickletools.genops(io.BytesIO(data)):
+        if opcode.name == "GLOBAL":
+            return str(arg).replace(" ", ".")
+        if opcode.name == "STACK_GLOBAL" and len(strings) >= 2:
+            return f"{strings[-2]}.{strings[-1]}"
+        if isinstance(arg, str) and "UNICODE" in opcode.name:
+            strings.append(arg)
+        elif opcode.name not in ("PROTO", "FRAME", "MEMOIZE", "BINPUT", "LONG_BINPUT", "PUT"):
+            return containers.get(opcode.name)  # the top-level object is not an instance of a class
+    return None
+
+
+#: modules whose pickled top-level objects are never graph-pes models (state dicts, checkpoints as
+#: dicts, plain torch modules, TorchScript)
+_NOT_MODEL_MODULES = ("builtins.", "collections.", "torch.", "__torch__.")
+
+
+def check_model_file(path: Path) -> None:
+    """Without importing torch or graph-pes: ``path`` is a ``torch.save`` archive whose top-level object
+    is an instance of a class outside ``_NOT_MODEL_MODULES`` (a text file, a state dict, a checkpoint
+    dict, a plain torch module or a TorchScript archive is a :class:`LipsModelError`). Loading can still
+    fail later (a damaged archive, a class that is not a GraphPESModel or that cannot be imported)."""
+    import zipfile
+
+    fix = (
+        "Save models with torch.save(model, path) or graph-pes training; other calculators plug in "
+        "as --lips-model package.module:callable"
+    )
+    if not zipfile.is_zipfile(path):
+        raise LipsModelError(f"--lips-model {path}: not a graph-pes model file (not a torch.save archive). {fix}")
+    try:
+        cls = pickled_class(path)
+    except Exception as exc:  # a damaged archive or pickle
+        raise LipsModelError(
+            f"--lips-model {path}: not a graph-pes model file ({type(exc).__name__}: {_first_line(exc)}). {fix}"
+        ) from None
+    # Only what is surely not a model is refused here: a model class may live in the user's own package
+    # (a GraphPESModel subclass), which only loading can tell; the workers load and check it.
+    if cls is None or cls.startswith(_NOT_MODEL_MODULES):
+        held = f"a {cls}" if cls else "no pickled object (a TorchScript archive?)"
+        raise LipsModelError(f"--lips-model {path}: the file holds {held}, not a graph-pes GraphPESModel. {fix}")
 
 
 def _load_graph_pes_file(path: Path, device: str, name: str | None) -> LipsModel:

@@ -191,11 +191,13 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def apply_lips_threads(config: pytest.Config, settings: Any) -> dict[str, Any]:
     """Set the threads of this process (controller or xdist worker) from ``--lips-threads``."""
-    from .threads import apply_threads, resolve_threads, xdist_processes
+    from .threads import apply_threads, is_xdist_controller, resolve_threads, xdist_processes
 
     processes = xdist_processes(config)
     threads = resolve_threads(settings.threads, processes)
-    return apply_threads(threads, requested=settings.threads_option, processes=processes)
+    return apply_threads(
+        threads, requested=settings.threads_option, processes=processes, set_torch=not is_xdist_controller(config)
+    )
 
 
 def get_session(config: pytest.Config) -> LipsSession:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as _dt
 import math
 import os
-import platform
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -244,6 +243,7 @@ class LipsSession:
         self.started = time.time()
         self.started_at = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
         self._models: dict[str, LipsModel] = {}
+        self._model_errors: dict[str, str] = {}
         self.metric_records: list[dict[str, Any]] = []
         self.run_records: list[dict[str, Any]] = []
         self.model_infos: dict[str, dict[str, Any]] = {}
@@ -278,10 +278,28 @@ class LipsSession:
             tolerances.update_from_pairs(self.settings.tolerance_pairs_ini, origin="ini")
             tolerances.update_from_pairs(self.settings.tolerance_pairs_cli, origin="cli")
             self.baseline  # noqa: B018
+            if self.is_xdist_controller:  # the workers load the models; spare this process the imports
+                from .models import check_model_spec
+
+                for spec in self.settings.model_specs:
+                    check_model_spec(spec)
+                return
+            if hasattr(self.config, "workerinput"):  # loaded by the first item that needs it (:meth:`model`):
+                return  # a load error is then that item's ERROR, not a worker crash in start-up
             for name, spec in zip(self.model_names(), self.settings.model_specs):
                 self._models[name] = self._load_model(spec, name)
         except LipsError as exc:
             raise pytest.UsageError(str(exc)) from None
+
+    @property
+    def is_xdist_controller(self) -> bool:
+        """Whether this process is the controller of ``pytest -n N`` / ``--dist``: it runs no test, so it
+        checks the ``--lips-model`` values without loading them (:func:`pytest_lips.models.check_model_spec`);
+        each worker loads a model when its first item needs it, and a model that passes these checks
+        but fails to load is an ERROR of every item that uses it."""
+        from .threads import is_xdist_controller
+
+        return is_xdist_controller(self.config)
 
     def _check_output_paths(self) -> None:
         """Fail at start-up, before any computing, when a report or baseline cannot be written."""
@@ -314,11 +332,14 @@ class LipsSession:
         return unique_names([model_stem(spec) for spec in self.settings.model_specs])
 
     def model(self, name: str) -> LipsModel:
+        if name in self._model_errors:  # tried once: every later item reports the same error at once
+            pytest.fail(self._model_errors[name], pytrace=False)
         if name not in self._models:
             spec = dict(zip(self.model_names(), self.settings.model_specs))[name]
             try:
                 self._models[name] = self._load_model(spec, name)
             except LipsModelError as exc:
+                self._model_errors[name] = str(exc)
                 pytest.fail(str(exc), pytrace=False)
         return self._models[name]
 
@@ -659,7 +680,7 @@ class LipsSession:
         ``interrupted`` marks a run stopped by Ctrl-C / ``pytest.exit`` (such a report is refused as a
         baseline); ``exit_status`` is pytest's exit status when known.
         """
-        from .report.json_report import build_report
+        from .report.json_report import build_report, environment_info
 
         models = {name: model.describe() for name, model in self._models.items()}
         for name, info in self.model_infos.items():
@@ -794,31 +815,3 @@ def baseline_refusal(report: dict[str, Any], terminalreporter: Any, exitstatus: 
     if empty or not names:
         return f"no metrics were recorded for {', '.join(map(str, empty)) or 'any model'}"
     return ""
-
-
-def environment_info(device: str) -> dict[str, Any]:
-    """Versions of the software that produced a report (no host names or paths)."""
-    info: dict[str, Any] = {
-        "python": platform.python_version(),
-        "platform": platform.system(),
-        "machine": platform.machine(),
-        "device": device,
-    }
-    for module in ("numpy", "scipy", "ase", "torch", "graph_pes", "pytest"):
-        try:
-            imported = __import__(module)
-            info[module.replace("_", "-")] = getattr(imported, "__version__", "unknown")
-        except ImportError:
-            info[module.replace("_", "-")] = None
-    from .threads import applied_threads
-
-    info.update(applied_threads())  # threads_option, threads_per_process, processes, usable_cores
-    try:
-        import torch
-
-        info["torch_threads"] = torch.get_num_threads()
-        if device.startswith("cuda") and torch.cuda.is_available():
-            info["device_name"] = torch.cuda.get_device_name(0)
-    except ImportError:
-        pass
-    return info

@@ -72,26 +72,36 @@ def xdist_processes(config: Any) -> int:
     return max(1, len(tx))
 
 
-def apply_threads(threads: int, requested: str = "1", processes: int = 1) -> dict[str, Any]:
+def is_xdist_controller(config: Any) -> bool:
+    """Whether this process is the controller of ``pytest -n N`` / ``--dist``: it runs no test."""
+    option = getattr(config, "option", None)
+    return not hasattr(config, "workerinput") and getattr(option, "dist", "no") != "no"
+
+
+def apply_threads(threads: int, requested: str = "1", processes: int = 1, set_torch: bool = True) -> dict[str, Any]:
     """Set torch's intra-op (and, where still possible, inter-op) threads and the thread variables
-    of child processes to ``threads``; returns (and remembers) what was set."""
+    of child processes to ``threads``; returns (and remembers) what was set.
+
+    ``set_torch=False`` (the xdist controller, which runs no test) sets only the variables and spares
+    the process torch's import. The returned dict is the same either way, so a serial and an ``-n N``
+    report agree; torch's own counts are not recorded for that reason.
+    """
     for name in THREAD_ENV_VARS:
         os.environ[name] = str(threads)
     # (``processes`` is not recorded: a serial and an ``-n 2`` report must be equal apart from timings)
     info: dict[str, Any] = {"threads_option": requested, "threads_per_process": threads, "usable_cores": usable_cores()}
+    _APPLIED.update(info)
+    if not set_torch:
+        return info
     try:
         import torch
     except ImportError:  # pragma: no cover - torch is a dependency
-        _APPLIED.update(info)
         return info
     torch.set_num_threads(threads)
     try:
         torch.set_num_interop_threads(threads)
     except RuntimeError:  # only allowed once, before any inter-op work; the intra-op count is what matters
         pass
-    info["torch_threads"] = torch.get_num_threads()
-    info["torch_interop_threads"] = torch.get_num_interop_threads()
-    _APPLIED.update(info)
     return info
 
 

@@ -13,7 +13,6 @@ import json
 import math
 import os
 import platform
-import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -296,39 +295,68 @@ def strip_timings(report: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def environment_info(device: str = "") -> dict[str, Any]:
-    """Versions of the software that matter for the numbers (no host name, no user name)."""
+    """Versions of the software that produced a report (no host names or paths) and the threads set.
+
+    Versions come from the installed distributions' metadata (torch's from its ``version.py``, which
+    carries the build tag such as ``+cpu``), so every process of a run reports the same values without
+    importing the packages: the xdist controller, which runs no test, does not pay torch's or graph-pes'
+    import for its report, and a serial and an ``-n N`` report stay equal.
+    """
     info: dict[str, Any] = {
         "python": platform.python_version(),
-        "implementation": platform.python_implementation(),
-        "platform": f"{sys.platform}-{platform.machine()}",
+        "platform": platform.system(),
+        "machine": platform.machine(),
+        "device": device,
     }
-    for module, key in (
-        ("numpy", "numpy"),
-        ("scipy", "scipy"),
-        ("torch", "torch"),
-        ("ase", "ase"),
-        ("graph_pes", "graph_pes"),
-        ("pytest", "pytest"),
-    ):
-        info[key] = _version_of(module)
-    if device:
-        info["device"] = device
+    for distribution in ("numpy", "scipy", "ase", "torch", "graph-pes", "pytest"):
+        info[distribution] = torch_version() if distribution == "torch" else distribution_version(distribution)
+    from ..threads import applied_threads
+
+    info.update(applied_threads())  # threads_option, threads_per_process, usable_cores
+    if device.startswith("cuda"):
+        try:
+            import torch
+
+            if torch.cuda.is_available():
+                info["device_name"] = torch.cuda.get_device_name(0)
+        except ImportError:  # pragma: no cover - torch is a dependency
+            pass
     return info
 
 
-def _version_of(module: str) -> str | None:
-    mod = sys.modules.get(module)
-    if mod is not None and getattr(mod, "__version__", None):
-        return str(mod.__version__)
-    try:
-        from importlib.metadata import PackageNotFoundError, version
+def distribution_version(distribution: str) -> str | None:
+    """Installed version of ``distribution`` (PyPI name), None when it is not installed."""
+    from importlib.metadata import PackageNotFoundError, version
 
-        try:
-            return version(module.replace("_", "-"))
-        except PackageNotFoundError:
-            return None
-    except Exception:  # pragma: no cover
+    try:
+        return version(distribution)
+    except PackageNotFoundError:
         return None
+
+
+def torch_version() -> str | None:
+    """``torch.__version__`` (with its build tag, e.g. ``2.13.0+cpu``) read from ``torch/version.py``
+    without importing torch; the distribution's metadata version when that file cannot be read."""
+    import ast
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec("torch")
+    except (ImportError, ValueError):
+        spec = None
+    if spec is None:
+        return None
+    for location in spec.submodule_search_locations or []:
+        try:
+            tree = ast.parse((Path(location) / "version.py").read_text())
+        except (OSError, SyntaxError):
+            continue
+        for node in tree.body:
+            if isinstance(node, (ast.Assign, ast.AnnAssign)) and isinstance(node.value, ast.Constant):
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                if any(isinstance(t, ast.Name) and t.id == "__version__" for t in targets):
+                    return str(node.value.value)
+    return distribution_version("torch")
 
 
 def task_order(task: str) -> tuple[int, str]:

@@ -66,6 +66,9 @@ def _header(report, models, width) -> list[str]:
     lines = textwrap.wrap(head, width) or [head]
     if described:
         lines += textwrap.wrap("models: " + ", ".join(described), width, subsequent_indent="  ")
+    for name in models:  # also here, not only in the header: under xdist the controller loads no model
+        for text in by_name.get(name, {}).get("warnings") or []:
+            lines += textwrap.wrap(f"WARNING [{name}]: {text}", width, subsequent_indent="  ")
     base = report.get("baseline")
     if base:
         lines += textwrap.wrap(

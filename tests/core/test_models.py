@@ -13,8 +13,10 @@ from graph_pes.models import AdditionModel, FixedOffset, LennardJones
 
 from pytest_lips.errors import LipsModelError
 from pytest_lips.models import (
+    check_model_spec,
     load_lips_model,
     model_from_graph_pes,
+    pickled_class,
     probe_structure,
     unique_names,
 )
@@ -55,6 +57,56 @@ def test_not_a_model_file(tmp_path: Path) -> None:
     torch.save({"weights": torch.zeros(3)}, tmp_path / "dict.pt")
     with pytest.raises(LipsModelError, match="not a graph-pes|GraphPESModel"):
         load_lips_model(str(tmp_path / "dict.pt"))
+
+
+def test_spec_check_reads_the_pickle_without_running_it(tmp_path: Path, model_file: Path) -> None:
+    """The xdist controller's check: a graph-pes archive passes (any pickle protocol); a state dict,
+    another torch module, a TorchScript archive and a text file are named, with the fix."""
+    assert pickled_class(model_file) == "graph_pes.models.addition.AdditionModel"
+    torch.save(lips_lj(), tmp_path / "p4.pt", pickle_protocol=4)  # STACK_GLOBAL instead of GLOBAL
+    assert pickled_class(tmp_path / "p4.pt") == "graph_pes.models.addition.AdditionModel"
+    check_model_spec(str(model_file))
+    check_model_spec(str(tmp_path / "p4.pt"))
+    torch.save({"weights": torch.zeros(3)}, tmp_path / "dict.pt")
+    torch.save(torch.nn.Linear(2, 2), tmp_path / "linear.pt")
+    torch.jit.save(torch.jit.script(torch.nn.Linear(2, 2)), tmp_path / "script.pt")
+    (tmp_path / "notes.pt").write_text("not a model")
+    for name, held in [("dict", "a builtins.dict"), ("linear", "a torch.nn.modules.linear.Linear"),
+                       ("script", "__torch__"), ("notes", "not a torch.save archive")]:
+        with pytest.raises(LipsModelError, match=rf"--lips-model .*{name}.pt: .*{held}.*torch.save\(model, path\)"):
+            check_model_spec(str(tmp_path / f"{name}.pt"))
+    with pytest.raises(LipsModelError, match="is a directory"):
+        check_model_spec(str(tmp_path))
+    with pytest.raises(LipsModelError, match="cannot import module no_such_pkg_xyz"):
+        check_model_spec("no_such_pkg_xyz.models:make")
+    check_model_spec("textwrap:dedent")  # found, not imported further
+    # a model class from the user's own package passes: only loading can tell it is a GraphPESModel
+    (tmp_path / "my_models.py").write_text(
+        "from graph_pes.models import LennardJones\nclass MyLJ(LennardJones):\n    pass\n"
+    )
+    sys.path.insert(0, str(tmp_path))
+    try:
+        import my_models  # type: ignore[import-not-found]
+
+        torch.save(my_models.MyLJ(), tmp_path / "mine.pt")
+    finally:
+        sys.path.remove(str(tmp_path))
+        sys.modules.pop("my_models", None)
+    assert pickled_class(tmp_path / "mine.pt") == "my_models.MyLJ"
+    check_model_spec(str(tmp_path / "mine.pt"))
+
+
+def test_spec_check_imports_neither_torch_nor_graph_pes(model_file: Path) -> None:
+    """What makes it worth having: the controller of ``pytest -n N`` skips ~10 CPU-s of imports."""
+    import subprocess
+
+    code = (
+        "import sys; from pathlib import Path; from pytest_lips.models import check_model_spec; "
+        f"check_model_spec({str(model_file)!r}); "
+        "print(sorted(m for m in ('torch', 'graph_pes') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
 
 
 def test_model_without_lips_elements(tmp_path: Path) -> None:

@@ -209,6 +209,32 @@ def test_bad_models_are_clear_usage_errors(pytester: pytest.Pytester, make, mess
     assert "Traceback" not in result.stderr.str() + result.stdout.str()
 
 
+def test_bad_models_under_xdist_are_clear(pytester: pytest.Pytester, lips_inputs) -> None:
+    """Under ``-n 2`` the controller loads no model: it refuses what is surely not a model at start-up
+    (USAGE_ERROR); a model that only loading can refuse is the ERROR of each of its items, with the
+    same message, never a crashed worker."""
+    pytest.importorskip("xdist")
+    import torch
+    from graph_pes.models import AdditionModel, FixedOffset, LennardJones
+
+    root = pytester.path
+    torch.save({"weights": torch.zeros(3)}, root / "state.pt")
+    result = pytester.runpytest_subprocess(*lips_args({**lips_inputs, "model": root / "state.pt"}, "-n", "2"))
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["ERROR: --lips-model */state.pt: the file holds a builtins.dict, not a graph-pes*"])
+    assert "Traceback" not in result.stderr.str() + result.stdout.str()
+
+    torch.save(AdditionModel(offset=FixedOffset(H=-1.0, C=-2.0), pair=LennardJones()), root / "no-lips.pt")
+    result = pytester.runpytest_subprocess(
+        *lips_args({**lips_inputs, "model": root / "no-lips.pt"}, "-n", "2", "-k", "force_rmse or energy_rmse")
+    )
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    outcomes = result.parseoutcomes()
+    assert outcomes.get("errors", 0) >= 2 and not outcomes.get("passed") and not outcomes.get("failed")
+    result.stdout.fnmatch_lines(["*--lips-model */no-lips.pt: the model has never seen Li, P, S*"])
+    assert "node down" not in result.stdout.str() and "Traceback" not in result.stdout.str()
+
+
 @pytest.mark.parametrize(
     ("option", "message"),
     [
