@@ -71,8 +71,12 @@ def test_spec_check_reads_the_pickle_without_running_it(tmp_path: Path, model_fi
     torch.save(torch.nn.Linear(2, 2), tmp_path / "linear.pt")
     torch.jit.save(torch.jit.script(torch.nn.Linear(2, 2)), tmp_path / "script.pt")
     (tmp_path / "notes.pt").write_text("not a model")
-    for name, held in [("dict", "a builtins.dict"), ("linear", "a torch.nn.modules.linear.Linear"),
-                       ("script", "__torch__"), ("notes", "not a torch.save archive")]:
+    for name, held in [
+        ("dict", "a builtins.dict"),
+        ("linear", "a torch.nn.modules.linear.Linear"),
+        ("script", "__torch__"),
+        ("notes", "not a torch.save archive"),
+    ]:
         with pytest.raises(LipsModelError, match=rf"--lips-model .*{name}.pt: .*{held}.*torch.save\(model, path\)"):
             check_model_spec(str(tmp_path / f"{name}.pt"))
     with pytest.raises(LipsModelError, match="is a directory"):
