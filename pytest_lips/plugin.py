@@ -180,6 +180,11 @@ def pytest_configure(config: pytest.Config) -> None:
     from .session import LipsSession, settings_from_config
 
     settings = settings_from_config(config)  # raises UsageError on bad options
+    if settings.model_specs:  # the LiPS-25 suite runs: hide the known library noise it provokes
+        from .quiet import pytest_filterwarnings_lines
+
+        for line in pytest_filterwarnings_lines():
+            config.addinivalue_line("filterwarnings", line)
     if settings.model_specs:  # before any model is loaded; an unrelated test suite keeps its threads
         apply_lips_threads(config, settings)
     session = LipsSession(config, settings)

@@ -1,8 +1,11 @@
 """Narrow warning filters for warnings that pytest-lips's own library calls provoke.
 
-Only the calls of the plugin are wrapped (``with quiet_library_warnings(): ...``), and only these
-known, harmless messages are silenced; every other warning -- and every warning of the user's own
-code -- still reaches pytest's warning summary.
+Library use: the plugin's calls are wrapped (``with quiet_library_warnings(): ...``). Under pytest
+with ``--lips-model`` the same filters are added to pytest's ``filterwarnings`` for the whole run
+(:func:`pytest_filterwarnings_lines`; ASE's NumPy deprecation comes from almost every ``Atoms``
+operation in MD, supercells and batching, thousands per run). Only these known, harmless messages
+raised inside those libraries are silenced (each filter names the library's module); every other
+warning -- and every warning of the user's own code -- still reaches pytest's warning summary.
 
 * torch 2.13 deprecates ``torch.jit.script``/``load``/``save``; e3nn (imported when a graph-pes
   MACE model is unpickled) calls them while it builds its kernels (28 lines before the header), and
@@ -33,3 +36,8 @@ def quiet_library_warnings() -> Iterator[None]:
         for message, category, module in LIBRARY_WARNINGS:
             warnings.filterwarnings("ignore", message=message, category=category, module=module)
         yield
+
+
+def pytest_filterwarnings_lines() -> list[str]:
+    """:data:`LIBRARY_WARNINGS` as pytest ``filterwarnings`` ini lines (``ignore:message:Category:module``)."""
+    return [f"ignore:{message}:{category.__name__}:{module}" for message, category, module in LIBRARY_WARNINGS]

@@ -252,8 +252,7 @@ def load_structure(protocol: Task3Protocol, reference: Any = None) -> Atoms:
     """The Li7P3S11 reference cell: ``reference.task3_structure()`` if available, else the default pack file."""
     if reference is not None and hasattr(reference, "task3_structure"):
         return reference.task3_structure()
-    from ase.io import read
-
+    from ..reference import read_frames
     from ..resources import default_pack_dir
 
     path = default_pack_dir() / protocol.structure
@@ -262,7 +261,7 @@ def load_structure(protocol: Task3Protocol, reference: Any = None) -> Atoms:
             f"Task 3 structure {path} is missing; re-generate the reference pack (reference_data/build) "
             "or reinstall pytest-lips"
         )
-    return cast(Atoms, read(path, index=-1))  # one frame for an integer index
+    return cast(Atoms, read_frames(path)[-1])
 
 
 def _downsample(lag: np.ndarray, msd: np.ndarray, n_max: int) -> tuple[list[float], list[float]]:
