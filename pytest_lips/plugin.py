@@ -180,6 +180,13 @@ def pytest_configure(config: pytest.Config) -> None:
     from .session import LipsSession, settings_from_config
 
     settings = settings_from_config(config)  # raises UsageError on bad options
+    overriding = _conftests_defining_lips_model(config) if settings.model_specs else []
+    if overriding:  # both at once: the conftest's model would run under the --lips-model name in every test id
+        raise pytest.UsageError(
+            f"--lips-model {', '.join(settings.model_specs)}: {overriding[0]} overrides the lips_model fixture, "
+            "whose model would be tested instead; drop --lips-model (and the lips_model ini key) to test "
+            "the conftest's model, or remove the override"
+        )
     if settings.model_specs:  # the LiPS-25 suite runs: hide the known library noise it provokes
         from .quiet import pytest_filterwarnings_lines
 
@@ -296,6 +303,24 @@ def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool 
     if collection_path == SUITE_DIR or SUITE_DIR in collection_path.parents:
         return True
     return None
+
+
+def _conftests_defining_lips_model(config: pytest.Config) -> list[str]:
+    """Paths of the conftest.py files loaded at start-up, in the rootdir or above it, that define a
+    ``lips_model`` fixture (the suite's items, at the rootdir, would use it)."""
+    from _pytest.fixtures import FixtureFunctionDefinition
+
+    root = Path(config.rootpath)
+    found = []
+    for plugin in config.pluginmanager.get_plugins():
+        path = getattr(plugin, "__file__", None)
+        if not path or Path(path).name != "conftest.py":
+            continue
+        if Path(path).parent not in (root, *root.parents):
+            continue
+        if isinstance(getattr(plugin, "lips_model", None), FixtureFunctionDefinition):
+            found.append(str(path))
+    return found
 
 
 def _conftest_provides_model(session: pytest.Session) -> bool:

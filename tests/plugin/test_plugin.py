@@ -294,6 +294,11 @@ def test_conftest_fixture_override_of_the_model(pytester: pytest.Pytester, lips_
     )
     assert result.ret == 0
     assert [m["name"] for m in read_report(report)["models"]] == ["in-memory"]
+    # --lips-model as well: the override would be tested under the --lips-model name -- refused at once
+    result = pytester.runpytest(*lips_args(lips_inputs))
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["ERROR: --lips-model */good.pt: */conftest.py overrides the lips_model fixture*"])
+    assert "Traceback" not in result.stderr.str() + result.stdout.str()
 
 
 def test_not_gated_metric_is_skipped_with_reason(pytester: pytest.Pytester, lips_inputs) -> None:
