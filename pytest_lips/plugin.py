@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -180,20 +181,19 @@ def pytest_configure(config: pytest.Config) -> None:
     from .session import LipsSession, settings_from_config
 
     settings = settings_from_config(config)  # raises UsageError on bad options
-    overriding = _conftests_defining_lips_model(config) if settings.model_specs else []
-    if overriding:  # both at once: the conftest's model would run under the --lips-model name in every test id
-        raise pytest.UsageError(
-            f"--lips-model {', '.join(settings.model_specs)}: {overriding[0]} overrides the lips_model fixture, "
-            "whose model would be tested instead; drop --lips-model (and the lips_model ini key) to test "
-            "the conftest's model, or remove the override"
-        )
-    if settings.model_specs:  # the LiPS-25 suite runs: hide the known library noise it provokes
+    if settings.model_specs:
+        overriding = _lips_model_overrides(config)
+        if overriding:  # both at once: the conftest's model would run under the --lips-model name in every id
+            raise pytest.UsageError(
+                f"--lips-model {', '.join(settings.model_specs)}: {overriding[0]} overrides the lips_model "
+                "fixture, whose model would be tested instead; drop --lips-model (and the lips_model ini key) "
+                "to test the conftest's model, or remove the override"
+            )
         from .quiet import pytest_filterwarnings_lines
 
-        for line in pytest_filterwarnings_lines():
+        for line in pytest_filterwarnings_lines():  # the LiPS-25 suite runs: hide the library noise it provokes
             config.addinivalue_line("filterwarnings", line)
-    if settings.model_specs:  # before any model is loaded; an unrelated test suite keeps its threads
-        apply_lips_threads(config, settings)
+        apply_lips_threads(config, settings)  # before any model is loaded; an unrelated suite keeps its threads
     session = LipsSession(config, settings)
     config.stash[_SESSION_KEY] = session
     config.pluginmanager.register(_LipsHooks(session), "lips-session")
@@ -286,7 +286,7 @@ def _dist_given_explicitly(config: pytest.Config) -> bool:
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
     """Add the built-in suite when a model is given (option, ini key or conftest fixture)."""
     lips = get_session(config)
-    if not lips.settings.model_specs and not _conftest_provides_model(session):
+    if not lips.settings.model_specs and not _lips_model_overrides(config):
         return
     if not lips.settings.model_specs:  # a conftest.py provides the model: threads were not set yet
         apply_lips_threads(config, lips.settings)
@@ -305,29 +305,26 @@ def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool 
     return None
 
 
-def _conftests_defining_lips_model(config: pytest.Config) -> list[str]:
-    """Paths of the conftest.py files loaded at start-up, in the rootdir or above it, that define a
-    ``lips_model`` fixture (the suite's items, at the rootdir, would use it)."""
+def _lips_model_overrides(config: pytest.Config) -> list[str]:
+    """Where the ``lips_model`` fixture is overridden for the suite's items (which sit at the rootdir):
+    the paths of conftest.py files in the rootdir or above it, and the names of other plugin modules,
+    that define a ``lips_model`` fixture."""
     from _pytest.fixtures import FixtureFunctionDefinition
 
     root = Path(config.rootpath)
     found = []
     for plugin in config.pluginmanager.get_plugins():
+        # the plugin's own namespace only: getattr would run a module's __getattr__ (torch's imports)
+        defined = getattr(plugin, "__dict__", {}).get("lips_model")
+        if plugin is sys.modules[__name__] or not isinstance(defined, FixtureFunctionDefinition):
+            continue
         path = getattr(plugin, "__file__", None)
-        if not path or Path(path).name != "conftest.py":
-            continue
-        if Path(path).parent not in (root, *root.parents):
-            continue
-        if isinstance(getattr(plugin, "lips_model", None), FixtureFunctionDefinition):
-            found.append(str(path))
+        if path and Path(path).name == "conftest.py":
+            if Path(path).parent in (root, *root.parents):
+                found.append(str(path))
+        else:
+            found.append(str(path or getattr(plugin, "__name__", plugin)))
     return found
-
-
-def _conftest_provides_model(session: pytest.Session) -> bool:
-    """Whether a root-level conftest.py overrides the ``lips_model`` fixture."""
-    # Fixtures visible to the session node are those of plugins and root-level conftest files.
-    fixturedefs = session._fixturemanager.getfixturedefs("lips_model", session) or ()  # noqa: SLF001
-    return any(getattr(fixturedef.func, "__module__", "") != __name__ for fixturedef in fixturedefs)
 
 
 @pytest.hookimpl(tryfirst=True)
