@@ -175,25 +175,36 @@ def _FusedGraphPESCalculator(model: Any, **kwargs: Any) -> Calculator:  # noqa: 
 # loading
 
 
-def load_lips_model(spec: str, device: str = "cpu", name: str | None = None, check: bool = True) -> LipsModel:
-    """Load ``spec`` (model file path or ``module:callable``) and check it on a Li–P–S structure.
-
-    Raises :class:`LipsModelError` with a message that names the option value and the fix.
-    """
+def _parse_spec(spec: str) -> tuple[str, Path | None]:
+    """``(spec, path)`` of a ``--lips-model`` value: ``path`` when it names an existing file, None for a
+    ``module:callable`` factory. An empty value, a directory or a missing file is a :class:`LipsModelError`."""
     spec = str(spec).strip()
     if not spec:
         raise LipsModelError("--lips-model: empty value; pass a graph-pes model file or module:callable")
     path = Path(spec).expanduser()
     if path.exists():
+        if path.is_dir():
+            raise LipsModelError(f"--lips-model {path}: is a directory; pass the model file inside it")
+        return spec, path
+    if _FACTORY_PATTERN.match(spec):
+        return spec, None
+    raise LipsModelError(
+        f"--lips-model {spec}: no such file (looked for {path.resolve()}); pass the path of a "
+        "graph-pes model saved with torch.save, or an importable factory 'package.module:callable' "
+        "returning an ASE calculator"
+    )
+
+
+def load_lips_model(spec: str, device: str = "cpu", name: str | None = None, check: bool = True) -> LipsModel:
+    """Load ``spec`` (model file path or ``module:callable``) and check it on a Li–P–S structure.
+
+    Raises :class:`LipsModelError` with a message that names the option value and the fix.
+    """
+    spec, path = _parse_spec(spec)
+    if path is not None:
         model = _load_graph_pes_file(path, device=device, name=name)
-    elif _FACTORY_PATTERN.match(spec):
-        model = _load_factory(spec, device=device, name=name)
     else:
-        raise LipsModelError(
-            f"--lips-model {spec}: no such file (looked for {path.resolve()}); pass the path of a "
-            "graph-pes model saved with torch.save, or an importable factory 'package.module:callable' "
-            "returning an ASE calculator"
-        )
+        model = _load_factory(spec, device=device, name=name)
     if check:
         check_model(model)
     return model
@@ -206,21 +217,10 @@ def check_model_spec(spec: str) -> None:
     themselves; importing graph-pes alone costs ~10 CPU-s): the path is a file, or ``spec`` has the
     ``module:callable`` form and its module can be found. Raises :class:`LipsModelError`.
     """
-    spec = str(spec).strip()
-    if not spec:
-        raise LipsModelError("--lips-model: empty value; pass a graph-pes model file or module:callable")
-    path = Path(spec).expanduser()
-    if path.exists():
-        if path.is_dir():
-            raise LipsModelError(f"--lips-model {path}: is a directory; pass the model file inside it")
+    spec, path = _parse_spec(spec)
+    if path is not None:
         check_model_file(path)
         return
-    if not _FACTORY_PATTERN.match(spec):
-        raise LipsModelError(
-            f"--lips-model {spec}: no such file (looked for {path.resolve()}); pass the path of a "
-            "graph-pes model saved with torch.save, or an importable factory 'package.module:callable' "
-            "returning an ASE calculator"
-        )
     module_name = spec.split(":", 1)[0]
     top = module_name.split(".")[0]
     try:
@@ -292,8 +292,6 @@ def check_model_file(path: Path) -> None:
 
 
 def _load_graph_pes_file(path: Path, device: str, name: str | None) -> LipsModel:
-    if path.is_dir():
-        raise LipsModelError(f"--lips-model {path}: is a directory; pass the model file inside it")
     from .quiet import quiet_library_warnings
 
     try:
