@@ -24,7 +24,18 @@ from ase.io import read
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from settings import BUILD_DIR, LOG_DIR, MPI_RANKS, MPIRUN, PACK_DIR, TASK2_CROSSCHECK_INDICES, WORK_DIR, gpaw_env
+from settings import (
+    BUILD_DIR,
+    LOG_DIR,
+    MPI_RANKS,
+    MPIRUN,
+    PACK_DIR,
+    PACK_SYSTEM,
+    SETUP_ELEMENTS,
+    TASK2_CROSSCHECK_INDICES,
+    WORK_DIR,
+    gpaw_env,
+)
 
 SMALL = ("Li2S", "gamma-Li3PS4", "Li2P2S6", "P2S5")
 BIG = ("Li7P3S11", "beta-Li3PS4", "HT-Li7PS6", "LT-Li7PS6")
@@ -56,8 +67,9 @@ def py(*args: str) -> int:
 def stage_prep() -> None:
     py("prepare.py")
     (WORK_DIR / "setups").mkdir(parents=True, exist_ok=True)
-    if not all((WORK_DIR / "setups" / f"{el}.PBEsol").exists() for el in ("Li", "P", "S")):
-        subprocess.check_call(["gpaw-setup", "-f", "PBEsol", "Li", "P", "S"], cwd=WORK_DIR / "setups")
+    missing = [el for el in SETUP_ELEMENTS if not (WORK_DIR / "setups" / f"{el}.PBEsol").exists()]
+    if missing:
+        subprocess.check_call(["gpaw-setup", "-f", "PBEsol", *missing], cwd=WORK_DIR / "setups")
 
 
 def stage_task3_chgnet() -> None:
@@ -162,7 +174,30 @@ def stage_train(crystals: tuple[str, ...] | None = None) -> None:
 
 
 def stage_manifest() -> None:
-    py("manifest.py")
+    script = "manifest.py" if PACK_SYSTEM == "lips" else "manifest_li6ps5cl.py"
+    if (BUILD_DIR / script).exists():
+        py(script)
+    else:
+        log(f"no {script} yet: manifest not written")
+
+
+#: the argyrodite pack (LIPS_PACK_SYSTEM=li6ps5cl): Li2S and P2S5 come from the LiPS pack's records
+ARGYRODITE_RELAX = ("LiCl", "Li6PS5Cl")
+
+
+def argyrodite_queue(stage: str) -> None:
+    """The Li6PS5Cl pack: prepare, relax LiCl and Li6PS5Cl, then the Task-2 melt-quench labels."""
+    if stage in ("prep", "all", "relax"):
+        stage_prep()
+    if stage in ("all", "relax"):
+        stage_relax(ARGYRODITE_RELAX)
+    if stage in ("all", "md"):
+        stage_md()
+    if stage in ("all", "task2"):
+        stage_task2()
+    if stage in ("all", "manifest"):
+        stage_manifest()
+    log(f"li6ps5cl stage {stage} finished")
 
 
 def main() -> None:
@@ -178,6 +213,9 @@ def main() -> None:
     except BlockingIOError:
         raise SystemExit("another build_pack.py holds reference_data/build/work/queue.lock; wait for it") from None
     s = a.stage
+    if PACK_SYSTEM == "li6ps5cl":
+        argyrodite_queue(s)
+        return
     if s in ("prep", "all", "relax", "convergence"):
         stage_prep()
     if s in ("task3-chgnet", "all"):

@@ -16,7 +16,7 @@ import numpy as np
 from ase import Atoms
 from ase.calculators.singlepoint import SinglePointCalculator
 from ase.parallel import world
-from settings import LOG_DIR, SETUP_DIR, DFTSettings
+from settings import LOG_DIR, SETUP_DIR, SETUP_ELEMENTS, DFTSettings
 
 
 def kpt_mesh(atoms: Atoms, kdensity_A: float) -> list[int]:
@@ -57,8 +57,8 @@ def code_info() -> dict:
         "ase": ase.__version__,
         "python": platform.python_version(),
         "mpi_ranks": world.size,
-        "setups": "PBEsol PAW setups generated with `gpaw-setup -f PBEsol Li P S` (GPAW 22.8.0 default "
-                  "generator parameters)",
+        "setups": f"PBEsol PAW setups generated with `gpaw-setup -f PBEsol {' '.join(SETUP_ELEMENTS)}` (GPAW "
+                  "22.8.0 default generator parameters)",
         "setup_sha256": setups,
         "host": platform.node(),
     }

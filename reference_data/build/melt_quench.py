@@ -17,9 +17,27 @@ import time
 import numpy as np
 from ase import units
 from ase.io import read, write
-from settings import MELT_QUENCH, PACK_DIR, WORK_DIR, MeltQuench
+from settings import MELT_QUENCH, PACK_DIR, PACK_SYSTEM, WORK_DIR, MeltQuench
 
 SNAPSHOTS = PACK_DIR / "task2" / "snapshots_chgnet.extxyz"
+#: F-centred cubic cell from the fcc primitive vectors a/2 (0,1,1), (1,0,1), (1,1,0)
+FCC_TO_CUBIC = np.array([[-1, 1, 1], [1, -1, 1], [1, 1, -1]])
+
+
+def argyrodite_md_cell():
+    """The 52-atom cubic Li6PS5Cl cell of the melt-quench: the PBEsol-relaxed primitive cell
+    (``pack/task1/Li6PS5Cl.extxyz``) repeated onto the F-centred cubic cell (4 primitive cells)."""
+    from ase.build import make_supercell
+
+    relaxed = PACK_DIR / "task1" / "Li6PS5Cl.extxyz"
+    if not relaxed.exists():
+        raise SystemExit(f"{relaxed} does not exist yet: relax Li6PS5Cl first (build_pack.py --stage relax)")
+    prim = read(relaxed)
+    prim.calc = None
+    cubic = make_supercell(prim, FCC_TO_CUBIC)
+    cubic.wrap()
+    cubic.info = {"label_source": "PBEsol-relaxed primitive cell (pack/task1/Li6PS5Cl.extxyz) on the cubic cell"}
+    return cubic
 
 
 def setpoint_K(t_ps: float, p: MeltQuench) -> float:
@@ -55,6 +73,8 @@ def snapshot_times_ps(p: MeltQuench) -> list[tuple[float, str]]:
 
 
 def run(p: MeltQuench = MELT_QUENCH, start_file=WORK_DIR / "Li7P3S11_chgnet_relaxed.extxyz") -> None:
+    """LiPS pack: the CHGNet-relaxed Li7P3S11 cell; argyrodite pack: :func:`argyrodite_md_cell` (the
+    PBEsol cell, so the snapshots' density is the DFT one)."""
     import fcntl
 
     from ase.md.langevin import Langevin
@@ -67,8 +87,8 @@ def run(p: MeltQuench = MELT_QUENCH, start_file=WORK_DIR / "Li7P3S11_chgnet_rela
     if SNAPSHOTS.exists():
         print(f"{SNAPSHOTS} exists: skip (delete it to regenerate)")
         return
-    atoms = read(start_file)
-    if "CHGNet" not in str(atoms.info.get("label_source", "")):
+    atoms = argyrodite_md_cell() if PACK_SYSTEM == "li6ps5cl" else read(start_file)
+    if PACK_SYSTEM == "lips" and "CHGNet" not in str(atoms.info.get("label_source", "")):
         print("warning: start structure is not the CHGNet-relaxed cell:", atoms.info.get("label_source"))
     atoms.info.clear()
     atoms.calc = chgnet_calculator(threads=1)
@@ -116,7 +136,8 @@ def run(p: MeltQuench = MELT_QUENCH, start_file=WORK_DIR / "Li7P3S11_chgnet_rela
     wall = time.time() - t0
     SNAPSHOTS.parent.mkdir(parents=True, exist_ok=True)
     write(SNAPSHOTS, snaps, format="extxyz")
-    (WORK_DIR / "melt_quench_log.json").write_text(json.dumps(
+    log_dir = WORK_DIR if PACK_SYSTEM == "lips" else PACK_DIR / "task2"  # the argyrodite pack ships it as is
+    (log_dir / "melt_quench_log.json").write_text(json.dumps(
         {"protocol": p.to_dict(), "wall_s": wall, "steps": nsteps, "trajectory": traj}, indent=0))
     print(f"{len(snaps)} snapshots -> {SNAPSHOTS}; {nsteps} steps in {wall:.0f} s")
 

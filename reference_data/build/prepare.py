@@ -19,7 +19,15 @@ import spglib
 from ase import Atoms
 from ase.geometry import get_distances
 from ase.io import read, write
-from settings import CRYSTALS, PREPARED_DIR, SHARED_STRUCTURES, Crystal
+from settings import BUILT_PREPS, CRYSTALS, PREPARED_DIR, SHARED_STRUCTURES, Crystal
+
+#: Li6PS5Cl (F-43m) starting point: experimental lattice parameter (Å) and Wyckoff parameters
+#: (Deiseroth et al. 2008; the Li 48h parameters are approximate and refined by the PBEsol relaxation)
+ARGYRODITE_A = 9.85
+ARGYRODITE_S16E_X = 0.62
+ARGYRODITE_LI48H_XZ = (0.3145, 0.0234)
+#: LiCl rock salt, experimental lattice parameter (Å)
+LICL_A = 5.130
 
 
 def primitive(atoms: Atoms, symprec: float = 1e-3) -> Atoms:
@@ -128,6 +136,58 @@ def order_ht_li7ps6(atoms: Atoms, n_li: int = 28) -> tuple[Atoms, dict]:
     return out, info
 
 
+def _fcc_primitive(conventional: Atoms) -> Atoms:
+    """The primitive cell (a/2 (0,1,1), (1,0,1), (1,1,0)) of an F-centred conventional cell; sites that
+    coincide after the reduction (the F-centring images) are kept once."""
+    a = conventional.cell.lengths()[0]
+    prim_cell = np.array([[0.0, 0.5, 0.5], [0.5, 0.0, 0.5], [0.5, 0.5, 0.0]]) * a
+    frac = np.linalg.solve(prim_cell.T, conventional.positions.T).T % 1.0
+    keep: list[int] = []
+    for i, f in enumerate(frac):
+        if not any(np.linalg.norm(((f - frac[j] + 0.5) % 1.0 - 0.5) @ prim_cell) < 0.1 for j in keep):
+            keep.append(i)
+    return Atoms([conventional[i].symbol for i in keep], scaled_positions=frac[keep], cell=prim_cell, pbc=True)
+
+
+def build_argyrodite() -> tuple[Atoms, dict]:
+    """Ordered Li6PS5Cl in its 13-atom primitive cell, from the F-43m Wyckoff sites.
+
+    Cl on 4a, P on 4b, S on 16e and 4c (no anion site disorder), and the 48h Li orbit (12 sites per
+    primitive cell, six pairs 1.8 Å apart around the 4c S). Six of the twelve are chosen exhaustively
+    (924 choices): fewest Li–Li pairs below 2.3, 2.6 and 3.0 Å, then the largest minimum distance; ties go
+    to the lowest site indices, so the choice is deterministic.
+    """
+    from ase.spacegroup import crystal
+
+    x, z = ARGYRODITE_LI48H_XZ
+    s = ARGYRODITE_S16E_X
+    conv = crystal(["Cl", "P", "S", "S", "Li"], basis=[(0, 0, 0), (0.5, 0.5, 0.5), (s, s, s), (0.25, 0.25, 0.25),
+                                                        (x, x, z)],
+                   spacegroup=216, cellpar=[ARGYRODITE_A] * 3 + [90] * 3)
+    prim = _fcc_primitive(conv)
+    li = [i for i, a in enumerate(prim) if a.symbol == "Li"]
+    d = prim.get_all_distances(mic=True)
+    iu = np.triu_indices(6, 1)
+
+    def score(sel: tuple[int, ...]) -> tuple[float, ...]:
+        sub = d[np.ix_(sel, sel)][iu]
+        return tuple(-int((sub < r).sum()) for r in (2.3, 2.6, 3.0)) + (round(float(sub.min()), 3),)
+
+    best = max(itertools.combinations(li, 6), key=lambda sel: (score(sel), [-k for k in sel]))
+    keep = [i for i, a in enumerate(prim) if a.symbol != "Li"] + list(best)
+    out = prim[keep]
+    info = {"n_48h_sites": len(li), "n_li": 6, "li_li_pairs_below_2.3_2.6_3.0_A": [-v for v in score(best)[:3]],
+            "min_li_li_A": score(best)[-1], "a_A": ARGYRODITE_A, "s16e_x": s, "li48h_xz": [x, z]}
+    return out, info
+
+
+def build_rocksalt() -> Atoms:
+    """LiCl rock salt, primitive (2 atoms), experimental lattice parameter."""
+    from ase.build import bulk
+
+    return bulk("LiCl", "rocksalt", a=LICL_A)
+
+
 def rigid_molecule_scale(atoms: Atoms, volume_factor: float, bond_A: float = 2.6) -> Atoms:
     """Scale the cell isotropically, moving each molecule (bonds < bond_A) rigidly with its centre.
 
@@ -161,11 +221,22 @@ def rigid_molecule_scale(atoms: Atoms, volume_factor: float, bond_A: float = 2.6
 
 
 def prepare(c: Crystal) -> tuple[Atoms, dict]:
-    assert c.source is not None
-    src = read(SHARED_STRUCTURES / c.source)
-    note: dict = {"source_file": c.source, "source_natoms": len(src),
-                  "source_volume_A3": round(float(src.get_volume()), 3)}
-    if c.prep == "primitive":
+    if c.prep in BUILT_PREPS:
+        note: dict = {"source_file": None, "built_from": "published Wyckoff positions (settings.Crystal.origin)"}
+        if c.prep == "argyrodite":
+            atoms, extra = build_argyrodite()
+            note.update(extra)
+        else:
+            atoms = build_rocksalt()
+        src = atoms
+    else:
+        assert c.source is not None
+        src = read(SHARED_STRUCTURES / c.source)
+        note = {"source_file": c.source, "source_natoms": len(src),
+                "source_volume_A3": round(float(src.get_volume()), 3)}
+    if c.prep in BUILT_PREPS:
+        atoms = src.copy()
+    elif c.prep == "primitive":
         atoms = primitive(src)
     elif c.prep == "as_is":
         atoms = src.copy()
@@ -186,7 +257,7 @@ def main() -> None:
     PREPARED_DIR.mkdir(parents=True, exist_ok=True)
     notes = {}
     for c in CRYSTALS:
-        if c.source is None:
+        if c.source is None and c.prep not in BUILT_PREPS:
             continue
         out = PREPARED_DIR / f"{c.name}.extxyz"
         atoms, note = prepare(c)

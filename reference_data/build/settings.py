@@ -19,12 +19,22 @@ from pathlib import Path
 
 BUILD_DIR = Path(__file__).resolve().parent
 REPO_DIR = BUILD_DIR.parent.parent
+#: which pack this run builds: ``lips`` (Li2S–P2S5, ``reference_data/pack``) or ``li6ps5cl`` (the
+#: argyrodite pack, ``reference_data/pack-li6ps5cl``); both use the same DFT settings and machinery
+PACK_SYSTEM = os.environ.get("LIPS_PACK_SYSTEM", "lips")
+if PACK_SYSTEM not in ("lips", "li6ps5cl"):
+    raise SystemExit(f"LIPS_PACK_SYSTEM={PACK_SYSTEM!r}: expected 'lips' or 'li6ps5cl'")
+_PACK_FOLDER = {"lips": "pack", "li6ps5cl": "pack-li6ps5cl"}[PACK_SYSTEM]
 #: LIPS_PACK_DIR / LIPS_SETUP_DIR redirect a run (reproduce.py re-runs the generator into scratch)
-PACK_DIR = Path(os.environ.get("LIPS_PACK_DIR", BUILD_DIR.parent / "pack"))
+PACK_DIR = Path(os.environ.get("LIPS_PACK_DIR", BUILD_DIR.parent / _PACK_FOLDER))
 WORK_DIR = BUILD_DIR / "work"
+#: PAW setups are shared by both packs (same generator, same parameters; Cl only for the argyrodite)
 SETUP_DIR = Path(os.environ.get("LIPS_SETUP_DIR", WORK_DIR / "setups"))
-PREPARED_DIR = WORK_DIR / "prepared"
-LOG_DIR = WORK_DIR / "logs"
+_SYSTEM_WORK = WORK_DIR if PACK_SYSTEM == "lips" else WORK_DIR / PACK_SYSTEM
+PREPARED_DIR = _SYSTEM_WORK / "prepared"
+LOG_DIR = _SYSTEM_WORK / "logs"
+#: elements whose PBEsol setups a run needs (``gpaw-setup -f PBEsol ...``)
+SETUP_ELEMENTS = ("Li", "P", "S") if PACK_SYSTEM == "lips" else ("Li", "P", "S", "Cl")
 RECORD_DIR = PACK_DIR / "records"
 SHARED_STRUCTURES = Path(os.environ.get("LIPS_SHARED_STRUCTURES", "/work/shared/structures"))
 
@@ -150,8 +160,12 @@ class Crystal:
     extrapolation: bool
     source: str | None
     origin: str
-    prep: str = "primitive"  # primitive | as_is | ht_li7ps6_ordering | p2s5_rigid_scale
+    prep: str = "primitive"  # primitive | as_is | ht_li7ps6_ordering | p2s5_rigid_scale | argyrodite | rocksalt
     priority: int = 99
+
+
+#: built from published Wyckoff positions by prepare.py (no shared input file)
+BUILT_PREPS = ("argyrodite", "rocksalt")
 
 
 CRYSTALS: tuple[Crystal, ...] = (
@@ -189,6 +203,22 @@ CRYSTALS: tuple[Crystal, ...] = (
             "repository E1582271-dotcom/Solid-Electrolyte-Inverse-Design (data/ref_structures.json, entry "
             "mp-1211324-GGA), standard Pna2_1 axes", "as_is", 8),
 )
+
+
+#: the argyrodite pack (LIPS_PACK_SYSTEM=li6ps5cl). Li2S and P2S5 are not recomputed: their records are
+#: copied from the LiPS pack (same settings); x_Li2S has no meaning here (NaN), compositions come from formula
+ARGYRODITE_CRYSTALS: tuple[Crystal, ...] = (
+    Crystal("LiCl", "LiCl", float("nan"), "end_member", False, None,
+            "rock-salt LiCl (Fm-3m), Li 4a, Cl 4b, experimental a = 5.130 Å; built by this generator", "rocksalt", 1),
+    Crystal("Li6PS5Cl", "Li6PS5Cl", float("nan"), "crystal", False, None,
+            "argyrodite Li6PS5Cl (F-43m; Deiseroth et al., Angew. Chem. Int. Ed. 2008, 47, 755): Cl 4a, P 4b, "
+            "S 16e (x = 0.62), S 4c, Li 48h (0.3145, 0.3145, 0.0234; approximate literature values), a = 9.85 Å; "
+            "Cl/S fully ordered (no 4a/4c anion site disorder); 6 of the 12 48h sites of the primitive cell chosen "
+            "by this generator (fewest short Li–Li pairs, then the largest minimum; pack README)",
+            "argyrodite", 2),
+)
+if PACK_SYSTEM == "li6ps5cl":
+    CRYSTALS = ARGYRODITE_CRYSTALS
 
 
 def crystal(name: str) -> Crystal:

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from settings import PACK_DIR, PRODUCTION, RECORD_DIR, TIGHT
+from settings import PACK_DIR, PACK_SYSTEM, PRODUCTION, RECORD_DIR, TIGHT
+
+#: info["label"] of the labelled snapshots: LiPS-25's label of its melt-quench frames, or the argyrodite's
+LABEL_PREFIX = "Iter1-meltquench" if PACK_SYSTEM == "lips" else "Li6PS5Cl-meltquench"
 
 SNAPSHOTS = PACK_DIR / "task2" / "snapshots_chgnet.extxyz"
 
@@ -36,7 +39,7 @@ def run_one(index: int, tight: bool = False, calc=None, previous: int | None = N
     rec["scf_start"] = "atomic guess" if previous is None else f"wavefunctions of snapshot {previous}"
     for key in ("snapshot_index", "time_ps", "temperature_K", "temperature_inst_K", "regime", "msd_S_A2"):
         labelled.info[key] = snap.info[key]
-    labelled.info["label"] = f"Iter1-meltquench-{snap.info['regime']}"
+    labelled.info["label"] = f"{LABEL_PREFIX}-{snap.info['regime']}"
     master_write_atoms(out, labelled)
     rec.update({"snapshot_index": index, "time_ps": snap.info["time_ps"], "regime": snap.info["regime"]})
     master_write_json(rec_path, rec)
