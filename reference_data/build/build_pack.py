@@ -185,14 +185,38 @@ def stage_manifest() -> None:
 ARGYRODITE_RELAX = ("LiCl", "Li6PS5Cl")
 
 
+def chgnet_py(*args: str) -> int:
+    """Run a CHGNet script with ``settings.CHGNET_PYTHON`` (default: this interpreter)."""
+    from settings import CHGNET_PYTHON
+
+    return subprocess.call([CHGNET_PYTHON or sys.executable, *args], cwd=BUILD_DIR)
+
+
+def stage_chgnet_prerelax() -> None:
+    """CHGNet relaxation (positions and cell) of each prepared structure in ``CHGNET_PRERELAX_NAMES`` whose PBEsol
+    relaxation has not started: ``prepared/<name>.chgnet.extxyz``, from which ``relax.py`` then starts."""
+    from settings import CHGNET_PRERELAX_NAMES, PREPARED_DIR, crystal
+
+    for name in CHGNET_PRERELAX_NAMES:
+        out = PREPARED_DIR / f"{name}.chgnet.extxyz"
+        if out.exists() or (PACK_DIR / "task1" / "relax" / f"{name}.extxyz").exists():
+            continue
+        log(f"start CHGNet pre-relaxation {name}")
+        rc = chgnet_py("chgnet_tools.py", str(PREPARED_DIR / f"{name}.extxyz"), str(out), "--fmax", "0.02",
+                       "--origin", "start: " + crystal(name).origin)
+        log(f"end CHGNet pre-relaxation {name} rc={rc}")
+
+
 def argyrodite_queue(stage: str) -> None:
-    """The Li6PS5Cl pack: prepare, relax LiCl and Li6PS5Cl, then the Task-2 melt-quench labels."""
+    """The Li6PS5Cl pack: prepare (and pre-relax with CHGNet), relax LiCl and Li6PS5Cl, then the Task-2
+    melt-quench labels."""
     if stage in ("prep", "all", "relax"):
         stage_prep()
+        stage_chgnet_prerelax()
     if stage in ("all", "relax"):
         stage_relax(ARGYRODITE_RELAX)
     if stage in ("all", "md"):
-        stage_md()
+        chgnet_py("melt_quench.py")
     if stage in ("all", "task2"):
         stage_task2()
     if stage in ("all", "manifest"):

@@ -75,6 +75,9 @@ The argyrodite is built from the F-43m Wyckoff sites with the anions fully order
 six are occupied, chosen exhaustively (924 choices) for the fewest Li–Li pairs below 2.3, 2.6 and 3.0 Å and
 then the largest minimum distance. Real Li6PS5Cl has S/Cl site disorder between 4a and 4c and Li disorder
 over the 48h pairs; an ordered cell is one representative, as for β-Li3PS4 and HT-Li7PS6 in the LiPS pack.
+The built cell is first relaxed with CHGNet 0.4.2 (positions and cell, fmax 0.02 eV/Å; the record's
+`chgnet_prerelaxed`), and the PBEsol relaxation starts from there: the approximate Li parameters and the
+ordering leave the built cell far from its minimum, and each PBEsol step costs minutes on these cores.
 
 ## Sanity checks against experiment
 

@@ -305,6 +305,12 @@ def _renumbered(frames: list) -> list:
     return frames
 
 
+def chgnet_start(name: str) -> Path:
+    """A CHGNet pre-relaxation of the prepared start (``build_pack.stage_chgnet_prerelax``; settings
+    ``CHGNET_PRERELAX_NAMES``): when it exists, the PBEsol relaxation starts from it."""
+    return PREPARED_DIR / f"{name}.chgnet.extxyz"
+
+
 def run(name: str, max_new_steps: int | None = None) -> str:
     """Relax ``name`` at production settings with :func:`two_phase_bfgs`, continuing from its written steps
     (``pack/task1/relax/<name>.extxyz``). Returns 'done', 'partial' or 'skipped'."""
@@ -320,6 +326,8 @@ def run(name: str, max_new_steps: int | None = None) -> str:
         start_file = prerelax(name)
     elif name in PRERELAX_NAMES and (WORK_DIR / "prerelax" / f"{name}.final.extxyz").exists():
         start_file = WORK_DIR / "prerelax" / f"{name}.final.extxyz"
+    elif chgnet_start(name).exists():
+        start_file = chgnet_start(name)
     start = read(start_file)
     prepared_volume = float(read(PREPARED_DIR / f"{name}.extxyz").get_volume())
     progress = json.loads(p["progress"].read_text()) if p["progress"].exists() else {}
@@ -375,6 +383,7 @@ def run(name: str, max_new_steps: int | None = None) -> str:
            "max_stress_GPa": _max_stress_GPa(last),
            "fmax_atoms_final_eV_A": max_force_eV_A(last.get_forces()),
            "prerelaxed": name in PRERELAX_NAMES,
+           "chgnet_prerelaxed": chgnet_start(name).exists(),
            "prerelax_settings": PRERELAX.to_dict() if name in PRERELAX_NAMES else None,
            "cellpar": [float(x) for x in last.cell.cellpar()],
            "stress_eV_A3": [float(x) for x in last.get_stress()],

@@ -134,6 +134,12 @@ PRERELAX_FMAX_eV_A = 0.05
 #: (Li sublattice): each cheap step (~40-80 s there) spares a production step several times dearer
 PRERELAX_MAX_STEPS = 200
 PRERELAX_NAMES = ("P2S5", "Li7P3S11", "beta-Li3PS4", "HT-Li7PS6", "LT-Li7PS6")
+#: structures built from published Wyckoff positions start from a CHGNet relaxation (positions and cell) of the
+#: built cell: the approximate Li parameters and the chosen ordering are far from the minimum, and the first
+#: PBEsol SCF of the built Li6PS5Cl alone took 20 min on the shared cores (prepared/<name>.chgnet.extxyz)
+CHGNET_PRERELAX_NAMES = ("Li6PS5Cl",)
+#: interpreter with CHGNet (ASE >= 3.23) for the CHGNet stages when the queue itself runs under another one
+CHGNET_PYTHON = os.environ.get("LIPS_CHGNET_PYTHON", "")
 
 #: convergence check (Li2S primitive cell, 3 atoms)
 CONV_STRUCTURE = "Li2S"
