@@ -3,7 +3,9 @@
 Subcommands::
 
     report  A.json [B.json ...] [--format text|markdown|html] [--output FILE] [--plots DIR] [--check]
-            Render saved reports; several reports are merged first (one column per model).
+            Render saved reports; several reports are merged first (one column per model). HTML is one
+            self-contained page (plots embedded; with several models also the comparison figures) with
+            provenance per model; Markdown links the plots written with --plots.
     merge   A.json B.json ... -o merged.json
             Merge shard reports of a CI matrix (same profile and protocol version) into one report.
     baseline REPORT.json -o baseline.json
@@ -35,7 +37,12 @@ def _parser() -> argparse.ArgumentParser:
     rep.add_argument("reports", nargs="+", type=Path, help="report JSON files written by --lips-report")
     rep.add_argument("--format", choices=("text", "markdown", "html"), default="text")
     rep.add_argument("--output", "-o", type=Path, help="write here instead of standard output")
-    rep.add_argument("--plots", type=Path, metavar="DIR", help="also draw the plots into DIR and link them")
+    rep.add_argument(
+        "--plots",
+        type=Path,
+        metavar="DIR",
+        help="also write the plots as PNG files into DIR (text and Markdown link them; HTML always embeds them)",
+    )
     rep.add_argument("--width", type=int, default=120, help="text width for --format text (default 120)")
     rep.add_argument("--check", action="store_true", help="exit 1 when the (merged) gate is FAIL")
 
@@ -91,24 +98,34 @@ def _cmd_report(args) -> int:
     from .report import render_html, render_markdown, render_summary
 
     report = _load_all(args.reports)
-    plots = []
+    notes: list[str] = []
+    figures = []
+    if args.format == "html" or args.plots is not None:
+        try:
+            from .report.plots import report_figures
+        except ImportError as exc:  # matplotlib missing: the page is still written, without figures
+            notes.append(f"no figures: {exc} (pip install 'pytest-lips[plots]')")
+        else:
+            figures = report_figures(report, notes=notes)
+    plots: list[Path] = []
     if args.plots is not None:
-        from .report import write_plots
-
-        notes: list[str] = []
-        plots = write_plots(report, args.plots, notes=notes)
-        for note in notes:
-            print(f"pytest-lips: {note}", file=sys.stderr)
+        args.plots.mkdir(parents=True, exist_ok=True)
+        for figure in figures:
+            path = args.plots / f"{figure.name}.png"
+            path.write_bytes(figure.png(dpi=120))
+            plots.append(path)
         if args.output is not None:  # link relative to the rendered file
             plots = [_relative(p, args.output.parent) for p in plots]
+    for note in notes:
+        print(f"pytest-lips: {note}", file=sys.stderr)
     if args.format == "text":
         text = "\n".join(render_summary(report, width=args.width)) + "\n"
         if plots:
             text += "plots:\n" + "".join(f"  {p}\n" for p in plots)
     elif args.format == "markdown":
         text = render_markdown(report, plots)
-    else:
-        text = render_html(report, plots)
+    else:  # every figure embedded: one file, no side files
+        text = render_html(report, figures=figures, notes=notes)
     _emit(text, args.output)
     if args.check and (report.get("summary") or {}).get("gate") in ("FAIL", "INTERRUPTED"):
         return 1

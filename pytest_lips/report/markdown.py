@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ..results import format_number
+from .provenance import model_provenance
 from .table import BEST_LEGEND, Row, build_rows, failures, regressions
 
 _EMOJI = {"PASS": "✅", "FAIL": "❌", "NOT GATED": "⚪", "REPORTED": "ℹ️", "NO GATES": "⚪"}
@@ -51,6 +52,15 @@ def render_markdown(
                 f"{_esc(m.get('kind', ''))} | {_esc(m.get('device', ''))} | {_esc(m.get('spec', ''))} |"
             )
         out.append("")
+
+    differences = report.get("provenance_differences") or []
+    if differences:
+        out += ["> [!WARNING]", "> Not like for like:"]
+        out += [f"> - {_esc_inline(d)}" for d in differences]
+        out += ["", ""]
+    sources = report.get("merged_from") or []
+    if sources:
+        out += ["Reports: " + "; ".join(f"`{e.get('file')}` ({', '.join(e.get('models') or [])})" for e in sources), ""]
 
     out += ["### Metrics", ""]
     if not rows:
@@ -105,6 +115,7 @@ def render_markdown(
             out.append(f"- [{_esc_inline(p.stem)}]({_link(p)})")
         out.append("")
 
+    out += _provenance(report)
     out += _details(report)
     return "\n".join(out).rstrip() + "\n"
 
@@ -170,6 +181,22 @@ def _tolerance_text(report) -> str:
         return "defaults"
     default = tol.get("default")
     return (f"default `{default}`" if default else "") + f" ({len(tol)} entries, see the JSON report)"
+
+
+def _provenance(report) -> list[str]:
+    entries = model_provenance(report)
+    if not entries:
+        return []
+    out = ["### Provenance", ""]
+    for entry in entries:
+        out += [f"**{_esc_inline(entry.name)}**", ""]
+        out += [f"- {label}: {_code_or_text(label, text)}" for label, text in entry.facts]
+        out.append("")
+    return out
+
+
+def _code_or_text(label: str, text: str) -> str:
+    return f"`{text}`" if label in ("model sha256", "probe fingerprint", "spec") else _esc_inline(text)
 
 
 def _details(report) -> list[str]:

@@ -60,6 +60,9 @@ def merge_reports(reports: Sequence[Mapping[str, Any]], names: Sequence[str] | N
             sha_by_name.setdefault(m["name"], set()).add(m.get("sha256") or "")
     clashing = {name for name, shas in sha_by_name.items() if len(shas) > 1}
 
+    environments_differ = len({repr(sorted((r.get("environment") or {}).items())) for r in reports}) > 1
+    provenance_differences = _provenance_differences(reports, names)
+
     models: dict[str, dict] = {}
     results: dict[str, dict[str, dict[str, list]]] = {}
     outcomes: dict[str, str] = {}
@@ -105,15 +108,18 @@ def merge_reports(reports: Sequence[Mapping[str, Any]], names: Sequence[str] | N
         for k, v in (report.get("tolerances") or {}).items():
             tolerances.setdefault(k, v)
         baseline = baseline or report.get("baseline")
-        merged_from.append(
-            {
-                "file": name,
-                "profile": (report.get("profile") or {}).get("name"),
-                "started_at": report.get("started_at", ""),
-                "duration_s": report.get("duration_s"),
-                "models": sorted(rename.values()),
-            }
-        )
+        entry = {
+            "file": name,
+            "profile": (report.get("profile") or {}).get("name"),
+            "started_at": report.get("started_at", ""),
+            "duration_s": report.get("duration_s"),
+            "models": sorted(rename.values()),
+        }
+        if environments_differ:
+            entry["environment"] = report.get("environment", {})
+        if provenance_differences:
+            entry["provenance"] = report.get("provenance") or {}
+        merged_from.append(entry)
         # a report that was itself merged keeps its history
         for sub in report.get("merged_from") or []:
             if sub not in merged_from:
@@ -139,16 +145,34 @@ def merge_reports(reports: Sequence[Mapping[str, Any]], names: Sequence[str] | N
         "outcomes": dict(sorted(outcomes.items())),
         "merged_from": sorted(merged_from, key=lambda e: (str(e.get("file")), str(e.get("started_at")))),
     }
-    environments = {repr(sorted((r.get("environment") or {}).items())) for r in reports}
-    if len(environments) > 1:
+    if environments_differ:
         merged["environment"] = {
             **merged["environment"],
             "note": "shards ran in different environments; see merged_from",
         }
-        for entry, report in zip(merged["merged_from"], reports):
-            entry.setdefault("environment", report.get("environment", {}))
+    if provenance_differences:
+        # not refused (models are often compared across packs on purpose), but never silent
+        merged["provenance_differences"] = provenance_differences
     merged["summary"] = summarize(merged)
     return merged
+
+
+def _provenance_differences(reports: Sequence[Mapping[str, Any]], names: Sequence[str]) -> list[str]:
+    """Sentences stating how the reports' reference packs (content checksum) and data files (sha256,
+    split) differ; empty when like for like. A report that did not load an input claims no difference."""
+    out = []
+    for label, section, fields in (
+        ("reference pack", "reference_pack", ("checksum",)),
+        ("data", "data", ("sha256", "split_source")),
+    ):
+        seen = [(name, (r.get("provenance") or {}).get(section) or {}) for r, name in zip(reports, names)]
+        known = [(name, value) for name, value in seen if value.get(fields[0])]
+        if len({tuple(str(v.get(f)) for f in fields) for _name, v in known}) > 1:
+            from .provenance import data_text, pack_text
+
+            text = pack_text if section == "reference_pack" else data_text
+            out.append(f"the reports used different {label}s: " + "; ".join(f"{name}: {text(v)}" for name, v in known))
+    return out
 
 
 def _check_same(reports, names, label, get, why) -> None:

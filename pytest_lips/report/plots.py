@@ -17,6 +17,7 @@ import math
 import os
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -40,30 +41,17 @@ def write_plots(
     """Draw every plot the report has data for into ``out_dir`` (created); return the PNG paths, sorted.
 
     File names: ``<model>_task1_parity.png``, ``<model>_task2_force_error.png``,
-    ``<model>_task3_arrhenius.png``, ``<model>_task4_stability.png`` (model name made file-safe).
-    Reasons for skipped plots are appended to ``notes`` when given.
+    ``<model>_task3_arrhenius.png``, ``<model>_task4_stability.png`` (model name made file-safe); with
+    several models also ``compare_metrics.png``, ``compare_task3_arrhenius.png`` and
+    ``compare_task2_force_error.png``. Reasons for skipped plots are appended to ``notes`` when given.
     """
     out_dir = Path(out_dir)
-    notes = notes if notes is not None else []
-    thresholds = report.get("thresholds") or {}
     written: list[Path] = []
-    for model, tasks in sorted((report.get("results") or {}).items()):
-        metrics = {m["key"]: m for entry in tasks.values() for m in entry.get("metrics", [])}
-        for name, key, builder in _PLOTS:
-            metric = metrics.get(key)
-            if metric is None:
-                continue
-            try:
-                fig = builder(metrics, model=model, thresholds=thresholds)
-            except _Skip as skip:
-                msg = f"plot {name} of model {model} skipped: {skip}"
-                log.info(msg)
-                notes.append(msg)
-                continue
-            out_dir.mkdir(parents=True, exist_ok=True)
-            path = out_dir / f"{safe_name(model)}_{name}.png"
-            fig.savefig(path, dpi=dpi)
-            written.append(path)
+    for figure in report_figures(report, notes=notes):
+        out_dir.mkdir(parents=True, exist_ok=True)
+        path = out_dir / f"{figure.name}.png"
+        figure.figure.savefig(path, dpi=dpi)
+        written.append(path)
     return sorted(written)
 
 
@@ -76,13 +64,13 @@ class _Skip(Exception):
     pass
 
 
-def _new_figure(w: float, h: float, ncols: int = 1, **kw):
+def _new_figure(w: float, h: float, ncols: int = 1, nrows: int = 1, **kw):
     from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+    from matplotlib.figure import Figure as MplFigure
 
-    fig = Figure(figsize=(w, h), layout="constrained")
+    fig = MplFigure(figsize=(w, h), layout="constrained")
     FigureCanvasAgg(fig)
-    axes = fig.subplots(1, ncols, **kw)
+    axes = fig.subplots(nrows, ncols, **kw)
     return fig, axes
 
 
@@ -97,8 +85,19 @@ def _f(x) -> float:
 
 
 # -- Task 1 ----------------------------------------------------------------------------------------------
+def task1_threshold_meV_atom(thresholds, key: str = "task1.ef_rmse_relaxed") -> float | None:
+    """The tightest ``max`` threshold on ``key`` (meV/atom), or None: the band drawn around parity."""
+    values = [
+        float(t["value"])
+        for t in (thresholds or {}).values()
+        if t.get("metric") == key and t.get("direction") == "max" and t.get("value") is not None
+    ]
+    return min(values) if values else None
+
+
 def plot_task1_parity(metrics: Mapping[str, Mapping[str, Any]], *, model: str = "", thresholds=None):
-    """Parity (model vs DFT E_f) and residuals; extrapolation structures as open triangles."""
+    """Parity (model vs DFT E_f) and residuals, every crystal named; the Task 1 threshold (≤ X meV/atom
+    RMSE) shaded as ±X around y = x and around 0; extrapolation structures as open triangles."""
     relaxed = (metrics.get("task1.ef_rmse_relaxed") or {}).get("details") or {}
     _need(relaxed, "structures")
     series = [("relaxed", relaxed["structures"], "#1f77b4")]
@@ -106,8 +105,9 @@ def plot_task1_parity(metrics: Mapping[str, Mapping[str, Any]], *, model: str = 
     if single:
         series.append(("single point", single, "#ff7f0e"))
 
-    fig, (ax, res) = _new_figure(10, 4.6, ncols=2)
+    fig, (ax, res) = _new_figure(11, 6.2, ncols=2)
     all_vals = []
+    label_all = len(relaxed["structures"]) <= 16
     for label, structures, colour in series:
         dft = np.array([_f(s.get("ef_dft_meV_atom")) for s in structures])
         mod = np.array([_f(s.get("ef_model_meV_atom")) for s in structures])
@@ -125,20 +125,22 @@ def plot_task1_parity(metrics: Mapping[str, Mapping[str, Any]], *, model: str = 
                 facecolors=face,
                 linewidths=1.2,
                 label=f"{label}{suffix} (n={int(sel.sum())})",
+                zorder=3,
             )
             ax.scatter(dft[sel], mod[sel], **kw)
             res.scatter(dft[sel], mod[sel] - dft[sel], **{**kw, "label": None})
         if label == "relaxed":
             err = mod - dft
-            worst = [i for i in np.argsort(-np.abs(np.nan_to_num(err))) if ok[i]][:3]
-            rmse = float(np.sqrt(np.mean(err[ok] ** 2))) if ok.any() else float("nan")
-            for i in worst:
-                if abs(err[i]) > 2 * rmse and np.isfinite(rmse):
-                    res.annotate(
+            named = [i for i in range(len(structures)) if ok[i]]
+            if not label_all:  # many structures: name the 8 worst only
+                named = [i for i in np.argsort(-np.abs(np.nan_to_num(err))) if ok[i]][:8]
+            for axis, ys in ((ax, mod), (res, err)):
+                for i, below in zip(named, _label_below(dft[named], ys[named])):
+                    axis.annotate(
                         str(structures[i].get("name", i)),
-                        (dft[i], err[i]),
+                        (dft[i], ys[i]),
                         fontsize=7,
-                        xytext=(6, -10 if err[i] < 0 else 6),
+                        xytext=(5, -10 if below else 4),
                         textcoords="offset points",
                     )
         failed = int((~ok).sum())
@@ -155,27 +157,49 @@ def plot_task1_parity(metrics: Mapping[str, Mapping[str, Any]], *, model: str = 
             )
     if not all_vals:
         raise _Skip("no finite formation energies")
+    threshold = task1_threshold_meV_atom(thresholds)
     lo, hi = min(all_vals), max(all_vals)
-    pad = 0.05 * (hi - lo or 1.0)
-    ax.plot([lo - pad, hi + pad], [lo - pad, hi + pad], color="0.4", lw=1, ls="--", zorder=0, label="y = x")
-    ax.set_xlim(lo - pad, hi + pad)
-    ax.set_ylim(lo - pad, hi + pad)
+    pad = 0.08 * (hi - lo or 1.0) + (threshold or 0.0)
+    line = np.array([lo - pad, hi + pad])
+    ax.plot(line, line, color="0.4", lw=1, ls="--", zorder=1, label="y = x")
+    res.axhline(0, color="0.4", lw=1, ls="--")
+    if threshold is not None:
+        band = f"threshold: RMSE ≤ {threshold:g} meV/atom (±{threshold:g} shaded)"
+        ax.fill_between(line, line - threshold, line + threshold, color="#2ca02c", alpha=0.15, lw=0, label=band)
+        res.axhspan(-threshold, threshold, color="#2ca02c", alpha=0.15, lw=0, label=band)
+    value = (metrics.get("task1.ef_rmse_relaxed") or {}).get("value")
+    if value is not None and math.isfinite(value):
+        res.plot([], [], " ", label=f"RMSE relaxed = {value:.3g} meV/atom")
+    res.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.13), frameon=False)
+    ax.set_xlim(line[0], line[1])
+    ax.set_ylim(line[0], line[1])
     ax.set_aspect("equal", adjustable="box")
     ax.set_xlabel("E$_f$ DFT (meV/atom)")
     ax.set_ylabel("E$_f$ model (meV/atom)")
-    ax.legend(fontsize=8, loc="upper left")
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2, frameon=False)
     ax.set_title("Formation energies: parity")
-
-    res.axhline(0, color="0.4", lw=1, ls="--")
-    value = (metrics.get("task1.ef_rmse_relaxed") or {}).get("value")
-    if value is not None and math.isfinite(value):
-        res.axhspan(-value, value, color="#1f77b4", alpha=0.12, label=f"± RMSE relaxed = {value:.3g} meV/atom")
-        res.legend(fontsize=8, loc="upper left")
     res.set_xlabel("E$_f$ DFT (meV/atom)")
     res.set_ylabel("E$_f$ model − DFT (meV/atom)")
     res.set_title("Residuals")
     fig.suptitle(f"Task 1 — {model}", fontsize=11)
     return fig
+
+
+def _label_below(x: np.ndarray, y: np.ndarray) -> list[bool]:
+    """For point labels (drawn to the right, above the point): True (put it below instead) for a point
+    whose label would run into that of a point already placed close by (within a quarter of the x
+    range to its left and 8 % of the y range)."""
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    dx = 0.25 * (np.ptp(x) if x.size else 1.0) or 1.0
+    dy = 0.08 * (np.ptp(y) if y.size else 1.0) or 1.0
+    placed: list[tuple[float, float, bool]] = []
+    below = []
+    for xi, yi in sorted(zip(x, y)):
+        crowded = {b for px, py, b in placed if 0 <= xi - px < dx and abs(py - yi) < dy}
+        placed.append((xi, yi, False in crowded and True not in crowded))
+    lookup = {(px, py): b for px, py, b in placed}
+    below = [lookup[(xi, yi)] for xi, yi in zip(x, y)]
+    return below
 
 
 # -- Task 2 ----------------------------------------------------------------------------------------------
@@ -191,23 +215,7 @@ def plot_task2_force_error(metrics: Mapping[str, Mapping[str, Any]], *, model: s
         raise _Skip("no finite force errors")
     fig, ax = _new_figure(9, 4.2)
 
-    # regime spans: consecutive frames with the same regime, edges halfway between frames
-    regimes = [f.get("regime") for f in traj]
-    if any(regimes):
-        edges = np.concatenate([[t[0]], (t[1:] + t[:-1]) / 2, [t[-1]]]) if len(t) > 1 else np.array([t[0], t[0] + 1])
-        start = 0
-        seen: set[str] = set()
-        palette = dict(REGIME_COLOURS)
-        for i in range(1, len(traj) + 1):
-            if i == len(traj) or regimes[i] != regimes[start]:
-                name = regimes[start]
-                if name:
-                    colour = palette.setdefault(name, _FALLBACK_REGIME_COLOURS[len(palette) % 4])
-                    ax.axvspan(
-                        edges[start], edges[i], color=colour, alpha=0.45, lw=0, label=None if name in seen else name
-                    )
-                    seen.add(name)
-                start = i
+    _shade_regimes(ax, t, [f.get("regime") for f in traj])  # consecutive frames of a regime
     ax.plot(t, err, color="k", lw=1.2, marker="o", ms=2.5, label="force RMSE per snapshot")
     value = metric.get("value")
     if value is not None and math.isfinite(value):
@@ -241,103 +249,308 @@ def sigma_to_D(sigma_mS_cm: float, n_li_cm3: float, T_K: float = T_ROOM_K) -> fl
     return sigma_S_m * _KB_J * T_K / (n_m3 * _Q * _Q) * 1e4
 
 
-def plot_task3_arrhenius(metrics: Mapping[str, Mapping[str, Any]], *, model: str = "", thresholds=None):
-    """log D vs 1000/T with repeats, Arrhenius fit extrapolated to 298 K and the accepted band."""
-    metric = metrics.get("task3.sigma298") or {}
+def arrhenius_band(details: Mapping[str, Any], inv_T_per_kK: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The 95 % band of the Arrhenius fit of ``task3.sigma298`` at ``1000/T`` = ``inv_T_per_kK`` (1/K ×1000).
+
+    The fit is redone from ``details["per_temperature"]`` (runs at ``fit_temperatures_K``) with
+    :func:`pytest_lips.analysis.calibrated_conductivity_at_298`, the function that made the metric; the
+    band is its delta-method interval of ln D(T), ±q·se(T), with q read from the reported
+    ``D298_interval_cm2_s`` (so that the band at 298 K *is* the reported interval). Raises ``_Skip``
+    when the details do not allow it or the refit does not reproduce the reported D(298 K).
+    Returns ``(low, high)`` of D in cm²/s.
+    """
+    from ..analysis.arrhenius import BOLTZMANN_eV_K
+    from ..analysis.conductivity import RunDiffusion, calibrated_conductivity_at_298
+
+    per_T = details.get("per_temperature") or {}
+    fit_T = details.get("fit_temperatures_K") or []
+    d298, interval = details.get("D298_cm2_s"), details.get("D298_interval_cm2_s")
+    if not per_T or len(fit_T) < 2 or d298 is None or not interval or None in interval:
+        raise _Skip("details lack per_temperature, fit_temperatures_K or D298_interval_cm2_s: no fit band")
+    runs = []
+    for T in fit_T:
+        entry = per_T.get(_temperature_label(T))
+        if entry is None:
+            raise _Skip(f"per_temperature has no entry for {T:g} K")
+        measured = entry.get("temperature_K_measured") or [None] * len(entry["D_cm2_s"])
+        errs = entry.get("D_stderr_cm2_s") or [None] * len(entry["D_cm2_s"])
+        for D, se, tm in zip(entry["D_cm2_s"], errs, measured):
+            runs.append(RunDiffusion(float(T), float(D), _f(se), _f(tm)))
+    estimate = calibrated_conductivity_at_298(runs, n_carriers=1, volume_A3=1.0)
+    fit = estimate.arrhenius
+    if fit is None or not math.isclose(estimate.D298_cm2_s, float(d298), rel_tol=1e-6):
+        raise _Skip("the Arrhenius refit does not reproduce the reported D(298 K): no fit band")
+    var_ea, cov_ea_ln, var_ln = fit.covariance[0, 0], fit.covariance[0, 1], fit.covariance[1, 1]
+
+    def se(inv_kT):  # standard error of ln D at 1/(kB T), 1/eV
+        return np.sqrt(np.maximum(var_ln + inv_kT**2 * var_ea - 2.0 * inv_kT * cov_ea_ln, 0.0))
+
+    inv_kT_298 = 1.0 / (BOLTZMANN_eV_K * T_ROOM_K)
+    se298 = float(se(inv_kT_298))
+    if not (se298 > 0 and interval[1] > d298 > 0):
+        raise _Skip("D298 interval is degenerate: no fit band")
+    q = math.log(float(interval[1]) / float(d298)) / se298
+    inv_kT = np.asarray(inv_T_per_kK, dtype=float) / (1000.0 * BOLTZMANN_eV_K)
+    ln_D = fit.ln_prefactor - fit.activation_energy_eV * inv_kT
+    return np.exp(ln_D - q * se(inv_kT)), np.exp(ln_D + q * se(inv_kT))
+
+
+def _temperature_label(T: float) -> str:
+    return f"{float(T):g}"
+
+
+@dataclass
+class _Arrhenius:
+    """What an Arrhenius plot of one model draws (x = 1000/T in 1/K, D in cm²/s)."""
+
+    x: np.ndarray  # per temperature: measured fit temperature where known, else nominal
+    T_K: np.ndarray  # nominal
+    D: np.ndarray
+    err: np.ndarray | None  # half-width of the 95 % interval of the mean
+    fitted: np.ndarray  # bool per temperature: used in the Arrhenius fit
+    repeats: list[np.ndarray]
+    ea: float | None
+    d0: float | None
+    d298: float | None
+    d298_interval: tuple[float, float] | None
+    band: tuple[np.ndarray, np.ndarray, np.ndarray] | None  # (x, low, high) of the fit's 95 % band
+    band_note: str
+    excluded_note: str
+
+
+def _arrhenius_data(metric: Mapping[str, Any]) -> _Arrhenius:
     d = metric.get("details") or {}
     _need(d, "temperatures_K", "D_cm2_s")
     T = np.array([_f(x) for x in d["temperatures_K"]])
     D = np.array([_f(x) for x in d["D_cm2_s"]])
     if len(T) != len(D):
         raise _Skip("temperatures_K and D_cm2_s differ in length")
-    ok = np.isfinite(T) & np.isfinite(D) & (D > 0)
-    if not ok.any():
-        raise _Skip("no positive diffusion coefficients")
-    x = 1000.0 / T
-    x298 = 1000.0 / T_ROOM_K
-    fig, ax = _new_figure(7.5, 5.2)
-
-    reps = d.get("D_repeats_cm2_s")
-    if reps and len(reps) == len(T):
-        first = True
-        for xi, r in zip(x, reps):
-            r = np.array([_f(v) for v in (r or [])])
-            r = r[np.isfinite(r) & (r > 0)]
-            if len(r):
-                ax.scatter(np.full(len(r), xi), r, s=12, color="0.55", zorder=2, label="repeats" if first else None)
-                first = False
-    yerr = None
+    if not (np.isfinite(T) & np.isfinite(D) & (T > 0)).any():
+        raise _Skip("no finite diffusion coefficients")
+    if "fit_temperatures_K" in d:
+        fit_T = {round(float(t), 6) for t in d.get("fit_temperatures_K") or []}
+        fitted = np.array([round(float(t), 6) in fit_T for t in T])
+    else:  # older or hand-made details: every positive D counts as fitted
+        fitted = np.isfinite(D) & (D > 0)
+    T_draw = T.copy()
+    measured = d.get("fit_temperatures_measured_K") or []
+    for t_nominal, t_meas in zip(d.get("fit_temperatures_K") or [], measured):
+        idx = np.flatnonzero(np.isclose(T, float(t_nominal)))
+        if idx.size and t_meas is not None and math.isfinite(float(t_meas)):
+            T_draw[idx] = float(t_meas)
+    err = None
     if d.get("D_err_cm2_s") and len(d["D_err_cm2_s"]) == len(T):
-        e = np.array([_f(v) for v in d["D_err_cm2_s"]])
-        yerr = np.vstack([np.minimum(e, D * 0.999), e])[:, ok]
-    ax.errorbar(
-        x[ok], D[ok], yerr=yerr, fmt="o", color="#1f77b4", ms=6, capsize=3, zorder=3, label="D(T), mean of repeats"
+        err = np.array([_f(v) for v in d["D_err_cm2_s"]])
+    reps = d.get("D_repeats_cm2_s")
+    repeats = [np.array([_f(v) for v in (r or [])]) for r in reps] if reps and len(reps) == len(T) else []
+    ea, d0 = d.get("activation_energy_eV"), d.get("prefactor_cm2_s")
+    good_fit = ea is not None and d0 is not None and math.isfinite(ea) and math.isfinite(d0) and d0 > 0
+    d298 = d.get("D298_cm2_s")
+    d298 = float(d298) if d298 is not None and math.isfinite(d298) and d298 > 0 else None
+    interval = d.get("D298_interval_cm2_s")
+    d298_interval = (
+        (float(interval[0]), float(interval[1])) if interval and len(interval) == 2 and None not in interval else None
+    )
+    x = 1000.0 / T_draw
+    band, band_note = None, ""
+    if good_fit and fitted.any():
+        xs = np.linspace(float(x[fitted].min()), 1000.0 / T_ROOM_K, 120)
+        try:
+            lo, hi = arrhenius_band(d, xs)
+            band = (xs, lo, hi)
+        except _Skip as skip:
+            band_note = str(skip)
+    excluded = [f"{t:g} K" for t, f in zip(T, fitted) if not f]
+    min_msd = (d.get("protocol") or {}).get("gate_min_msd_A2")
+    excluded_note = ""
+    if excluded:
+        why = f"Li MSD < {min_msd:g} Å²" if min_msd is not None else "not resolved"
+        excluded_note = f"not resolved ({why}), excluded from the fit: {', '.join(excluded)}"
+    return _Arrhenius(
+        x=x,
+        T_K=T,
+        D=D,
+        err=err,
+        fitted=fitted,
+        repeats=repeats,
+        ea=float(ea) if good_fit else None,
+        d0=float(d0) if good_fit else None,
+        d298=d298,
+        d298_interval=d298_interval,
+        band=band,
+        band_note=band_note,
+        excluded_note=excluded_note,
     )
 
-    ea, d0 = d.get("activation_energy_eV"), d.get("prefactor_cm2_s")
-    if ea is not None and d0 is not None and math.isfinite(ea) and math.isfinite(d0) and d0 > 0:
-        xs = np.linspace(x[ok].min(), x[ok].max(), 50)
+
+def _draw_arrhenius(
+    ax, data: _Arrhenius, colour: str, *, name: str = "", x_offset: float = 0.0, detailed: bool = True
+) -> list[float]:
+    """Draw one model's Arrhenius data on ``ax``; return every y value drawn (for the axis limits).
+    Fitted temperatures are filled markers with their 95 % error bars, excluded ones open grey
+    markers crossed out; the fit line (solid over the data, dashed down to 298 K) and its 95 % band."""
+    prefix = f"{name}: " if name else ""
+    ys: list[float] = []
+    ok = np.isfinite(data.D) & np.isfinite(data.x)
+    pos = ok & (data.D > 0)
+    if detailed and data.repeats:
+        first = True
+        for xi, r in zip(data.x, data.repeats):
+            r = r[np.isfinite(r) & (r > 0)]
+            if len(r):
+                ax.scatter(np.full(len(r), xi), r, s=12, color="0.6", zorder=2, label="repeats" if first else None)
+                ys += list(r)
+                first = False
+    for sel, fitted in ((pos & data.fitted, True), (pos & ~data.fitted, False)):
+        if not sel.any():
+            continue
+        yerr = None
+        if data.err is not None:
+            e = np.where(np.isfinite(data.err), data.err, 0.0)[sel]
+            low = np.minimum(e, data.D[sel] * (1 - 1e-9))  # a lower end ≤ 0 is drawn to the axis (log scale)
+            yerr = np.vstack([low, e])
+            ys += list(data.D[sel] + e)
+            ys += [v for v in data.D[sel] - e if v > 0]
+        ys += list(data.D[sel])
+        if fitted:
+            label = f"{prefix}D(T) fitted" if name else "D(T), mean of repeats (95 % CI), fitted"
+            ax.errorbar(
+                data.x[sel] + x_offset,
+                data.D[sel],
+                yerr=yerr,
+                fmt="o",
+                color=colour,
+                ms=6,
+                capsize=3,
+                zorder=4,
+                label=label,
+            )
+        else:
+            ax.errorbar(
+                data.x[sel] + x_offset,
+                data.D[sel],
+                yerr=yerr,
+                fmt="o",
+                mfc="white",
+                mec="0.45",
+                ecolor="0.6",
+                ms=7,
+                capsize=3,
+                zorder=4,
+                label=f"{prefix}{data.excluded_note}" if data.excluded_note else None,
+            )
+            ax.scatter(data.x[sel] + x_offset, data.D[sel], marker="x", s=30, color="0.45", zorder=5)
+    if data.ea is not None and data.d0 is not None and data.fitted.any():
+        x_fit = data.x[data.fitted]
+        x298 = 1000.0 / T_ROOM_K
+        xs = np.linspace(x_fit.min(), x_fit.max(), 50)
+        line = dict(color=colour, lw=1.5)
         ax.plot(
             xs,
-            d0 * np.exp(-ea * xs / (KB_EV * 1000.0)),
-            color="#1f77b4",
-            lw=1.5,
-            label=f"Arrhenius fit, E$_a$ = {ea:.3g} eV",
+            data.d0 * np.exp(-data.ea * xs / (KB_EV * 1000.0)),
+            **line,
+            label=f"{prefix}Arrhenius fit, E$_a$ = {data.ea:.3g} eV",
         )
-        xe = np.linspace(x[ok].max(), x298, 50)
+        xe = np.linspace(x_fit.max(), x298, 50)
         ax.plot(
             xe,
-            d0 * np.exp(-ea * xe / (KB_EV * 1000.0)),
-            color="#1f77b4",
+            data.d0 * np.exp(-data.ea * xe / (KB_EV * 1000.0)),
+            color=colour,
             lw=1.2,
             ls="--",
-            label="extrapolation to 298 K",
+            label="extrapolation to 298 K" if detailed else None,
         )
-
-    band_d = d.get("band_D298_cm2_s")
-    band_s = d.get("band_mS_cm") or _band_from_thresholds(thresholds)
-    if not band_d and band_s and d.get("li_number_density_cm3"):
-        band_d = [sigma_to_D(v, float(d["li_number_density_cm3"])) for v in band_s]
-    if band_d:
-        lo, hi = sorted(float(v) for v in band_d)
-        label = "accepted band"
-        if band_s:
-            label += f" σ$_{{298}}$ ∈ [{band_s[0]:g}, {band_s[1]:g}] mS/cm"
-        ax.fill_between([x298 - 0.07, x298 + 0.07], lo, hi, color="#2ca02c", alpha=0.3, lw=0, label=label)
-
-    d298 = d.get("D298_cm2_s")
-    if d298 is not None and math.isfinite(d298) and d298 > 0:
-        interval = d.get("D298_interval_cm2_s")
+    if data.band is not None:
+        bx, lo, hi = data.band
+        ax.fill_between(bx, lo, hi, color=colour, alpha=0.15, lw=0, label=f"{prefix}95 % band of the fit")
+        ys += [float(lo.min()), float(hi.max())]
+    if data.d298 is not None:
         yerr298 = None
-        if interval and len(interval) == 2 and None not in interval:
-            yerr298 = [[max(d298 - interval[0], 0)], [max(interval[1] - d298, 0)]]
-        sigma = metric.get("value")
-        s_text = f", σ$_{{298}}$ = {sigma:.3g} mS/cm" if sigma is not None and math.isfinite(sigma) else ""
+        if data.d298_interval is not None:
+            lo298, hi298 = data.d298_interval
+            yerr298 = [[max(data.d298 - max(lo298, 0.0), 0.0) * (1 - 1e-9)], [max(hi298 - data.d298, 0.0)]]
+            ys += [hi298] + ([lo298] if lo298 > 0 else [])
+        ys.append(data.d298)
         ax.errorbar(
-            [x298],
-            [d298],
+            [1000.0 / T_ROOM_K + x_offset],
+            [data.d298],
             yerr=yerr298,
             fmt="*",
-            ms=13,
-            color="#d62728",
+            ms=13 if detailed else 11,
+            color=colour if not detailed else "#d62728",
+            mec="k",
+            mew=0.5,
             capsize=4,
-            zorder=4,
-            label=f"D(298 K) = {d298:.2e} cm²/s{s_text}",
+            zorder=6,
+            label=None if not detailed else "D(298 K) with 95 % interval",
         )
+    return ys
 
+
+def _accepted_band(ax, details: Mapping[str, Any], thresholds) -> list[float]:
+    """Shade the accepted σ298 band at 298 K, converted to D; return its two D values (or [])."""
+    band_d = details.get("band_D298_cm2_s")
+    band_s = details.get("band_mS_cm") or _band_from_thresholds(thresholds)
+    if not band_d and band_s and details.get("li_number_density_cm3"):
+        band_d = [sigma_to_D(v, float(details["li_number_density_cm3"])) for v in band_s]
+    if not band_d:
+        return []
+    lo, hi = sorted(float(v) for v in band_d)
+    label = "accepted band"
+    if band_s:
+        label += f" σ$_{{298}}$ ∈ [{band_s[0]:g}, {band_s[1]:g}] mS/cm"
+    x298 = 1000.0 / T_ROOM_K
+    ax.fill_between([x298 - 0.08, x298 + 0.08], lo, hi, color="#2ca02c", alpha=0.3, lw=0, label=label, zorder=1)
+    return [lo, hi]
+
+
+def _finish_arrhenius(ax, xs: list[float], ys: list[float]) -> None:
+    """Log y axis that contains every drawn value; x from the data to 298 K; T on the top axis."""
     ax.set_yscale("log")
+    positive = [y for y in ys if y is not None and math.isfinite(y) and y > 0]
+    if positive:
+        lo, hi = min(positive), max(positive)
+        ax.set_ylim(lo / 2.0, hi * 2.0)
+    x298 = 1000.0 / T_ROOM_K
+    ax.set_xlim(min(min(xs), x298) - 0.12, max(max(xs), x298) + 0.2)
     ax.set_xlabel("1000 / T (1/K)")
     ax.set_ylabel("Li diffusion coefficient D (cm²/s)")
-    lo_x = min(x[ok].min(), x298) - 0.15
-    ax.set_xlim(lo_x, x298 + 0.2)
     top = ax.secondary_xaxis("top", functions=(_inv1000, _inv1000))
     top.set_xlabel("T (K)")
-    ticks = sorted({*[float(v) for v in T[ok]], T_ROOM_K})
-    top.set_xticks(ticks)
-    top.set_xticklabels([f"{v:.0f}" for v in ticks], fontsize=8)
-    ax.legend(fontsize=8, loc="lower left")
-    ax.set_title(f"Task 3 — Li7P3S11 Arrhenius — {model}", fontsize=11)
     ax.grid(True, which="major", alpha=0.3)
+
+
+def plot_task3_arrhenius(metrics: Mapping[str, Mapping[str, Any]], *, model: str = "", thresholds=None):
+    """log D vs 1000/T: fitted temperatures with 95 % error bars, unresolved ones open and crossed out
+    (left out of the fit), the Arrhenius fit with its 95 % band down to 298 K, D(298 K) with its
+    interval, and the accepted σ298 band at 298 K; the y axis holds every error bar."""
+    metric = metrics.get("task3.sigma298") or {}
+    d = metric.get("details") or {}
+    data = _arrhenius_data(metric)
+    fig, ax = _new_figure(8, 5.6)
+    ys = _draw_arrhenius(ax, data, "#1f77b4")
+    ys += _accepted_band(ax, d, thresholds)
+    _finish_arrhenius(ax, list(data.x[np.isfinite(data.x)]), ys)
+    top = ax.child_axes[-1] if ax.child_axes else None
+    if top is not None:
+        ticks = sorted({*[float(v) for v in data.T_K[np.isfinite(data.T_K)]], T_ROOM_K})
+        top.set_xticks(ticks)
+        top.set_xticklabels([f"{v:.0f}" for v in ticks], fontsize=8)
+    sigma = metric.get("value")
+    if sigma is not None and math.isfinite(sigma):
+        text = f"σ$_{{298}}$ = {sigma:.3g} mS/cm"
+        interval = metric.get("interval")
+        if interval and None not in interval:
+            text += f" [{interval[0]:.3g}, {interval[1]:.3g}] (95 %)"
+        ax.plot([], [], " ", label=text)
+    if data.d298 is None:
+        n_fit = int(data.fitted.sum())
+        why = f"{n_fit} temperature(s) resolved, 2 needed" if n_fit < 2 else "the fit gave none"
+        ax.plot([], [], " ", label=f"no extrapolation to 298 K: {why}")
+    elif data.band_note:
+        ax.plot([], [], " ", label=f"(no band: {data.band_note})")
+    ax.legend(fontsize=7.5, loc="lower left")
+    ax.set_title(f"Task 3 — Li7P3S11 Arrhenius — {model}", fontsize=11)
     return fig
 
 
@@ -443,3 +656,283 @@ _PLOTS = (
     ("task3_arrhenius", "task3.sigma298", plot_task3_arrhenius),
     ("task4_stability", "task4.survival_fraction", plot_task4_stability),
 )
+# -- several models ----------------------------------------------------------------------------------------
+MODEL_COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf", "#7f7f7f"]
+_VERDICT_COLOURS = {"PASS": "#2ca02c", "FAIL": "#d62728"}
+
+
+def model_colour(i: int) -> str:
+    return MODEL_COLOURS[i % len(MODEL_COLOURS)]
+
+
+def comparison_keys(report: Mapping[str, Any]) -> list[str]:
+    """Metric keys drawn in the per-metric comparison: every metric with a threshold, the Task 2 regime
+    errors and the activation energy, in task order (per-temperature D and per-category test-split
+    metrics stay in the table)."""
+    from .table import build_rows, threshold_text
+
+    thresholds = report.get("thresholds") or {}
+    _models, rows = build_rows(report)
+    keys = []
+    for row in rows:
+        key = row.key
+        if (
+            threshold_text(thresholds, key)
+            or key == "task3.activation_energy"
+            or (key.startswith("task2.") and key.endswith(("_rmse", "_mae")))
+        ):
+            keys.append(key)
+    return keys
+
+
+def plot_compare_metrics(report: Mapping[str, Any], *, keys: list[str] | None = None):
+    """One panel per metric: the value of each model with its 95 % interval (or ± uncertainty), coloured
+    by verdict (PASS green, FAIL red, otherwise grey), the threshold drawn (band shaded)."""
+    from .table import better_direction, build_rows
+
+    thresholds = report.get("thresholds") or {}
+    models, rows = build_rows(report)
+    keys = keys if keys is not None else comparison_keys(report)
+    rows = [r for r in rows if r.key in keys]
+    if not rows or len(models) < 1:
+        raise _Skip("no metrics to compare")
+    ncols = min(3, len(rows))
+    nrows = math.ceil(len(rows) / ncols)
+    width = max(3.2, 0.55 * len(models) + 1.6)
+    fig, axes = _new_figure(width * ncols, 3.0 * nrows + 0.6, ncols=ncols, squeeze=False, nrows=nrows)
+    flat = [a for line in axes for a in line]
+    xs = np.arange(len(models))
+    for ax, row in zip(flat, rows):
+        ys: list[float] = []
+        for i, model in enumerate(models):
+            cell = row.cells.get(model)
+            if cell is None:
+                continue
+            m = cell.metric
+            value = m.get("value")
+            if value is None or not math.isfinite(value):
+                ax.text(i, 0.5, "n/a", transform=ax.get_xaxis_transform(), ha="center", fontsize=8, color="0.4")
+                continue
+            yerr = None
+            interval = m.get("interval")
+            if interval and len(interval) == 2 and None not in interval:
+                yerr = [[max(value - interval[0], 0.0)], [max(interval[1] - value, 0.0)]]
+                ys += [interval[0], interval[1]]
+            elif m.get("uncertainty") is not None and math.isfinite(m["uncertainty"]):
+                yerr = [[m["uncertainty"]], [m["uncertainty"]]]
+                ys += [value - m["uncertainty"], value + m["uncertainty"]]
+            ys.append(value)
+            colour = _VERDICT_COLOURS.get(cell.verdict, "0.45")
+            ax.errorbar([i], [value], yerr=yerr, fmt="o", color=colour, ms=7, capsize=4, zorder=3)
+        direction, band = better_direction(thresholds, row.key)
+        gates = [t for t in thresholds.values() if t.get("metric") == row.key and t.get("direction") in ("max", "min")]
+        if direction == "band" and band is not None:
+            ax.axhspan(band[0], band[1], color="#2ca02c", alpha=0.15, lw=0, zorder=0)
+            ys += list(band)
+        for t in gates:
+            ax.axhline(t["value"], color="#c00", ls="--", lw=1, zorder=1)
+            ys.append(t["value"])
+        finite = [y for y in ys if y is not None and math.isfinite(y)]
+        if finite:
+            lo, hi = min(finite), max(finite)
+            if row.key == "task3.sigma298" and lo > 0 and hi / lo > 30:
+                ax.set_yscale("log")
+                ax.set_ylim(lo / 1.5, hi * 1.5)
+            else:
+                pad = 0.08 * (hi - lo or abs(hi) or 1.0)
+                ax.set_ylim(lo - pad, hi + pad)
+        ax.set_xticks(xs)
+        ax.set_xticklabels(
+            models, rotation=30 if len(models) > 2 else 0, ha="right" if len(models) > 2 else "center", fontsize=8
+        )
+        ax.set_xlim(-0.6, len(models) - 0.4)
+        ax.set_title(f"{row.key}" + (f"  ({row.threshold_text})" if row.threshold_text else ""), fontsize=9)
+        ax.set_ylabel(row.unit or "value", fontsize=8)
+        ax.grid(True, axis="y", alpha=0.3)
+    for ax in flat[len(rows) :]:
+        ax.set_visible(False)
+    fig.suptitle(
+        "Metrics per model (95 % interval or ± uncertainty; green PASS, red FAIL, grey not gated; "
+        "red dashes: threshold)",
+        fontsize=10,
+    )
+    return fig
+
+
+def plot_compare_arrhenius(report: Mapping[str, Any], *, thresholds=None):
+    """Arrhenius data, fits and 95 % bands of every model on one axis, with the accepted σ298 band."""
+    thresholds = thresholds if thresholds is not None else report.get("thresholds") or {}
+    fig, ax = _new_figure(9, 6)
+    ys: list[float] = []
+    xs: list[float] = []
+    band_drawn = False
+    drawn = 0
+    models = sorted(report.get("results") or {})
+    for i, model in enumerate(models):
+        metric = _metric(report, model, "task3.sigma298")
+        if metric is None:
+            continue
+        try:
+            data = _arrhenius_data(metric)
+        except _Skip:
+            continue
+        offset = 0.012 * (i - (len(models) - 1) / 2)  # σ298 stars side by side
+        ys += _draw_arrhenius(ax, data, model_colour(i), name=model, x_offset=offset, detailed=False)
+        xs += list(data.x[np.isfinite(data.x)])
+        if not band_drawn:
+            band = _accepted_band(ax, metric.get("details") or {}, thresholds)
+            ys += band
+            band_drawn = bool(band)
+        drawn += 1
+    if not drawn:
+        raise _Skip("no model has Task 3 Arrhenius data")
+    _finish_arrhenius(ax, xs, ys)
+    ax.plot([], [], "*", color="0.3", ms=10, label="D(298 K) with 95 % interval (per model colour)")
+    ax.legend(fontsize=7, loc="lower left", ncol=1 if drawn < 3 else 2)
+    ax.set_title("Task 3 — Li7P3S11 Arrhenius, all models (open crossed markers: excluded from the fit)", fontsize=10)
+    return fig
+
+
+def plot_compare_task2(report: Mapping[str, Any]):
+    """Task 2 force error along the melt–quench for every model (regimes shaded), and per regime."""
+    models = sorted(report.get("results") or {})
+    series = []
+    for i, model in enumerate(models):
+        metric = _metric(report, model, "task2.force_rmse")
+        traj = ((metric or {}).get("details") or {}).get("trajectory")
+        if traj:
+            series.append((i, model, sorted(traj, key=lambda f: _f(f.get("time_ps")))))
+    if not series:
+        raise _Skip("no model has Task 2 trajectory details")
+    keys = {k for m in models for k in _metric_keys(report, m)}
+    regimes = sorted(k.split(".")[1] for k in keys if k.count(".") == 2 and re.fullmatch(r"task2\.\w+\.force_rmse", k))
+    fig, (ax, bars) = _new_figure(13, 4.6, ncols=2, width_ratios=[2.2, 1])
+    _, _, first = series[0]
+    t0 = np.array([_f(f.get("time_ps")) for f in first])
+    _shade_regimes(ax, t0, [f.get("regime") for f in first])
+    for i, model, traj in series:
+        t = np.array([_f(f.get("time_ps")) for f in traj])
+        err = np.array([_f(f.get("force_rmse")) for f in traj])
+        ax.plot(t, err, color=model_colour(i), lw=1.2, marker="o", ms=2.5, label=model)
+    for thr in (report.get("thresholds") or {}).values():
+        if thr.get("metric") == "task2.force_rmse" and thr.get("direction") == "max":
+            ax.axhline(thr["value"], color="#c00", ls="--", lw=1, label=f"threshold ≤ {thr['value']:.3g} eV/Å")
+    ax.set_xlabel("time along melt–quench (ps)")
+    ax.set_ylabel("force RMSE per snapshot (eV/Å)")
+    ax.set_ylim(bottom=0)
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=5, frameon=False)
+    ax.set_title("Task 2 — force error along the melt–quench", fontsize=10)
+
+    groups = [*regimes, "all"]
+    width = 0.8 / max(len(series), 1)
+    for j, (i, model, _traj) in enumerate(series):
+        values = []
+        for g in groups:
+            metric = _metric(report, model, "task2.force_rmse" if g == "all" else f"task2.{g}.force_rmse")
+            v = (metric or {}).get("value")
+            values.append(float(v) if v is not None and math.isfinite(v) else float("nan"))
+        pos = np.arange(len(groups)) + (j - (len(series) - 1) / 2) * width
+        bars.bar(pos, values, width=width * 0.95, color=model_colour(i), label=model)
+    bars.set_xticks(np.arange(len(groups)))
+    bars.set_xticklabels(groups)
+    bars.set_ylabel("force RMSE (eV/Å)")
+    bars.set_title("per regime", fontsize=10)
+    bars.grid(True, axis="y", alpha=0.3)
+    return fig
+
+
+def _shade_regimes(ax, t: np.ndarray, regimes: list) -> None:
+    if not any(regimes) or not len(t):
+        return
+    edges = np.concatenate([[t[0]], (t[1:] + t[:-1]) / 2, [t[-1]]]) if len(t) > 1 else np.array([t[0], t[0] + 1])
+    start = 0
+    seen: set[str] = set()
+    palette = dict(REGIME_COLOURS)
+    for i in range(1, len(regimes) + 1):
+        if i == len(regimes) or regimes[i] != regimes[start]:
+            name = regimes[start]
+            if name:
+                colour = palette.setdefault(name, _FALLBACK_REGIME_COLOURS[len(palette) % 4])
+                ax.axvspan(edges[start], edges[i], color=colour, alpha=0.45, lw=0, label=None if name in seen else name)
+                seen.add(name)
+            start = i
+
+
+def _metric(report: Mapping[str, Any], model: str, key: str) -> Mapping[str, Any] | None:
+    for entry in ((report.get("results") or {}).get(model) or {}).values():
+        for m in entry.get("metrics", []):
+            if m.get("key") == key:
+                return m
+    return None
+
+
+def _metric_keys(report: Mapping[str, Any], model: str) -> list[str]:
+    return [
+        m["key"]
+        for entry in ((report.get("results") or {}).get(model) or {}).values()
+        for m in entry.get("metrics", [])
+    ]
+
+
+# -- figures of a report -----------------------------------------------------------------------------------
+@dataclass
+class Figure:
+    """One drawn figure: ``name`` (file stem), ``title`` (caption) and the matplotlib figure."""
+
+    name: str
+    title: str
+    figure: Any
+
+    def png(self, dpi: int = 110) -> bytes:
+        """The figure as PNG bytes."""
+        import io
+
+        buffer = io.BytesIO()
+        self.figure.savefig(buffer, format="png", dpi=dpi)
+        return buffer.getvalue()
+
+
+_COMPARISONS = (
+    ("compare_metrics", "Metrics per model", plot_compare_metrics),
+    ("compare_task3_arrhenius", "Task 3: Arrhenius lines of all models", plot_compare_arrhenius),
+    ("compare_task2_force_error", "Task 2: force error along the melt–quench per model", plot_compare_task2),
+)
+
+
+def report_figures(report: Mapping[str, Any], *, notes: list[str] | None = None, comparison: bool | None = None):
+    """Every figure the report has data for: with several models (or ``comparison=True``) the comparison
+    figures first, then each model's own plots. Reasons for skipped plots are appended to ``notes``."""
+    notes = notes if notes is not None else []
+    results = report.get("results") or {}
+    out: list[Figure] = []
+    if comparison if comparison is not None else len(results) > 1:
+        for name, title, builder in _COMPARISONS:
+            try:
+                out.append(Figure(name, title, builder(report)))
+            except _Skip as skip:
+                msg = f"comparison plot {name} skipped: {skip}"
+                log.info(msg)
+                notes.append(msg)
+    thresholds = report.get("thresholds") or {}
+    for model, tasks in sorted(results.items()):
+        metrics = {m["key"]: m for entry in tasks.values() for m in entry.get("metrics", [])}
+        for name, key, builder in _PLOTS:
+            if metrics.get(key) is None:
+                continue
+            try:
+                fig = builder(metrics, model=model, thresholds=thresholds)
+            except _Skip as skip:
+                msg = f"plot {name} of model {model} skipped: {skip}"
+                log.info(msg)
+                notes.append(msg)
+                continue
+            out.append(Figure(f"{safe_name(model)}_{name}", f"{model}: {_TITLES[name]}", fig))
+    return out
+
+
+_TITLES = {
+    "task1_parity": "Task 1 formation energies",
+    "task2_force_error": "Task 2 force error along the melt–quench",
+    "task3_arrhenius": "Task 3 Arrhenius plot",
+    "task4_stability": "Task 4 stability map",
+}

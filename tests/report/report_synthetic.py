@@ -202,3 +202,33 @@ def make_report(
     )
     args.update(kw)
     return build_report(**args)
+
+
+def task3_metric_from_runs(
+    model: str = "m", Ea: float = 0.25, D0: float = 1e-2, noise: float = 0.1, seed: int = 0, unresolved_K=(400.0,)
+) -> dict:
+    """``task3.sigma298`` as the plugin makes it: synthetic runs (Arrhenius D with noise) through
+    :func:`pytest_lips.tasks.task3_conductivity.analyse`; the temperatures in ``unresolved_K`` get a Li
+    MSD below the gate and are left out of the fit."""
+    from pytest_lips.analysis import BOLTZMANN_eV_K
+    from pytest_lips.tasks import task3_conductivity as task3
+
+    protocol = task3.Task3Protocol(temperatures_K=(400.0, 500.0, 600.0, 700.0, 800.0), repeats=3)
+    rng = np.random.default_rng(seed)
+    results = []
+    for run in task3.plan_runs(protocol, 0):
+        D = D0 * math.exp(-Ea / (BOLTZMANN_eV_K * run.temperature_K)) * (1 + noise * rng.standard_normal())
+        record = RunRecord(task="task3", run_id=run.run_id, steps_requested=10, steps_done=10, completed=True)
+        results.append(
+            {
+                "record": record.to_dict(),
+                "temperature_K": run.temperature_K,
+                "n_li": 224,
+                "volume_A3": 14000.0,
+                "D_cm2_s": D,
+                "D_stderr_cm2_s": noise * abs(D),
+                "temperature_K_measured": run.temperature_K * (1 + 0.01 * rng.standard_normal()),
+                "msd_end_of_fit_A2": 0.5 if run.temperature_K in unresolved_K else 20.0,
+            }
+        )
+    return task3.analyse(results, protocol, model=model)[0].to_dict()
