@@ -316,6 +316,7 @@ class _Arrhenius:
     band: tuple[np.ndarray, np.ndarray, np.ndarray] | None  # (x, low, high) of the fit's 95 % band
     band_note: str
     excluded_note: str
+    n_resolved: int
 
 
 def _arrhenius_data(metric: Mapping[str, Any]) -> _Arrhenius:
@@ -360,12 +361,17 @@ def _arrhenius_data(metric: Mapping[str, Any]) -> _Arrhenius:
             band = (xs, lo, hi)
         except _Skip as skip:
             band_note = str(skip)
-    excluded = [f"{t:g} K" for t, f in zip(T, fitted) if not f]
+    resolved_T = {round(float(t), 6) for t in d.get("resolved_temperatures_K") or T[fitted]}
+    unresolved = [f"{t:g} K" for t, f in zip(T, fitted) if not f and round(float(t), 6) not in resolved_T]
+    unfitted = [f"{t:g} K" for t, f in zip(T, fitted) if not f and round(float(t), 6) in resolved_T]
     min_msd = (d.get("protocol") or {}).get("gate_min_msd_A2")
-    excluded_note = ""
-    if excluded:
-        why = f"Li MSD < {min_msd:g} Å²" if min_msd is not None else "not resolved"
-        excluded_note = f"not resolved ({why}), excluded from the fit: {', '.join(excluded)}"
+    notes = []
+    if unresolved:
+        why = f"Li MSD < {min_msd:g} Å²" if min_msd is not None else "Li MSD too small"
+        notes.append(f"not resolved ({why}), excluded from the fit: {', '.join(unresolved)}")
+    if unfitted:
+        notes.append(f"not fitted: {', '.join(unfitted)}")
+    excluded_note = "; ".join(notes)
     return _Arrhenius(
         x=x,
         T_K=T,
@@ -380,6 +386,7 @@ def _arrhenius_data(metric: Mapping[str, Any]) -> _Arrhenius:
         band=band,
         band_note=band_note,
         excluded_note=excluded_note,
+        n_resolved=len(resolved_T),
     )
 
 
@@ -544,8 +551,7 @@ def plot_task3_arrhenius(metrics: Mapping[str, Mapping[str, Any]], *, model: str
             text += f" [{interval[0]:.3g}, {interval[1]:.3g}] (95 %)"
         ax.plot([], [], " ", label=text)
     if data.d298 is None:
-        n_fit = int(data.fitted.sum())
-        why = f"{n_fit} temperature(s) resolved, 2 needed" if n_fit < 2 else "the fit gave none"
+        why = f"{data.n_resolved} temperature(s) resolved, 2 needed" if data.n_resolved < 2 else "the fit gave none"
         ax.plot([], [], " ", label=f"no extrapolation to 298 K: {why}")
     elif data.band_note:
         ax.plot([], [], " ", label=f"(no band: {data.band_note})")

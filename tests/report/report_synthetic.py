@@ -205,8 +205,14 @@ def make_report(
 
 
 def task3_metric_from_runs(
-    model: str = "m", Ea: float = 0.25, D0: float = 1e-2, noise: float = 0.1, seed: int = 0, unresolved_K=(400.0,)
-) -> dict:
+    model: str = "m",
+    Ea: float = 0.25,
+    D0: float = 1e-2,
+    noise: float = 0.1,
+    seed: int = 0,
+    unresolved_K=(400.0,),
+    with_activation_energy: bool = False,
+):
     """``task3.sigma298`` as the plugin makes it: synthetic runs (Arrhenius D with noise) through
     :func:`pytest_lips.tasks.task3_conductivity.analyse`; the temperatures in ``unresolved_K`` get a Li
     MSD below the gate and are left out of the fit."""
@@ -231,4 +237,19 @@ def task3_metric_from_runs(
                 "msd_end_of_fit_A2": 0.5 if run.temperature_K in unresolved_K else 20.0,
             }
         )
-    return task3.analyse(results, protocol, model=model)[0].to_dict()
+    sigma, activation_energy = task3.analyse(results, protocol, model=model)[:2]
+    return sigma.to_dict() if not with_activation_energy else (sigma.to_dict(), activation_energy.to_dict())
+
+
+def with_task3_from_runs(report: dict, model: str, **kwargs) -> dict:
+    """``report`` with ``model``'s ``task3.sigma298`` replaced by :func:`task3_metric_from_runs` (and its
+    threshold verdicts re-evaluated)."""
+    metric = task3_metric_from_runs(model, **kwargs)
+    entry = report["results"][model]["task3"]
+    entry["metrics"] = [metric if m["key"] == "task3.sigma298" else m for m in entry["metrics"]]
+    verdicts = [v.to_dict() for v in default_thresholds().evaluate(Metric.from_dict(metric))]
+    entry["verdicts"] = [v for v in entry["verdicts"] if v.get("metric") != "task3.sigma298"] + verdicts
+    from pytest_lips.report import summarize
+
+    report["summary"] = summarize(report)
+    return report
