@@ -433,20 +433,21 @@ def _draw_arrhenius(
                 label=label,
             )
         else:
+            grey = "0.45" if detailed else colour  # several models: each keeps its colour
             ax.errorbar(
                 data.x[sel] + x_offset,
                 data.D[sel],
                 yerr=yerr,
                 fmt="o",
                 mfc="white",
-                mec="0.45",
-                ecolor="0.6",
+                mec=grey,
+                ecolor="0.6" if detailed else colour,
                 ms=7,
                 capsize=3,
                 zorder=4,
                 label=f"{prefix}{data.excluded_note}" if data.excluded_note else None,
             )
-            ax.scatter(data.x[sel] + x_offset, data.D[sel], marker="x", s=30, color="0.45", zorder=5)
+            ax.scatter(data.x[sel] + x_offset, data.D[sel], marker="x", s=30, color=grey, zorder=5)
     if data.ea is not None and data.d0 is not None and data.fitted.any():
         x_fit = data.x[data.fitted]
         x298 = 1000.0 / T_ROOM_K
@@ -772,6 +773,7 @@ def plot_compare_arrhenius(report: Mapping[str, Any], *, thresholds=None):
     ys: list[float] = []
     xs: list[float] = []
     band_drawn = False
+    any_d298 = False
     drawn = 0
     models = sorted(report.get("results") or {})
     for i, model in enumerate(models):
@@ -784,6 +786,11 @@ def plot_compare_arrhenius(report: Mapping[str, Any], *, thresholds=None):
             continue
         offset = 0.012 * (i - (len(models) - 1) / 2)  # σ298 stars side by side
         ys += _draw_arrhenius(ax, data, model_colour(i), name=model, x_offset=offset, detailed=False)
+        any_d298 = any_d298 or data.d298 is not None
+        if data.d298 is None:
+            ax.plot(
+                [], [], " ", label=f"{model}: no extrapolation to 298 K ({data.n_resolved} temperature(s) resolved)"
+            )
         xs += list(data.x[np.isfinite(data.x)])
         if not band_drawn:
             band = _accepted_band(ax, metric.get("details") or {}, thresholds)
@@ -793,7 +800,8 @@ def plot_compare_arrhenius(report: Mapping[str, Any], *, thresholds=None):
     if not drawn:
         raise _Skip("no model has Task 3 Arrhenius data")
     _finish_arrhenius(ax, xs, ys)
-    ax.plot([], [], "*", color="0.3", ms=10, label="D(298 K) with 95 % interval (per model colour)")
+    if any_d298:
+        ax.plot([], [], "*", color="0.3", ms=10, label="D(298 K) with 95 % interval (per model colour)")
     ax.legend(fontsize=7, loc="lower left", ncol=1 if drawn < 3 else 2)
     ax.set_title("Task 3 — Li7P3S11 Arrhenius, all models (open crossed markers: excluded from the fit)", fontsize=10)
     return fig
