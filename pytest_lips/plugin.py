@@ -459,6 +459,10 @@ class _LipsHooks:
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
         report = yield
+        if call.when == "call":  # a batch that raised leaves no progress line on the terminal
+            from .progress import close_all
+
+            close_all()
         if call.when == "call" and call.excinfo is not None and item.nodeid.startswith(f"{NODEID_PREFIX}/"):
             classify_exception(report, call.excinfo)
         return report

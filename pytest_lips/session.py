@@ -546,34 +546,20 @@ class LipsSession:
 
     # -- progress -------------------------------------------------------------------------------
     def progress(self, label: str, total_steps: int, min_interval_s: float = 10.0) -> Any:
-        """A callback ``callback(steps_done)`` printing a rate-limited progress line."""
+        """A callback ``callback(steps_done)`` showing one batch's progress (:class:`~.progress.ProgressLine`: one
+        updating line on a terminal, plain rate-limited lines otherwise; silent with ``-q`` and on xdist workers)."""
+        from .progress import ProgressLine
+
         reporter = self.config.pluginmanager.get_plugin("terminalreporter")
         quiet = self.config.get_verbosity() < 0 or hasattr(self.config, "workerinput") or reporter is None
-        start = time.monotonic()
-        state = {"last": start, "done": 0}
-
-        def callback(steps_done: int) -> None:
-            if quiet or reporter is None:  # quiet already covers a missing reporter
-                return
-            now = time.monotonic()
-            finished = steps_done >= total_steps
-            if not finished and now - state["last"] < min_interval_s:
-                return
-            state["last"] = now
-            elapsed = max(now - start, 1e-9)
-            rate = steps_done / elapsed
-            left = (total_steps - steps_done) / rate if rate > 0 else math.inf
-            pct = 100.0 * steps_done / max(total_steps, 1)
-            eta = "done" if finished else (f"~{left:.0f} s left" if math.isfinite(left) else "")
-            line = f"[lips] {label}: {steps_done}/{total_steps} steps ({pct:.0f} %), {rate:.1f} steps/s, {eta}"
-            capture = self.config.pluginmanager.get_plugin("capturemanager")
-            if capture is None:
-                reporter.write_line(line)
-                return
-            with capture.global_and_fixture_disabled():  # as pytest's live logging does
-                reporter.write_line(line)
-
-        return callback
+        return ProgressLine(
+            label,
+            total_steps,
+            None if quiet else reporter,
+            self.config.pluginmanager.get_plugin("capturemanager"),
+            tty=bool(getattr(reporter, "isatty", False)),
+            min_interval_s=min_interval_s,
+        )
 
     # -- recording and gating -------------------------------------------------------------------
     def check(self, node: pytest.Item, model: Any, metrics: tuple[Metric, ...]) -> None:

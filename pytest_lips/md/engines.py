@@ -77,6 +77,13 @@ class MDEngine(Protocol):
     def identity(self) -> str: ...
 
 
+def _announce(progress: Progress | None, run_ids: list[str]) -> None:
+    """Tell a progress callback that offers ``set_running`` (``lips_progress``'s) which runs are in flight."""
+    set_running = getattr(progress, "set_running", None)
+    if set_running is not None:
+        set_running(run_ids)
+
+
 def torch_sim_available() -> bool:
     """Whether torch-sim (``torch-sim-atomistic``, Python >= 3.12) can be imported."""
     return importlib.util.find_spec("torch_sim") is not None
@@ -120,6 +127,7 @@ class AseEngine:
                 if progress is not None:
                     progress(offset + steps)
 
+            _announce(progress, [job.job_id])
             out.append(self.run_one(job, model, job_progress))
             done_before += job.n_steps
         return out
@@ -327,6 +335,7 @@ class TorchSimEngine:
                     if progress is not None:
                         progress(offset + steps)
 
+                _announce(progress, [jobs[i].job_id for i in batch])
                 trajectories = self._run_batch([jobs[i] for i in batch], ts_model, device, batch_progress)
                 for i, traj in zip(batch, trajectories):
                     results[i] = traj

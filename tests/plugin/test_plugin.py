@@ -344,6 +344,6 @@ def test_progress_lines_and_quiet(pytester: pytest.Pytester, lips_inputs) -> Non
     )
     args = [*lips_args(lips_inputs, "--lips-tasks=test_split"), "-k", "md_like"]
     result = pytester.runpytest(*args)
-    result.stdout.fnmatch_lines(["[[]lips[]] demo run: 100/100 steps (100 %)*done"])
+    result.stdout.fnmatch_lines(["[[]lips[]] demo run: 100/100 steps (100 %)*done in * s"])
     quiet = pytester.runpytest(*args, "-q")
     quiet.stdout.no_fnmatch_line("*demo run*")
