@@ -274,8 +274,8 @@ def arrhenius_band(details: Mapping[str, Any], inv_T_per_kK: np.ndarray) -> tupl
             raise _Skip(f"per_temperature has no entry for {T:g} K")
         measured = entry.get("temperature_K_measured") or [None] * len(entry["D_cm2_s"])
         errs = entry.get("D_stderr_cm2_s") or [None] * len(entry["D_cm2_s"])
-        for D, se, tm in zip(entry["D_cm2_s"], errs, measured):
-            runs.append(RunDiffusion(float(T), float(D), _f(se), _f(tm)))
+        for D, stderr, tm in zip(entry["D_cm2_s"], errs, measured):
+            runs.append(RunDiffusion(float(T), float(D), _f(stderr), _f(tm)))
     estimate = calibrated_conductivity_at_298(runs, n_carriers=1, volume_A3=1.0)
     fit = estimate.arrhenius
     if fit is None or not math.isclose(estimate.D298_cm2_s, float(d298), rel_tol=1e-6):
@@ -379,8 +379,8 @@ def _arrhenius_data(metric: Mapping[str, Any]) -> _Arrhenius:
         err=err,
         fitted=fitted,
         repeats=repeats,
-        ea=float(ea) if good_fit else None,
-        d0=float(d0) if good_fit else None,
+        ea=_f(ea) if good_fit else None,
+        d0=_f(d0) if good_fit else None,
         d298=d298,
         d298_interval=d298_interval,
         band=band,
@@ -920,9 +920,9 @@ def report_figures(report: Mapping[str, Any], *, notes: list[str] | None = None,
     results = report.get("results") or {}
     out: list[Figure] = []
     if comparison if comparison is not None else len(results) > 1:
-        for name, title, builder in _COMPARISONS:
+        for name, title, compare in _COMPARISONS:
             try:
-                out.append(Figure(name, title, builder(report)))
+                out.append(Figure(name, title, compare(report)))
             except _Skip as skip:
                 msg = f"comparison plot {name} skipped: {skip}"
                 log.info(msg)
