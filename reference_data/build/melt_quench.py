@@ -25,18 +25,30 @@ FCC_TO_CUBIC = np.array([[-1, 1, 1], [1, -1, 1], [1, 1, -1]])
 
 
 def argyrodite_md_cell():
-    """The 52-atom cubic Li6PS5Cl cell of the melt-quench: the PBEsol-relaxed primitive cell
-    (``pack/task1/Li6PS5Cl.extxyz``) repeated onto the F-centred cubic cell (4 primitive cells)."""
+    """The 52-atom cubic Li6PS5Cl cell of the melt-quench: the PBEsol-relaxed primitive cell repeated onto the
+    F-centred cubic cell (4 primitive cells).
+
+    The relaxed cell is ``pack/task1/Li6PS5Cl.extxyz``; while that relaxation is in its positions phase (cell
+    final, ``relax_mode == "positions"``) its latest step serves, since the MD thermalises for 3 ps at 300 K
+    before the first snapshot; ``info["start"]`` records which.
+    """
     from ase.build import make_supercell
 
     relaxed = PACK_DIR / "task1" / "Li6PS5Cl.extxyz"
-    if not relaxed.exists():
-        raise SystemExit(f"{relaxed} does not exist yet: relax Li6PS5Cl first (build_pack.py --stage relax)")
-    prim = read(relaxed)
+    steps = PACK_DIR / "task1" / "relax" / "Li6PS5Cl.extxyz"
+    if relaxed.exists():
+        prim, start = read(relaxed), "PBEsol-relaxed primitive cell (pack/task1/Li6PS5Cl.extxyz)"
+    elif steps.exists() and read(steps).info.get("relax_mode") == "positions":
+        prim = read(steps)
+        start = (f"PBEsol relaxation step {prim.info.get('step')} in its positions phase (cell final; "
+                 f"pack/task1/relax/Li6PS5Cl.extxyz)")
+    else:
+        raise SystemExit(f"{relaxed} does not exist yet and the relaxation has not reached its positions phase: "
+                         "relax Li6PS5Cl first (build_pack.py --stage relax)")
     prim.calc = None
     cubic = make_supercell(prim, FCC_TO_CUBIC)
     cubic.wrap()
-    cubic.info = {"label_source": "PBEsol-relaxed primitive cell (pack/task1/Li6PS5Cl.extxyz) on the cubic cell"}
+    cubic.info = {"start": start + ", on the 52-atom cubic cell"}
     return cubic
 
 
@@ -90,6 +102,7 @@ def run(p: MeltQuench = MELT_QUENCH, start_file=WORK_DIR / "Li7P3S11_chgnet_rela
     atoms = argyrodite_md_cell() if PACK_SYSTEM == "li6ps5cl" else read(start_file)
     if PACK_SYSTEM == "lips" and "CHGNet" not in str(atoms.info.get("label_source", "")):
         print("warning: start structure is not the CHGNet-relaxed cell:", atoms.info.get("label_source"))
+    start_note = str(atoms.info.get("start", f"{start_file}"))
     atoms.info.clear()
     atoms.calc = chgnet_calculator(threads=1)
     rng = np.random.default_rng(p.seed)
@@ -131,14 +144,14 @@ def run(p: MeltQuench = MELT_QUENCH, start_file=WORK_DIR / "Li7P3S11_chgnet_rela
                          "temperature_K": setpoint_K(t, p), "temperature_inst_K": round(tinst, 1),
                          "regime": regime, "msd_S_A2": round(msd_s, 3),
                          "md": f"{chgnet_version()}; Langevin NVT dt={p.timestep_fs} fs, friction "
-                               f"{p.friction_per_fs}/fs, seed {p.seed}"}
+                               f"{p.friction_per_fs}/fs, seed {p.seed}; start: {start_note}"}
             snaps.append(snap)
     wall = time.time() - t0
     SNAPSHOTS.parent.mkdir(parents=True, exist_ok=True)
     write(SNAPSHOTS, snaps, format="extxyz")
     log_dir = WORK_DIR if PACK_SYSTEM == "lips" else PACK_DIR / "task2"  # the argyrodite pack ships it as is
     (log_dir / "melt_quench_log.json").write_text(json.dumps(
-        {"protocol": p.to_dict(), "wall_s": wall, "steps": nsteps, "trajectory": traj}, indent=0))
+        {"protocol": p.to_dict(), "start": start_note, "wall_s": wall, "steps": nsteps, "trajectory": traj}, indent=0))
     print(f"{len(snaps)} snapshots -> {SNAPSHOTS}; {nsteps} steps in {wall:.0f} s")
 
 
