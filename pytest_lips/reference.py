@@ -2,22 +2,30 @@
 
 A pack is a directory holding ``manifest.yaml``::
 
-    schema_version: 1
+    schema_version: 2
     name: lips-open-pbesol
     version: "2026.11"
     description: ...
     method: {code: "GPAW 22.8.0", functional: PBEsol, basis: ..., kpoints: ..., scf: ..., setups: ...}
     units: {energy: eV, forces: eV/Å, stress: eV/Å^3, positions: Å}
+    system: {...}               # the chemistry: see pytest_lips.system and docs/PACK_SCHEMA.md
     files:
       - {path: task1/Li2S.extxyz, sha256: ..., description: ..., provenance: ..., method: {...}}
     task1:
       end_members: {Li2S: Li2S, P2S5: P2S5}
       structures:
-        - {name: Li2S, formula: Li2S, x_Li2S: 1.0, role: end_member, extrapolation: false,
+        - {name: Li2S, formula: Li2S, role: end_member, extrapolation: false,
            status: ok, reason: "", file: task1/Li2S.extxyz, relaxation_file: task1/relax/Li2S.extxyz}
     task2: {file: task2/li7p3s11_melt_quench.extxyz, status: ok, reason: ""}
     task3: {structure: task3/Li7P3S11.extxyz, status: ok, reason: ""}
     data: {file: data/lips_open.extxyz, status: ok}
+
+Further keys of a task1 entry (the LiPS pack's ``x_Li2S``) are optional and informative (kept in
+:attr:`Task1Entry.properties` and the report's details): formation energies come
+from the composition of each structure and the end members named in ``system.end_members``
+(:func:`pytest_lips.analysis.formation.composition_balance`).  A ``schema_version: 1`` pack (no
+``system`` section) still loads; its chemistry is that of the shipped LiPS pack, and
+``pack.system.note`` says so.
 
 Statuses: ``ok`` | ``missing`` | ``pending``.  :func:`load_reference_pack` validates the manifest
 (schema version, required keys, the sha256 of every listed file, every file an ``ok`` entry refers
@@ -39,12 +47,15 @@ import yaml
 
 from .data import DataUnavailable, file_sha256
 from .errors import LipsDataError
+from .system import PackSystem, parse_system, resolve_pack, system_of_manifest
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+SUPPORTED_SCHEMA_VERSIONS = (1, 2)
 MANIFEST_NAME = "manifest.yaml"
 STATUSES = ("ok", "missing", "pending")
 REQUIRED_KEYS = ("schema_version", "name", "version", "method", "units", "files")
 TASK2_REGIMES = ("crystal", "liquid", "amorphous")
+_TASK1_KEYS = frozenset({"name", "formula", "role", "extrapolation", "status", "reason", "file", "relaxation_file"})
 
 _REGENERATE = (
     "re-generate the pack (reference_data/build) or, if you changed a file on purpose, refresh the "
@@ -69,7 +80,6 @@ class Task1Entry:
 
     name: str
     formula: str
-    x_Li2S: float
     role: str = "crystal"
     extrapolation: bool = False
     status: str = "ok"
@@ -78,6 +88,8 @@ class Task1Entry:
     relaxation_file: str | None = None
     path: Path | None = None
     relaxation_path: Path | None = None
+    #: Further keys of the manifest entry (e.g. a LiPS entry's Li2S fraction), copied into the report's details.
+    properties: dict[str, Any] = field(default_factory=dict)
 
     @property
     def available(self) -> bool:
@@ -126,6 +138,8 @@ class ReferencePack:
     task2: PackItem | None
     task3: PackItem | None
     data: PackItem | None
+    #: The chemistry (``system:`` section; inferred for a schema-1 pack, see :attr:`PackSystem.note`).
+    system: PackSystem = field(default_factory=lambda: system_of_manifest({}))
 
     @property
     def name(self) -> str:
@@ -167,7 +181,7 @@ class ReferencePack:
         raise KeyError(f"pack {self.key} has no task1 structure {name!r}; it has {[e.name for e in self.task1]}")
 
     def task1_end_member(self, which: str) -> Task1Entry:
-        """Entry of end member ``which`` (``"Li2S"`` or ``"P2S5"``)."""
+        """Entry of end member ``which`` (a formula of ``system.end_members``)."""
         return self.task1_entry(self.end_members[which])
 
     # -- Task 2 -----------------------------------------------------------------------------------
@@ -177,7 +191,7 @@ class ReferencePack:
             reason = (
                 "the pack has no task2 section" if self.task2 is None else f"{self.task2.status}: {self.task2.reason}"
             )
-            raise LipsDataError(f"pack {self.key}: Task 2 data unavailable ({reason})")
+            raise DataUnavailable(f"pack {self.key}: Task 2 data unavailable ({reason})")
         frames = read_frames(self.task2.path)  # type: ignore[arg-type]
         for i, atoms in enumerate(frames):
             regime = str(atoms.info.get("regime", ""))
@@ -190,12 +204,19 @@ class ReferencePack:
 
     # -- Task 3 and data ---------------------------------------------------------------------------
     def task3_structure(self) -> Any:
+        """The Task 3 cell; ``info["mobile_ion"]`` and ``info["mobile_ion_charge"]`` name the pack's mobile ion.
+
+        A pending or missing cell raises :class:`~pytest_lips.data.DataUnavailable` (the item is SKIPPED
+        with the pack's reason)."""
         if self.task3 is None or not self.task3.available:
             reason = (
                 "the pack has no task3 section" if self.task3 is None else f"{self.task3.status}: {self.task3.reason}"
             )
-            raise LipsDataError(f"pack {self.key}: Task 3 structure unavailable ({reason})")
-        return read_frames(self.task3.path)[-1]  # type: ignore[arg-type]
+            raise DataUnavailable(f"pack {self.key}: Task 3 structure unavailable ({reason})")
+        atoms = read_frames(self.task3.path)[-1]  # type: ignore[arg-type]
+        atoms.info["mobile_ion"] = self.system.mobile_ion
+        atoms.info["mobile_ion_charge"] = self.system.mobile_ion_charge
+        return atoms
 
     def data_file(self) -> Path | None:
         """Path of the pack's open data set (LiPS-25 extxyz format), or None."""
@@ -206,6 +227,7 @@ class ReferencePack:
             "root": str(self.root),
             "name": self.name,
             "version": self.version,
+            "system": self.system.name,
             "method": self.method,
             "task1": {e.name: e.status for e in self.task1},
             "task2": None if self.task2 is None else self.task2.status,
@@ -306,11 +328,13 @@ def load_reference_pack(pack_dir: Path | str | None = None, verify_checksums: bo
     missing = [k for k in REQUIRED_KEYS if k not in raw]
     if missing:
         raise LipsDataError(f"{where}: missing required keys {missing}; {_REGENERATE}")
-    if raw["schema_version"] != SCHEMA_VERSION:
+    if raw["schema_version"] not in SUPPORTED_SCHEMA_VERSIONS:
         raise LipsDataError(
             f"{where}: schema_version {raw['schema_version']!r} is not supported (this pytest-lips reads "
-            f"schema_version {SCHEMA_VERSION}); upgrade pytest-lips or re-generate the pack"
+            f"schema_version {', '.join(map(str, SUPPORTED_SCHEMA_VERSIONS))}); upgrade pytest-lips or re-generate "
+            "the pack"
         )
+    system = parse_system(raw, where)
     files: dict[str, PackFile] = {}
     for k, spec in enumerate(raw.get("files") or []):
         if not isinstance(spec, dict) or "path" not in spec or "sha256" not in spec:
@@ -360,8 +384,8 @@ def load_reference_pack(pack_dir: Path | str | None = None, verify_checksums: bo
     seen: set[str] = set()
     for k, s in enumerate(task1_raw.get("structures") or []):
         what = f"task1.structures[{k}]"
-        if not isinstance(s, dict) or not {"name", "formula", "x_Li2S"} <= set(s):
-            raise LipsDataError(f"{where}: {what} needs name, formula and x_Li2S; {_REGENERATE}")
+        if not isinstance(s, dict) or not {"name", "formula"} <= set(s):
+            raise LipsDataError(f"{where}: {what} needs name and formula; {_REGENERATE}")
         name = str(s["name"])
         if name in seen:
             raise LipsDataError(f"{where}: task1 structure name {name!r} appears twice")
@@ -374,7 +398,6 @@ def load_reference_pack(pack_dir: Path | str | None = None, verify_checksums: bo
             Task1Entry(
                 name=name,
                 formula=str(s["formula"]),
-                x_Li2S=float(s["x_Li2S"]),
                 role=str(s.get("role", "crystal")),
                 extrapolation=bool(s.get("extrapolation", False)),
                 status=status,
@@ -383,13 +406,17 @@ def load_reference_pack(pack_dir: Path | str | None = None, verify_checksums: bo
                 relaxation_file=None if relax_rel is None else str(relax_rel),
                 path=path,
                 relaxation_path=relax_path,
+                properties={str(k): v for k, v in s.items() if k not in _TASK1_KEYS},
             )
         )
     end_members = {str(k): str(v) for k, v in (task1_raw.get("end_members") or {}).items()}
     if task1:
-        for which in ("Li2S", "P2S5"):
+        for which in system.end_members:
             if which not in end_members:
-                raise LipsDataError(f"{where}: task1.end_members needs {which}; {_REGENERATE}")
+                raise LipsDataError(
+                    f"{where}: task1.end_members needs {which} (an end member of system.end_members) mapped to a "
+                    f"task1 structure; {_REGENERATE}"
+                )
             if end_members[which] not in seen:
                 raise LipsDataError(
                     f"{where}: task1 end member {which} = {end_members[which]!r} is not among task1.structures"
@@ -418,6 +445,7 @@ def load_reference_pack(pack_dir: Path | str | None = None, verify_checksums: bo
         task2=item("task2", "file"),
         task3=item("task3", "structure"),
         data=item("data", "file"),
+        system=system,
     )
 
 
@@ -439,11 +467,12 @@ def write_manifest(pack_dir: Path | str, manifest: dict[str, Any], extra_files: 
 
     Every file listed under ``manifest["files"]``, every file the task sections refer to (status
     ok) and ``extra_files`` get an entry ``{path, sha256, ...}`` (existing descriptions and
-    provenance are kept).  ``schema_version`` defaults to :data:`SCHEMA_VERSION`.  Returns the path.
+    provenance are kept).  ``schema_version`` defaults to :data:`SCHEMA_VERSION` when the manifest has a
+    ``system`` section, else to 1 (the chemistry of the shipped LiPS pack).  Returns the path.
     """
     root = Path(pack_dir)
     data = copy.deepcopy(manifest)
-    data.setdefault("schema_version", SCHEMA_VERSION)
+    data.setdefault("schema_version", SCHEMA_VERSION if "system" in data else 1)
     entries: dict[str, dict[str, Any]] = {}
     for item in data.get("files") or []:
         entries[str(item["path"])] = dict(item)
@@ -464,11 +493,13 @@ __all__ = [
     "MANIFEST_NAME",
     "PackFile",
     "PackItem",
+    "PackSystem",
     "ReferencePack",
     "SCHEMA_VERSION",
     "Task1Entry",
     "load_reference_pack",
     "read_frames",
+    "resolve_pack",
     "task1_structure_names",
     "write_manifest",
 ]

@@ -1,45 +1,43 @@
-r"""Formation energies along the Li2S–P2S5 pseudo-binary line (LiPS-25 Task 1, paper eq. 1).
+r"""Formation energies relative to a set of end members, by composition balance (LiPS-25 Task 1).
 
 Derivation
 ----------
-Every compound on the tie line is ``(Li2S)_a (P2S5)_b`` = Li_{2a} P_{2b} S_{a+5b} with a, b ≥ 0
-(not necessarily integers for one cell).  From the atom counts n_Li = 2a, n_P = 2b, n_S = a + 5b:
+Let the end members be compounds ``j = 1..m`` with ``C[e, j]`` atoms of element ``e`` per formula unit
+(f.u.) and ``E_j`` the energy of one f.u. (eV).  A cell with atom counts ``n_e`` (``N = Σ_e n_e`` atoms)
+and total energy ``E_cell`` is balanced by amounts ``a_j`` (f.u. of end member ``j``) with
 
-* the composition lies on the line iff no other element is present and ``2 n_S = n_Li + 5 n_P``;
-* ``x = a / (a + b) = n_Li / (n_Li + n_P)`` is the Li2S fraction;
-* one formula unit (f.u.) ``(Li2S)_x (P2S5)_{1-x}`` = Li_{2x} P_{2(1-x)} S_{5-4x} holds
-  ``2x + 2(1-x) + (5-4x) = 7 - 4x`` atoms, and the cell holds ``n_fu = a + b = (n_Li + n_P)/2``
-  formula units.
+.. math::  \sum_j C[e, j]\, a_j = n_e \quad \text{for every element } e,
 
-With E(Li2S) the energy of one Li2S f.u. (3 atoms) and E(P2S5) of one P2S5 f.u. (7 atoms), and
-``E = E_cell / n_fu`` the energy per f.u. of the compound, eq. 1 of the paper reads
+solved by least squares; the composition is inside the end members' span when the residual vanishes
+(else :class:`OutsideEndMembersError` names the structure).  The formation energy per atom is
 
-.. math::  E_f = \frac{E - x E(\mathrm{Li_2S}) - (1-x) E(\mathrm{P_2S_5})}{7 - 4x}
-           \quad \text{[eV/atom]}
+.. math::  E_f = \frac{E_\mathrm{cell} - \sum_j a_j E_j}{N} \quad \text{[eV/atom]}.
 
-Multiplying numerator and denominator by n_fu gives the equivalent per-cell form
-``E_f = [E_cell - a E(Li2S) - b E(P2S5)] / N_atoms`` because ``n_fu (7 - 4x) = 3a + 7b = N_atoms``:
-the normalisation is per atom of the compound, and E_f = 0 for both end members.  Per-element
-energy offsets cancel exactly (both sides contain the same atoms).
+Both sides hold the same atoms, so per-element energy offsets cancel exactly, and ``E_f = 0`` for each
+end member.  For the two end members Li2S and P2S5 of the LiPS pack, ``a = n_Li/2`` and ``b = n_P/2``
+and this is the paper's eq. 1, ``E_f = [E - x E(Li2S) - (1-x) E(P2S5)] / (7 - 4x)`` with
+``x = n_Li / (n_Li + n_P)`` and E per f.u. ``(Li2S)_x (P2S5)_{1-x}``: multiply numerator and
+denominator by ``n_fu = a + b`` (``n_fu (7 - 4x) = 3a + 7b = N``).  tests/analysis/paper_eq1.py holds
+eq. 1 as an independent implementation, and the tests check both agree to machine precision.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-Li, P, S = 3, 15, 16
+#: Relative residual of the balance above which a composition is outside the end members' span.
+SPAN_TOLERANCE = 1e-9
 
 
-class OffTieLineError(ValueError):
-    """A composition that is not on the Li2S–P2S5 line (or contains other elements)."""
+class OutsideEndMembersError(ValueError):
+    """A composition that the end members cannot balance (an element they lack, or outside their span)."""
 
 
 def composition_counts(numbers_or_symbols: Iterable[Any]) -> dict[str, int]:
-    """Element counts ``{"Li": n_Li, "P": n_P, "S": n_S, ...}`` from atomic numbers or symbols."""
+    """Element counts ``{symbol: n}`` from atomic numbers or symbols."""
     from ase.data import chemical_symbols
 
     counts: dict[str, int] = {}
@@ -49,69 +47,96 @@ def composition_counts(numbers_or_symbols: Iterable[Any]) -> dict[str, int]:
     return counts
 
 
-@dataclass(frozen=True)
-class TieLinePoint:
-    """Where a composition sits on the line: x = n_Li/(n_Li+n_P), formula units, atoms per f.u."""
-
-    x: float
-    n_formula_units: float
-    atoms_per_formula_unit: float
-    n_atoms: int
+def _formula(counts: Mapping[str, float]) -> str:
+    return "".join(f"{el}{n:g}" if n != 1 else el for el, n in counts.items() if n)
 
 
-def tie_line_point(counts: Mapping[str, int], name: str = "structure") -> TieLinePoint:
-    """Check that ``counts`` lies on the Li2S–P2S5 tie line and locate it; raise otherwise."""
-    others = {k: v for k, v in counts.items() if k not in ("Li", "P", "S") and v}
-    n_li, n_p, n_s = (int(counts.get(k, 0)) for k in ("Li", "P", "S"))
-    if others:
-        raise OffTieLineError(f"{name}: contains {sorted(others)}; only Li, P and S lie on the Li2S–P2S5 line")
-    if n_li + n_p == 0:
-        raise OffTieLineError(f"{name}: needs Li or P to lie on the Li2S–P2S5 line (counts {dict(counts)})")
-    if 2 * n_s != n_li + 5 * n_p:
-        raise OffTieLineError(
-            f"{name}: Li{n_li}P{n_p}S{n_s} is not on the Li2S–P2S5 line (needs 2·n_S = n_Li + 5·n_P, "
-            f"i.e. n_S = {(n_li + 5 * n_p) / 2:g})"
+def composition_balance(
+    counts: Mapping[str, float], end_members: Mapping[str, Mapping[str, int]], name: str = "structure"
+) -> dict[str, float]:
+    """Amounts ``{end member: f.u.}`` whose atoms add up to ``counts`` (least squares, see module docstring).
+
+    Raises :class:`OutsideEndMembersError` naming ``name`` when an element of ``counts`` is in no end
+    member, or when the composition is outside the end members' span (relative residual >
+    :data:`SPAN_TOLERANCE`).
+    """
+    names = list(end_members)
+    if not names:
+        raise OutsideEndMembersError(f"{name}: no end members to balance against")
+    known = sorted({el for em in end_members.values() for el in em})
+    foreign = sorted(el for el, n in counts.items() if n and el not in known)
+    if foreign:
+        raise OutsideEndMembersError(
+            f"{name}: contains {', '.join(foreign)}, which no end member ({', '.join(names)}) contains"
         )
-    x = n_li / (n_li + n_p)
-    return TieLinePoint(
-        x=x, n_formula_units=(n_li + n_p) / 2.0, atoms_per_formula_unit=7.0 - 4.0 * x, n_atoms=n_li + n_p + n_s
-    )
+    matrix = np.array([[float(end_members[j].get(el, 0)) for j in names] for el in known])
+    target = np.array([float(counts.get(el, 0)) for el in known])
+    amounts, *_ = np.linalg.lstsq(matrix, target, rcond=None)
+    residual = float(np.abs(matrix @ amounts - target).max())
+    if residual > SPAN_TOLERANCE * max(1.0, float(np.abs(target).max())):
+        raise OutsideEndMembersError(
+            f"{name}: composition {_formula(counts)} is outside the span of the end members {', '.join(names)} "
+            f"(closest balance misses by {residual:.3g} atoms); add an end member that supplies it"
+        )
+    return {j: float(a) for j, a in zip(names, amounts)}
 
 
-def x_li2s(counts: Mapping[str, int], name: str = "structure") -> float:
-    """Li2S fraction ``x = n_Li / (n_Li + n_P)`` (after checking the tie line)."""
-    return tie_line_point(counts, name).x
+def end_member_energies_per_fu(
+    cells: Mapping[str, Mapping[str, Any]], end_members: Mapping[str, Mapping[str, int]]
+) -> dict[str, float]:
+    """Energy per f.u. (eV) of each end member from its cell ``{"energy_eV", "counts"}``.
 
-
-def energy_per_formula_unit(energy_eV: float, counts: Mapping[str, int], name: str = "structure") -> float:
-    """Energy per f.u. ``(Li2S)_x (P2S5)_{1-x}`` in eV (for Li2S: per Li2S; for P2S5: per P2S5)."""
-    return float(energy_eV) / tie_line_point(counts, name).n_formula_units
-
-
-def end_member_energy(energy_eV: float, counts: Mapping[str, int], which: str) -> float:
-    """Energy per f.u. of an end member cell (``which`` = ``"Li2S"`` or ``"P2S5"``), eV."""
-    if which not in ("Li2S", "P2S5"):
-        raise ValueError(f"end member must be Li2S or P2S5, not {which!r}")
-    point = tie_line_point(counts, which)
-    expected = 1.0 if which == "Li2S" else 0.0
-    if abs(point.x - expected) > 1e-12:
-        raise OffTieLineError(f"end member {which}: composition has x = {point.x:g}, expected {expected:g}")
-    return float(energy_eV) / point.n_formula_units
+    ``cells`` is keyed by the end member's formula (a key of ``end_members``); the cell must be a whole
+    multiple of that formula (else :class:`OutsideEndMembersError`).
+    """
+    out: dict[str, float] = {}
+    for formula, fu in end_members.items():
+        cell = cells[formula]
+        counts = cell["counts"]
+        ratios = {el: counts.get(el, 0) / n for el, n in fu.items()}
+        n_fu = next(iter(ratios.values()))
+        extra = sorted(set(el for el, n in counts.items() if n) - set(fu))
+        if extra or any(abs(r - n_fu) > 1e-12 * max(1.0, n_fu) for r in ratios.values()) or n_fu <= 0:
+            raise OutsideEndMembersError(
+                f"end member {formula}: its cell {_formula(counts)} is not a whole number of {formula} formula units"
+            )
+        out[formula] = float(cell["energy_eV"]) / n_fu
+    return out
 
 
 def formation_energy_per_atom(
-    energy_eV: float, counts: Mapping[str, int], e_li2s_fu_eV: float, e_p2s5_fu_eV: float, name: str = "structure"
+    energy_eV: float,
+    counts: Mapping[str, int],
+    end_member_energies_fu_eV: Mapping[str, float],
+    end_members: Mapping[str, Mapping[str, int]],
+    name: str = "structure",
 ) -> float:
-    """E_f in eV/atom of a cell with total energy ``energy_eV`` (paper eq. 1; see module docstring)."""
-    point = tie_line_point(counts, name)
-    e_fu = float(energy_eV) / point.n_formula_units
-    return (e_fu - point.x * e_li2s_fu_eV - (1.0 - point.x) * e_p2s5_fu_eV) / point.atoms_per_formula_unit
+    """E_f in eV/atom of a cell of total energy ``energy_eV`` relative to the end members (module docstring)."""
+    amounts = composition_balance(counts, end_members, name)
+    n_atoms = sum(int(v) for v in counts.values())
+    return (float(energy_eV) - sum(a * end_member_energies_fu_eV[j] for j, a in amounts.items())) / n_atoms
 
 
 def formation_energies_per_atom(
-    energies_eV: Iterable[float], counts_list: Iterable[Mapping[str, int]], e_li2s_fu_eV: float, e_p2s5_fu_eV: float
+    energies_eV: Iterable[float],
+    counts_list: Iterable[Mapping[str, int]],
+    end_member_energies_fu_eV: Mapping[str, float],
+    end_members: Mapping[str, Mapping[str, int]],
 ) -> np.ndarray:
     """Vectorised :func:`formation_energy_per_atom` (eV/atom)."""
     return np.array(
-        [formation_energy_per_atom(e, c, e_li2s_fu_eV, e_p2s5_fu_eV) for e, c in zip(energies_eV, counts_list)]
+        [
+            formation_energy_per_atom(e, c, end_member_energies_fu_eV, end_members)
+            for e, c in zip(energies_eV, counts_list)
+        ]
     )
+
+
+__all__ = [
+    "OutsideEndMembersError",
+    "composition_balance",
+    "composition_counts",
+    "end_member_energies_per_fu",
+    "formation_energies_per_atom",
+    "formation_energy_per_atom",
+]

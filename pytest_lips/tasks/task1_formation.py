@@ -1,7 +1,8 @@
-"""Task 1: formation energies of crystalline Li–P–S phases along the Li2S–P2S5 line.
+"""Task 1: formation energies of the pack's crystals relative to its end members (LiPS-25: the Li2S–P2S5 line).
 
 Two protocols, both against the pack's DFT formation energies (DFT energies of the DFT-relaxed
-crystals and of the DFT end members, paper eq. 1, :mod:`pytest_lips.analysis.formation`):
+crystals and of the DFT end members ``system.end_members``, by composition balance, which on the
+LiPS pack is the paper's eq. 1; :mod:`pytest_lips.analysis.formation`):
 
 * ``relaxed``: every crystal, the two end members included, is relaxed with the model (positions
   and cell: ``ase.filters.FrechetCellFilter`` driven by ``ase.optimize.FIRE`` (or BFGS) until
@@ -39,7 +40,12 @@ from typing import Any
 import numpy as np
 
 from ..analysis.errors import rmse
-from ..analysis.formation import composition_counts, end_member_energy, formation_energy_per_atom, tie_line_point
+from ..analysis.formation import (
+    composition_balance,
+    composition_counts,
+    end_member_energies_per_fu,
+    formation_energy_per_atom,
+)
 from ..errors import LipsDataError, LipsSimulationError, LipsUsageError
 from ..evaluation import calculator_factory
 from ..profiles import protocol_from_section
@@ -239,8 +245,10 @@ def run_all(
 # ------------------------------------------------------------------------------------------------
 # Analysis
 # ------------------------------------------------------------------------------------------------
-def reference_energies(entries: Sequence[Task1Entry]) -> dict[str, dict[str, Any]]:
-    """DFT energy (eV) and composition of each available entry; checks x_Li2S against the composition."""
+def reference_energies(
+    entries: Sequence[Task1Entry], end_member_counts: Mapping[str, Mapping[str, int]] | None = None
+) -> dict[str, dict[str, Any]]:
+    """DFT energy (eV) and composition of each available entry; checks that the end members balance it."""
     out: dict[str, dict[str, Any]] = {}
     for entry in entries:
         if not entry.available:
@@ -250,33 +258,34 @@ def reference_energies(entries: Sequence[Task1Entry]) -> dict[str, dict[str, Any
         if energy is None:
             raise LipsDataError(f"{entry.path}: task1 structure {entry.name} has no DFT energy (info 'energy', eV)")
         counts = composition_counts(atoms.numbers)
-        try:
-            point = tie_line_point(counts, entry.name)
-        except ValueError as exc:
-            raise LipsDataError(f"{entry.path}: {exc}") from None
-        if abs(point.x - entry.x_Li2S) > 1e-6:
-            raise LipsDataError(
-                f"{entry.path}: task1 structure {entry.name} has composition x_Li2S = {point.x:.6g} "
-                "but the manifest says "
-                f"{entry.x_Li2S}; fix the manifest"
-            )
+        if end_member_counts is not None:
+            try:
+                composition_balance(counts, end_member_counts, f"task1 structure {entry.name}")
+            except ValueError as exc:
+                raise LipsDataError(f"{entry.path}: {exc}; fix the pack's system.end_members") from None
         out[entry.name] = {"energy_eV": float(energy), "counts": counts, "n_atoms": len(atoms)}
     return out
 
 
 def formation_energies(
-    results: Mapping[str, Mapping[str, Any]], end_members: Mapping[str, str], mode: str | None = None
+    results: Mapping[str, Mapping[str, Any]],
+    end_members: Mapping[str, str],
+    end_member_counts: Mapping[str, Mapping[str, int]],
+    mode: str | None = None,
 ) -> dict[str, float]:
-    """E_f (eV/atom) of every structure in ``results`` (``{name: {energy_eV, counts}}`` or nested by mode)."""
+    """E_f (eV/atom) of every structure in ``results`` (``{name: {energy_eV, counts}}`` or nested by mode).
+
+    ``end_members`` maps each end-member formula to its structure name, ``end_member_counts`` the formula
+    to its atoms per formula unit (:meth:`pytest_lips.system.PackSystem.end_member_counts`).
+    """
 
     def flat(name: str) -> Mapping[str, Any]:
         r = results[name]
         return r[mode] if mode is not None else r
 
-    e_li2s = end_member_energy(flat(end_members["Li2S"])["energy_eV"], flat(end_members["Li2S"])["counts"], "Li2S")
-    e_p2s5 = end_member_energy(flat(end_members["P2S5"])["energy_eV"], flat(end_members["P2S5"])["counts"], "P2S5")
+    e_fu = end_member_energies_per_fu({f: flat(n) for f, n in end_members.items()}, end_member_counts)
     return {
-        name: formation_energy_per_atom(flat(name)["energy_eV"], flat(name)["counts"], e_li2s, e_p2s5, name)
+        name: formation_energy_per_atom(flat(name)["energy_eV"], flat(name)["counts"], e_fu, end_member_counts, name)
         for name in results
         if (mode is None or mode in results[name])
     }
@@ -290,7 +299,8 @@ def analyse(
 ) -> list[Metric]:
     """Metrics ``task1.ef_rmse_{relaxed,single_point}`` and the extrapolation ones (meV/atom)."""
     entries = selected_entries(pack, protocol)
-    ref = reference_energies(entries)
+    em_counts = pack.system.end_member_counts()
+    ref = reference_energies(entries, em_counts)
     by_name = {e.name: e for e in entries}
     not_run = {e.name: f"{e.status}: {e.reason}".rstrip(": ") for e in entries if not e.available}
     # available but qualified by the pack, e.g. "provisional: the PBEsol relaxation is still running ..."
@@ -298,17 +308,17 @@ def analyse(
     metrics: list[Metric] = []
     end_names = set(pack.end_members.values())
     missing_end = [w for w, n in pack.end_members.items() if n not in ref]
-    ef_ref = formation_energies(ref, pack.end_members) if not missing_end else {}
+    ef_ref = formation_energies(ref, pack.end_members, em_counts) if not missing_end else {}
     for mode in MODES:
         ran = {n: r for n, r in results.items() if mode in r and n in by_name}
         ef_model: dict[str, float] = {}
         problem = ""
         if missing_end:
             problem = f"end member(s) {missing_end} not available in the pack (missing or pending)"
-        elif any(pack.end_members[w] not in ran for w in ("Li2S", "P2S5")):
+        elif any(n not in ran for n in pack.end_members.values()):
             problem = "the model results for an end member are missing"
         else:
-            ef_model = formation_energies(ran, pack.end_members, mode)
+            ef_model = formation_energies(ran, pack.end_members, em_counts, mode)
         per_structure = {}
         for name, entry in by_name.items():
             if name in end_names or name not in ef_model or name not in ef_ref:
@@ -316,7 +326,7 @@ def analyse(
             r = ran[name][mode]
             per_structure[name] = {
                 "extrapolation": entry.extrapolation,
-                "x_Li2S": entry.x_Li2S,
+                **entry.properties,  # e.g. the LiPS pack's Li2S fraction
                 "ef_dft_meV_atom": 1000.0 * ef_ref[name],
                 "ef_model_meV_atom": 1000.0 * ef_model[name],
                 "error_meV_atom": 1000.0 * (ef_model[name] - ef_ref[name]),

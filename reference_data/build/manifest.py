@@ -5,7 +5,8 @@ Safe to run at any time (the queue runs it after every GPAW job): it
 - puts the DFT-relaxed Li7P3S11 into ``task3/Li7P3S11.extxyz`` when it exists (until then the
   CHGNet-relaxed structure, marked as such);
 - writes the LiPS-format training file ``data/lips_open.extxyz`` (all DFT frames at production settings);
-- lists every file of the pack with its sha256 in the manifest (schema_version 1);
+- lists every file of the pack with its sha256 in the manifest (schema_version 2, with the ``system`` section
+  that declares the chemistry: elements, mobile ion, end members, task structures, the σ298 band);
 - regenerates the README tables (convergence, relaxed structures, formation energies, progress).
 """
 from __future__ import annotations
@@ -370,6 +371,41 @@ def in_flight(rel: str) -> bool:
     return False
 
 
+#: Task 3 accepted band of the LiPS-25 paper (moved here from reference_data/thresholds.yaml: a property of the
+#: material, not of the plugin)
+SIGMA298_BAND_MS_CM = (17.0, 61.0)
+SIGMA298_SOURCES = {
+    "min": "LiPS-25 paper, Task 3 accepted band: highest experimental value for Li7P3S11 (17 mS/cm)",
+    "max": "LiPS-25 paper, Task 3 accepted band: PBEsol AIMD value (61 mS/cm)",
+}
+
+
+def system_section() -> dict:
+    """The chemistry of the pack, read by pytest-lips (docs/PACK_SCHEMA.md)."""
+    return {
+        "id": "lips",
+        "name": "Li-P-S (Li2S-P2S5, LiPS-25)",
+        "elements": ["Li", "P", "S"],
+        "mobile_ion": {"element": "Li", "charge": 1},
+        "end_members": ["Li2S", "P2S5"],
+        "task2": {"structure": "Li7P3S11", "composition": "Li7P3S11",
+                  "note": "DFT snapshots along a melt-quench of a Li7P3S11 cell; the data-set part of Task 2 "
+                          "searches the data set for multiples of this composition"},
+        "task3": {"structure": "Li7P3S11", "file": TASK3_FILE,
+                  "sigma298_band_mS_cm": list(SIGMA298_BAND_MS_CM), "sigma298_gated": True, "sigma298_reason": "",
+                  "sigma298_sources": dict(SIGMA298_SOURCES)},
+        "task4": {"composition": "Li7P3S11", "density_g_cm3": 1.88,
+                  "note": "random hard-sphere cells of the Li7P3S11 composition at the density of the pack's "
+                          "crystalline Li7P3S11 cell (1.88 g/cm³)"},
+        "dataset": {
+            "name": "LiPS-25",
+            "source": "Fragapane & Deringer, J. Chem. Theory Comput. 2026, 22, 3646 (load-atoms id LiPS-25)",
+            "table1_totals": {"structures": 12525, "atoms": 531576},
+            "categories": ["crystalline", "aimd", "random_hard_spheres", "dimers", "iter1", "iter2", "other"],
+        },
+    }
+
+
 def write_manifest(task1: list[dict], n_task2: int, n_task2_total: int, task2_regimes: dict[str, int],
                    task3_kind: str, n_data: int) -> dict:
     files = []
@@ -400,12 +436,13 @@ def write_manifest(task1: list[dict], n_task2: int, n_task2_total: int, task2_re
           "reason": "" if task3_kind == "dft" else
           "provisional CHGNet-relaxed cell; replaced by the PBEsol-relaxed cell when that relaxation finishes"}
     man = {
-        "schema_version": 1,
+        "schema_version": 2,
         "name": "lips-open-pbesol",
         "version": "2026.11",
         "description": "Open PBEsol reference pack for pytest-lips (LiPS-25 tasks 1-3), computed with GPAW by "
                        "reference_data/build/build_pack.py. Relaxed Li2S-P2S5 crystals with every relaxation "
                        "step, Li7P3S11 melt-quench snapshots with DFT labels, and the Task-3 Li7P3S11 cell.",
+        "system": system_section(),
         "method": method_dict(PRODUCTION),
         "units": {"energy": "eV", "forces": "eV/Å", "stress": "eV/Å^3", "positions": "Å"},
         "files": files,

@@ -271,16 +271,29 @@ SIGMA_NOT_GATED = (
 )
 
 
+def crystallographic_density_g_cm3(formula: str, a_A: float, z: int) -> float:
+    """Density (g/cm³) of a cubic cell of edge ``a_A`` holding ``z`` formula units of ``formula``."""
+    from ase.data import atomic_masses, atomic_numbers
+    mass_amu = sum(n * atomic_masses[atomic_numbers[el]] for el, n in Formula(formula).count().items())
+    return z * mass_amu * 1.66053906660e-24 / (a_A**3 * 1e-24)
+
+
 def system_section(task2_ok: bool, task3_ok: bool) -> dict:
+    a_exp, a_src = EXPERIMENT_A["Li6PS5Cl"]
+    density = round(float(crystallographic_density_g_cm3("Li6PS5Cl", a_exp, 4)), 3)
     return {
+        "id": "li6ps5cl",
         "name": "Li6PS5Cl argyrodite",
         "elements": list(ELEMENTS),
         "mobile_ion": {"element": "Li", "charge": 1},
         "end_members": list(END_MEMBERS),
-        "task2": {"structure": "Li6PS5Cl", "cell": "52-atom cubic cell (PBEsol)", "available": task2_ok},
+        "task2": {"structure": "Li6PS5Cl", "composition": "Li6PS5Cl", "cell": "52-atom cubic cell (PBEsol)",
+                  "available": task2_ok},
         "task3": {"structure": "Li6PS5Cl", "file": TASK3_FILE, "available": task3_ok,
                   "sigma298_band_mS_cm": None, "sigma298_gated": False, "sigma298_reason": SIGMA_NOT_GATED},
-        "task4": {"composition": "Li6PS5Cl", "note": "random Li-P-S-Cl cells of the Li6PS5Cl composition"},
+        "task4": {"composition": "Li6PS5Cl", "density_g_cm3": density,
+                  "note": f"random Li-P-S-Cl cells of the Li6PS5Cl composition at its crystallographic density "
+                          f"(Z = 4, a = {a_exp} Å: {a_src})"},
         "thresholds": {
             "task1.ef_rmse_relaxed": {"value": 10.0, "unit": "meV/atom", "direction": "max",
                                       "source": "project default, as for the LiPS pack (not from a paper)"},

@@ -17,7 +17,8 @@ import manifest  # noqa: E402
 import manifest_li6ps5cl as argy  # noqa: E402
 import prepare  # noqa: E402
 
-from pytest_lips.analysis.formation import formation_energy_per_atom  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "analysis"))
+from paper_eq1 import formation_energy_per_atom  # noqa: E402  (the paper's eq. 1, tests/analysis/paper_eq1.py)
 
 
 def test_argyrodite_start_is_li6ps5cl_with_argyrodite_geometry():

@@ -10,14 +10,16 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "data"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "analysis"))
 from lips_testdata import lj, make_pack  # noqa: E402
-
-from pytest_lips.analysis.formation import (  # noqa: E402
+from paper_eq1 import (  # noqa: E402  (the paper's eq. 1, the independent check)
     OffTieLineError,
     end_member_energy,
     formation_energy_per_atom,
     tie_line_point,
 )
+
+from pytest_lips.analysis import formation as balance  # noqa: E402
 from pytest_lips.reference import load_reference_pack  # noqa: E402
 from pytest_lips.tasks import task1_formation as task  # noqa: E402
 
@@ -51,6 +53,75 @@ def test_off_tie_line_raises(counts):
         tie_line_point(counts, "X")
     with pytest.raises(OffTieLineError):
         end_member_energy(-1.0, {"Li": 6, "P": 2, "S": 8}, "Li2S")
+
+
+LIPS_END_MEMBERS = {"Li2S": {"Li": 2, "S": 1}, "P2S5": {"P": 2, "S": 5}}
+
+
+@pytest.mark.parametrize(
+    "counts",
+    [
+        {"Li": 14, "P": 6, "S": 22},  # Li7P3S11
+        {"Li": 12, "P": 4, "S": 16},  # Li3PS4
+        {"Li": 4, "P": 4, "S": 12},  # Li2P2S6
+        {"Li": 28, "P": 4, "S": 24},  # Li7PS6
+        {"Li": 8, "P": 4, "S": 14},  # Li4P2S7
+        {"Li": 8, "S": 4},  # Li2S
+        {"P": 4, "S": 10},  # P2S5
+    ],
+)
+def test_composition_balance_is_eq1_to_machine_precision(counts):
+    """On the Li2S-P2S5 line, E_f by composition balance equals the paper's eq. 1 (rel. 1e-12) for random energies."""
+    rng = np.random.default_rng(sum(counts.values()))
+    for _ in range(20):
+        e_li2s, e_p2s5 = rng.uniform(-20, -5), rng.uniform(-50, -20)
+        e_cell = rng.uniform(-5, -3) * sum(counts.values())
+        eq1 = formation_energy_per_atom(e_cell, counts, e_li2s, e_p2s5)
+        general = balance.formation_energy_per_atom(
+            e_cell, counts, {"Li2S": e_li2s, "P2S5": e_p2s5}, LIPS_END_MEMBERS, "X"
+        )
+        assert general == pytest.approx(eq1, rel=1e-12, abs=1e-12 * abs(e_cell) / sum(counts.values()))
+    amounts = balance.composition_balance(counts, LIPS_END_MEMBERS)
+    assert amounts["Li2S"] == pytest.approx(counts.get("Li", 0) / 2, abs=1e-12)
+    assert amounts["P2S5"] == pytest.approx(counts.get("P", 0) / 2, abs=1e-12)
+
+
+def test_composition_balance_three_end_members_by_hand():
+    """Li6PS5Cl = 2.5 Li2S + 0.5 P2S5 + 1 LiCl (13 atoms): E_f by hand; offsets cancel; end members give 0."""
+    ems = {**LIPS_END_MEMBERS, "LiCl": {"Li": 1, "Cl": 1}}
+    counts = {"Li": 6, "P": 1, "S": 5, "Cl": 1}
+    amounts = balance.composition_balance(counts, ems, "Li6PS5Cl")
+    assert amounts == pytest.approx({"Li2S": 2.5, "P2S5": 0.5, "LiCl": 1.0}, abs=1e-12)
+    e_fu = {"Li2S": -12.0, "P2S5": -30.0, "LiCl": -7.0}
+    ef = balance.formation_energy_per_atom(-70.0, counts, e_fu, ems)
+    assert ef == pytest.approx((-70.0 + 30.0 + 15.0 + 7.0) / 13, rel=1e-14)
+    mu = {"Li": 0.3, "P": -1.1, "S": 0.7, "Cl": 2.0}
+
+    def shift(c):
+        return sum(mu[k] * v for k, v in c.items())
+
+    shifted = balance.formation_energy_per_atom(
+        -70.0 + shift(counts), counts, {f: e + shift(ems[f]) for f, e in e_fu.items()}, ems
+    )
+    assert shifted == pytest.approx(ef, rel=1e-12)
+    for f in ems:
+        assert balance.formation_energy_per_atom(3 * e_fu[f], {k: 3 * v for k, v in ems[f].items()}, e_fu, ems) == (
+            pytest.approx(0.0, abs=1e-12)
+        )
+
+
+@pytest.mark.parametrize(
+    ("counts", "match"),
+    [
+        ({"Li": 2, "S": 1, "O": 1}, "contains O, which no end member"),
+        ({"Li": 4, "P": 2, "S": 6}, "outside the span of the end members Li2S, P2S5"),
+        ({"S": 3}, "outside the span"),
+    ],
+)
+def test_composition_outside_the_end_members_names_the_structure(counts, match):
+    with pytest.raises(balance.OutsideEndMembersError, match=match) as info:
+        balance.composition_balance(counts, LIPS_END_MEMBERS, "weird-crystal")
+    assert str(info.value).startswith("weird-crystal: ")
 
 
 @pytest.fixture(scope="module")
