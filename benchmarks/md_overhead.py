@@ -58,7 +58,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     model = small_mace()
     protocol3 = task3.Task3Protocol.from_section(load_profile(args.profile).section("task3"))
-    protocol4 = task4.Task4Protocol.from_section(load_profile(args.profile).section("task4"))
+    protocol4 = task4.for_system(task4.Task4Protocol.from_section(load_profile(args.profile).section("task4")))
     cell = task3.load_structure(protocol3)
 
     atoms = supercell(cell, args.cells)
@@ -75,7 +75,11 @@ def main() -> None:
     n3 = len(task3.plan_runs(protocol3, 0)) * protocol3.total_steps
     est3 = n3 * o3.wall_s / o3.steps_done
     cpu3 = n3 * o3.cpu_s / o3.steps_done
-    t4_atoms = random_hard_sphere_cell(stoichiometric_counts(protocol4.n_atoms), seed=0)
+    t4_atoms = random_hard_sphere_cell(
+        stoichiometric_counts(protocol4.n_atoms, task4.system_composition()),
+        seed=0,
+        density_g_cm3=protocol4.density_g_cm3,
+    )
     o4 = timed_run(model, t4_atoms, protocol4.ensemble, args.estimate_steps, 2000.0, 1e8)
     runs4 = task4.plan_runs(protocol4, 0)
     n4 = len(runs4) * protocol4.production_steps

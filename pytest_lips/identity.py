@@ -97,10 +97,11 @@ def data_checksum(dataset: Any) -> str:
 # models
 
 
-def probe_fingerprint(calculator: Any) -> str:
+def probe_fingerprint(calculator: Any, elements: Any = None) -> str:
     """sha256 (shortened) of energy, forces and stress of ``calculator`` on the fixed probe cell.
 
-    The cell is :func:`pytest_lips.models.probe_structure` (antifluorite Li2S with one S replaced by P,
+    The cell is :func:`pytest_lips.models.probe_structure` of the system's ``elements`` (default: the
+    shipped default pack's; for the LiPS pack antifluorite Li2S with one S replaced by P,
     12 atoms).  Values are rounded to :data:`PROBE_DECIMALS` decimals; a calculator without stress
     contributes none.  Raises whatever the calculator raises.
     """
@@ -108,7 +109,7 @@ def probe_fingerprint(calculator: Any) -> str:
 
     from .models import probe_structure
 
-    atoms = probe_structure()
+    atoms = probe_structure(elements)
     atoms.calc = calculator
     energy = float(atoms.get_potential_energy())
     forces = np.asarray(atoms.get_forces(), dtype=float)
@@ -163,7 +164,7 @@ def model_probe_fingerprint(model: Any) -> str:
         if getattr(model, "graph_pes_model", None) is not None
         else model.new_calculator()
     )
-    fingerprint = probe_fingerprint(calculator)
+    fingerprint = probe_fingerprint(calculator, getattr(model, "probe_elements", None))
     try:
         model.probe_fingerprint = fingerprint
     except AttributeError:  # pragma: no cover - frozen objects

@@ -31,8 +31,15 @@ from ase.calculators.calculator import BaseCalculator, Calculator
 
 from .errors import LipsModelError
 
-#: Elements a LiPS-25 model must know.
-LIPS_ELEMENTS: tuple[str, ...] = ("Li", "P", "S")
+
+def system_elements(elements: Iterable[str] | None = None) -> tuple[str, ...]:
+    """``elements``, or those of the shipped default pack's system (the elements a model must know)."""
+    if elements is not None:
+        return tuple(elements)
+    from .system import default_system
+
+    return default_system().elements
+
 
 _FACTORY_PATTERN = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
 
@@ -73,6 +80,9 @@ class LipsModel:
     probe_fingerprint: str | None = None
     #: Problems worth a line in the header and the report (e.g. a device that could not be applied).
     warnings: list[str] = field(default_factory=list)
+    #: Elements of the reference pack's system: the probe cell of checks and fingerprint is built from them
+    #: (:func:`probe_structure`); ``None``: the shipped default pack's.
+    probe_elements: tuple[str, ...] | None = None
     _factory: Callable[..., Calculator] | None = field(default=None, repr=False)
     _check_calculator: Any = field(default=None, repr=False)
     #: A torch-sim ``ModelInterface`` returned by a ``module:callable`` factory (batched MD).
@@ -195,9 +205,16 @@ def _parse_spec(spec: str) -> tuple[str, Path | None]:
     )
 
 
-def load_lips_model(spec: str, device: str = "cpu", name: str | None = None, check: bool = True) -> LipsModel:
-    """Load ``spec`` (model file path or ``module:callable``) and check it on a Li–P–S structure.
+def load_lips_model(
+    spec: str,
+    device: str = "cpu",
+    name: str | None = None,
+    check: bool = True,
+    elements: Iterable[str] | None = None,
+) -> LipsModel:
+    """Load ``spec`` (model file path or ``module:callable``) and check it on a cell of the system's elements.
 
+    ``elements``: the reference pack's (``system.elements``; default: the shipped default pack's).
     Raises :class:`LipsModelError` with a message that names the option value and the fix.
     """
     spec, path = _parse_spec(spec)
@@ -205,6 +222,8 @@ def load_lips_model(spec: str, device: str = "cpu", name: str | None = None, che
         model = _load_graph_pes_file(path, device=device, name=name)
     else:
         model = _load_factory(spec, device=device, name=name)
+    if elements is not None:
+        model.probe_elements = tuple(elements)
     if check:
         check_model(model)
     return model
@@ -474,32 +493,57 @@ def _import_module(module_name: str, spec: str) -> Any:
 # checks
 
 
-def probe_structure() -> Atoms:
-    """A small periodic Li–P–S cell (antifluorite Li2S with one S replaced by P), for model checks."""
+def probe_structure(elements: Iterable[str] | None = None) -> Atoms:
+    """A small periodic cell holding every element of the system, for model checks and fingerprints.
+
+    The 12-atom cubic antifluorite cell (a = 5.72 Å): its 8 tetrahedral sites hold the first element,
+    its 4 fcc sites the last, and the elements in between replace fcc sites (then tetrahedral ones) one
+    each, in order.  For the LiPS pack's ``(Li, P, S)``: antifluorite Li2S with one S replaced by P, the
+    cell every LiPS fingerprint was computed on (unchanged).  ``elements`` default: the shipped default
+    pack's system.
+    """
     from ase.build import bulk
 
+    elements = system_elements(elements)
+    if not elements:
+        raise ValueError("probe_structure needs at least one element")
     atoms = bulk("SLi2", "fluorite", a=5.72, cubic=True)
-    symbols = atoms.get_chemical_symbols()
-    symbols[symbols.index("S")] = "P"
+    old = atoms.get_chemical_symbols()
+    fcc = [i for i, s in enumerate(old) if s == "S"]
+    tetra = [i for i, s in enumerate(old) if s != "S"]
+    symbols = [elements[0] if i in tetra else elements[-1] for i in range(len(old))]
+    middle = list(elements[1:-1])
+    if len(middle) > len(old) - 2:
+        raise ValueError(f"probe_structure: {len(elements)} elements do not fit a 12-atom cell")
+    for site, element in zip([*fcc[:-1], *tetra[:-1]], middle):
+        symbols[site] = element
     atoms.set_chemical_symbols(symbols)
     return atoms
 
 
-def check_model(model: LipsModel) -> None:
-    """Fail early, with a clear message, on a model that cannot describe Li–P–S.
+def _probe_label(elements: Iterable[str] | None) -> str:
+    return "-".join(system_elements(elements))
+
+
+def check_model(model: LipsModel, elements: Iterable[str] | None = None) -> None:
+    """Fail early, with a clear message, on a model that cannot describe the system's elements.
 
     Checks the elements a graph-pes model has seen (when it records them) and that energy, forces and
-    stress on :func:`probe_structure` are finite.
+    stress on :func:`probe_structure` are finite.  ``elements`` default: ``model.probe_elements``, else the
+    shipped default pack's.
     """
+    elements = system_elements(elements if elements is not None else model.probe_elements)
+    label = _probe_label(elements)
     if model.graph_pes_model is not None:
-        missing = missing_elements(model.graph_pes_model, LIPS_ELEMENTS)
+        missing = missing_elements(model.graph_pes_model, elements)
         if missing:
             seen = ", ".join(model.graph_pes_model.elements_seen) or "none"
             raise LipsModelError(
                 f"--lips-model {model.spec}: the model has never seen {', '.join(missing)} "
-                f"(elements it knows: {seen}); LiPS-25 needs a model trained on Li, P and S"
+                f"(elements it knows: {seen}); the reference pack's system needs a model trained on "
+                f"{', '.join(elements)}"
             )
-    atoms = probe_structure()
+    atoms = probe_structure(elements)
     if model._check_calculator is not None:  # the factory's first product, used once and dropped
         calc, model._check_calculator = model._check_calculator, None
     else:
@@ -513,13 +557,13 @@ def check_model(model: LipsModel) -> None:
             forces = np.asarray(atoms.get_forces(), dtype=float)
     except Exception as exc:
         raise LipsModelError(
-            f"--lips-model {model.spec}: evaluating a 12-atom Li-P-S cell failed "
+            f"--lips-model {model.spec}: evaluating a 12-atom {label} cell failed "
             f"({type(exc).__name__}: {_first_line(exc)})"
         ) from None
     if not math.isfinite(energy) or not np.all(np.isfinite(forces)):
         raise LipsModelError(
             f"--lips-model {model.spec}: the model returns non-finite energy or forces on a 12-atom "
-            f"Li-P-S cell (energy = {energy}); check the model's parameters and training"
+            f"{label} cell (energy = {energy}); check the model's parameters and training"
         )
 
 

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from .models import LipsModel
     from .profiles import Profile
     from .results import Metric, RunRecord
+    from .system import PackSystem
     from .thresholds import ThresholdSet, Verdict
 
 TASK_ALIASES = {
@@ -130,6 +131,18 @@ def _engine_choice(raw: Any) -> str:
     return choice
 
 
+def _reference_dir(raw: Any) -> Path | None:
+    """``--lips-reference`` / ``lips_reference``: a pack directory or the name of a shipped pack."""
+    if not raw:
+        return None
+    from .system import resolve_pack
+
+    try:
+        return resolve_pack(str(raw))
+    except LipsUsageError as exc:
+        raise pytest.UsageError(str(exc)) from None
+
+
 def settings_from_config(config: pytest.Config) -> Settings:
     """Read options and ini keys into :class:`Settings`; bad values raise :class:`pytest.UsageError`."""
 
@@ -155,7 +168,7 @@ def settings_from_config(config: pytest.Config) -> Settings:
         threshold_pairs_ini=list(config.getini("lips_thresholds") or []),
         threshold_pairs_cli=list(config.getoption("lips_thresholds_cli") or []),
         data_path=path("lips_data"),
-        reference_dir=path("lips_reference"),
+        reference_dir=_reference_dir(value("lips_reference")),
         energy_offset=str(value("lips_energy_offset")).lower() if value("lips_energy_offset") else None,
         baseline_path=path("lips_baseline"),
         save_baseline_path=path("lips_save_baseline"),
@@ -220,10 +233,6 @@ def settings_from_config(config: pytest.Config) -> Settings:
         )
     if settings.data_path is not None and not settings.data_path.is_file():
         raise pytest.UsageError(f"--lips-data {settings.data_path}: no such file (pass a LiPS-25 extxyz file)")
-    if settings.reference_dir is not None and not (settings.reference_dir / "manifest.yaml").is_file():
-        raise pytest.UsageError(
-            f"--lips-reference {settings.reference_dir}: not a reference pack (no manifest.yaml in it)"
-        )
     if settings.baseline_path is not None and not settings.baseline_path.is_file():
         raise pytest.UsageError(
             f"--lips-baseline {settings.baseline_path}: no such file (write one first with --lips-save-baseline PATH)"
@@ -269,7 +278,7 @@ class LipsSession:
             parse_protocols(profile, self.selected_tasks())  # every section, so typos stop the run now
             from .thresholds import default_thresholds
 
-            defaults = default_thresholds()
+            defaults = default_thresholds(self.system)
             defaults.update_from_pairs(self.settings.threshold_pairs_ini, origin="ini")
             defaults.update_from_pairs(self.settings.threshold_pairs_cli, origin="cli")
             from .tolerances import default_tolerances
@@ -319,7 +328,7 @@ class LipsSession:
     def _load_model(self, spec: str, name: str) -> LipsModel:
         from .models import load_lips_model
 
-        return load_lips_model(spec, device=self.settings.device, name=name)
+        return load_lips_model(spec, device=self.settings.device, name=name, elements=self.system.elements)
 
     def activate(self) -> None:
         self.active = True
@@ -344,6 +353,26 @@ class LipsSession:
         return self._models[name]
 
     @cached_property
+    def system(self) -> PackSystem:
+        """The material system of the reference pack (its manifest's ``system`` section, read without
+        checksums); a broken section is a usage error naming the manifest."""
+        from .system import read_pack_system
+
+        try:
+            system = read_pack_system(self.settings.reference_dir)
+        except LipsError as exc:
+            raise pytest.UsageError(f"--lips-reference: {exc}") from None
+        self.provenance["system"] = system.describe()
+        return system
+
+    @property
+    def system_label(self) -> str:
+        """The system's id for test ids when it is not the shipped default's (LiPS ids stay unchanged)."""
+        from .system import is_default_system
+
+        return "" if is_default_system(self.system) else self.system.id
+
+    @cached_property
     def profile(self) -> Profile:
         from .profiles import load_profile
 
@@ -355,7 +384,7 @@ class LipsSession:
         from .thresholds import default_thresholds
 
         try:
-            thresholds = default_thresholds()
+            thresholds = default_thresholds(self.system)
             thresholds.update_from_pairs(self.settings.threshold_pairs_ini, origin="ini")
             self.config.hook.pytest_lips_thresholds(config=self.config, thresholds=thresholds)
             thresholds.update_from_pairs(self.settings.threshold_pairs_cli, origin="cli")
@@ -505,6 +534,7 @@ class LipsSession:
                     "root": str(pack.root),
                     "name": pack.name,
                     "version": pack.version,
+                    "system": pack.system.name,
                     "checksum": checksum,
                 }
         return self._pack_state
@@ -761,7 +791,10 @@ class LipsSession:
             f"pytest-lips {__version__}: profile {self.settings.profile_name}, models {names}, "
             f"device {self.settings.device}, seed {self.settings.seed}, "
             f"threads {threads if threads is not None else self.settings.threads_option} per process, "
-            f"cache {self.settings.cache_dir}"
+            f"cache {self.settings.cache_dir}",
+            f"pytest-lips system: {self.system.name} "
+            f"(reference pack {self.settings.reference_dir or 'shipped default'})"
+            + (f"; {self.system.note}" if self.system.note else ""),
         ]
         for model in self._models.values():
             lines.extend(f"pytest-lips WARNING [{model.name}]: {text}" for text in getattr(model, "warnings", ()))

@@ -3,6 +3,8 @@
 Layers, lowest to highest priority (each recorded as the threshold's ``origin``):
 
 1. ``default``  – ``reference_data/thresholds.yaml`` (each entry states unit, direction and source);
+1b. ``pack``    – the reference pack's ``system.thresholds`` and its σ298 band (``system.task3``), with
+   their sources (:func:`apply_system`);
 2. ``ini``      – the ``lips_thresholds`` ini key (lines ``KEY=VALUE``);
 3. ``hook``     – a ``pytest_lips_thresholds(config, thresholds)`` hook in a conftest.py;
 4. ``cli``      – ``--lips-threshold KEY=VALUE`` (repeatable).
@@ -348,10 +350,62 @@ def load_default_thresholds(path: Path | None = None) -> ThresholdSet:
 
 _DEFAULTS: ThresholdSet | None = None
 
+#: Threshold keys of the σ298 band that :func:`apply_system` builds from ``system.task3``.
+SIGMA298_BAND_KEYS = ("task3.sigma298_min", "task3.sigma298_max")
 
-def default_thresholds() -> ThresholdSet:
-    """A fresh copy of the shipped defaults (parsed once per process)."""
+
+def apply_system(thresholds: ThresholdSet, system: Any) -> ThresholdSet:
+    """Layer the pack's defaults (origin ``pack``) onto ``thresholds`` in place; returns it.
+
+    ``system`` is a :class:`pytest_lips.system.PackSystem`: each ``system.thresholds`` entry replaces
+    the value (and the source, unit, direction when given) of a shipped key, or adds a new key (then
+    unit and direction are required); a σ298 band adds ``task3.sigma298_min``/``_max`` on the metric
+    ``task3.sigma298`` with the pack's sources.
+    """
+    for key, entry in (system.thresholds or {}).items():
+        base = thresholds.items_.get(key)
+        if base is None and not {"unit", "direction"} <= set(entry):
+            raise LipsUsageError(
+                f"reference pack system.thresholds.{key}: not a shipped threshold, so it needs unit and direction"
+            )
+        fields = {
+            "value": float(entry["value"]),
+            "unit": str(entry.get("unit", base.unit if base else "")),
+            "direction": entry.get("direction", base.direction if base else "max"),
+            "metric": str(entry.get("metric", base.metric if base else key)),
+            "source": str(entry.get("source", base.source if base else "")),
+            "description": str(entry.get("description", base.description if base else "")),
+            "origin": "pack",
+        }
+        thresholds.items_[key] = Threshold(key=key, **fields)
+    band = system.sigma298_band_mS_cm
+    if band is not None:
+        what = "room-temperature conductivity of the mobile ion"
+        for key, value, direction, side in zip(SIGMA298_BAND_KEYS, band, ("min", "max"), ("min", "max")):
+            thresholds.items_[key] = Threshold(
+                key=key,
+                value=float(value),
+                unit="mS/cm",
+                direction=direction,  # type: ignore[arg-type]
+                metric="task3.sigma298",
+                source=str((system.sigma298_sources or {}).get(side, f"reference pack {system.name}")),
+                description=f"{'lower' if side == 'min' else 'upper'} edge of the accepted {what} ({system.name})",
+                origin="pack",
+            )
+    return thresholds
+
+
+def default_thresholds(system: Any = None) -> ThresholdSet:
+    """A fresh copy of the shipped defaults (parsed once per process) with the pack's layer on top.
+
+    ``system``: the :class:`~pytest_lips.system.PackSystem` of the reference pack in use (default: the
+    shipped default pack's, the LiPS σ298 band included).
+    """
     global _DEFAULTS
     if _DEFAULTS is None:
         _DEFAULTS = load_default_thresholds()
-    return copy.deepcopy(_DEFAULTS)
+    if system is None:
+        from .system import default_system
+
+        system = default_system()
+    return apply_system(copy.deepcopy(_DEFAULTS), system)

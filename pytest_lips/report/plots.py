@@ -557,7 +557,7 @@ def plot_task3_arrhenius(metrics: Mapping[str, Mapping[str, Any]], *, model: str
     elif data.band_note:
         ax.plot([], [], " ", label=f"(no band: {data.band_note})")
     ax.legend(fontsize=7.5, loc="lower left")
-    ax.set_title(f"Task 3 — Li7P3S11 Arrhenius — {model}", fontsize=11)
+    ax.set_title(f"Task 3 — Arrhenius — {model}", fontsize=11)
     return fig
 
 
@@ -803,7 +803,7 @@ def plot_compare_arrhenius(report: Mapping[str, Any], *, thresholds=None):
     if any_d298:
         ax.plot([], [], "*", color="0.3", ms=10, label="D(298 K) with 95 % interval (per model colour)")
     ax.legend(fontsize=7, loc="lower left", ncol=1 if drawn < 3 else 2)
-    ax.set_title("Task 3 — Li7P3S11 Arrhenius, all models (open crossed markers: excluded from the fit)", fontsize=10)
+    ax.set_title("Task 3 — Arrhenius, all models (open crossed markers: excluded from the fit)", fontsize=10)
     return fig
 
 

@@ -1,4 +1,4 @@
-"""LiPS-25 Task 1: formation energies along the Li2S–P2S5 line.
+"""LiPS-25 Task 1: formation energies relative to the reference pack's end members (LiPS: the Li2S–P2S5 line).
 
 ``test_task1_structure[<model>-<name>]`` relaxes and single-points one crystal (SKIPPED with the
 pack's reason when the crystal is missing/pending); ``test_task1_ef_rmse[<model>-relaxed]`` and

@@ -1,4 +1,5 @@
-"""LiPS-25 Task 2: forces along a Li7P3S11 melt-quench trajectory (and on the data set's Li7P3S11)."""
+"""LiPS-25 Task 2: forces along the pack's melt-quench trajectory (LiPS: Li7P3S11), and on the data set's
+structures of the pack's Task 2 composition."""
 
 from __future__ import annotations
 
@@ -64,14 +65,20 @@ def test_task2_energy_rmse(task2_metrics, lips_check):
 
 def test_task2_dataset_force_rmse(pytestconfig, lips_model, lips_profile, lips_dataset, lips_store, lips_check):
     protocol = task.Task2Protocol.from_section(lips_profile.section("task2"))
-    key = _session(pytestconfig).run_key(
+    session = _session(pytestconfig)
+    composition = session.system.task2_composition
+    if not composition:
+        pytest.skip(f"the reference pack's system ({session.system.name}) gives no task2.composition")
+    system_part = [f"composition={sorted(composition.items())}"] if session.system_label else []  # LiPS keys unchanged
+    key = session.run_key(
         lips_model,
         f"task2-dataset/{protocol.dataset_split}/{protocol.dataset_max_structures}",
+        *system_part,
         dataset=lips_dataset,
         protocol=protocol,
     )
 
     def compute() -> dict[str, Any]:
-        return task.run_dataset(lips_model, lips_dataset, protocol, lips_model.name).to_dict()
+        return task.run_dataset(lips_model, lips_dataset, protocol, lips_model.name, composition).to_dict()
 
     lips_check(Metric.from_dict(lips_store.get_or_compute(key, compute)))

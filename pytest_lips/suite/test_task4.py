@@ -1,4 +1,7 @@
-"""LiPS-25 Task 4: robustness of NPT MD from random hard-sphere Li7P3S11 cells over a T x p grid.
+"""LiPS-25 Task 4: robustness of NPT MD from random hard-sphere cells over a T x p grid.
+
+The cells have the composition and density of the reference pack's ``system.task4`` (LiPS pack:
+Li7P3S11 at 1.88 g/cm³).
 
 One item per MD run (``test_task4_md_run[<model>-T2000K-p1e+08Pa-r1]``) and two aggregate items
 (``test_task4_survival``, ``test_task4_close_contacts``). A model blowing up is not a harness error:
@@ -29,7 +32,17 @@ _START_FIELDS = ("n_atoms", "density_g_cm3", "covalent_ratio", "relax_fmax_eV_A"
 
 
 def _protocol(config: pytest.Config) -> task.Task4Protocol:
-    return task.Task4Protocol.from_section(_session(config).profile.section("task4"))
+    session = _session(config)
+    return task.for_system(task.Task4Protocol.from_section(session.profile.section("task4")), session.system)
+
+
+def _system_parts(config: pytest.Config) -> list[str]:
+    """Key parts naming the composition of a non-default pack's cells (none for the LiPS pack: its keys
+    stay what they were; its density and atom count are in the protocol)."""
+    session = _session(config)
+    if not session.system_label:
+        return []
+    return [f"system={session.system_label}:{sorted(task.system_composition(session.system).items())}"]
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -60,6 +73,7 @@ def _get_runs(config, protocol, model, store, progress, seed: int) -> dict[str, 
             _hash(start_params),
             run.start_id,
             f"seed{run.structure_seed}",
+            *_system_parts(config),
             uses_pack=False,
         )
 
@@ -72,6 +86,7 @@ def _get_runs(config, protocol, model, store, progress, seed: int) -> dict[str, 
             run.run_id,
             f"seed{run.seed}",
             f"start{run.structure_seed}",
+            *_system_parts(config),
             uses_pack=False,
         )
         for run in runs
@@ -83,7 +98,8 @@ def _get_runs(config, protocol, model, store, progress, seed: int) -> dict[str, 
         for run in todo:
             if run.start_id not in starts:
                 starts[run.start_id] = store.get_or_compute(
-                    start_key(run), lambda run=run: task.prepare_start(run, protocol, model.new_calculator())
+                    start_key(run),
+                    lambda run=run: task.prepare_start(run, protocol, model.new_calculator(), session.system),
                 )
         jobs = task.build_jobs(todo, starts, protocol)
         engine = session.md_engine(model)

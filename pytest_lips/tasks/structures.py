@@ -17,8 +17,8 @@ the bonds in Li7P3S11 (P–S ≈ 2.05 Å, Li–S ≈ 2.4 Å) — the cell starts
 the point of a robustness test — but long enough that no pair starts inside the 1 Å close-contact
 radius of Task 4.
 
-Default density: 1.88 g/cm³, that of the crystalline Li7P3S11 reference cell of the pack
-(2 formula units, 42 atoms, ≈ 872 Å³).
+Composition and density come from the reference pack's ``system.task4`` (the LiPS pack: Li7P3S11 at
+1.88 g/cm³, that of its crystalline Li7P3S11 cell, 2 formula units, 42 atoms, ≈ 872 Å³).
 """
 
 from __future__ import annotations
@@ -34,10 +34,8 @@ from ase.geometry import get_distances
 from ..errors import LipsSimulationError
 
 __all__ = [
-    "LI7P3S11_COMPOSITION",
     "density_g_cm3",
     "perpendicular_widths_A",
-    "LI7P3S11_DENSITY_G_CM3",
     "minimum_separations_A",
     "most_isotropic_repeat",
     "random_hard_sphere_cell",
@@ -45,10 +43,6 @@ __all__ = [
     "supercell",
 ]
 
-#: Atoms per Li7P3S11 formula unit.
-LI7P3S11_COMPOSITION: dict[str, int] = {"Li": 7, "P": 3, "S": 11}
-#: Density of crystalline Li7P3S11 (the pack's reference cell), g/cm³.
-LI7P3S11_DENSITY_G_CM3 = 1.88
 #: Default fraction of the summed covalent radii used as minimum separation.
 DEFAULT_COVALENT_RATIO = 0.7
 
@@ -56,10 +50,10 @@ _AMU_G = 1.66053906660e-24  # g
 _A3_CM3 = 1e-24
 
 
-def stoichiometric_counts(n_atoms: int, composition: Mapping[str, int] = LI7P3S11_COMPOSITION) -> dict[str, int]:
+def stoichiometric_counts(n_atoms: int, composition: Mapping[str, int]) -> dict[str, int]:
     """Element counts for ``n_atoms`` atoms of ``composition`` (must be a whole number of formula units).
 
-    ``stoichiometric_counts(1008) == {"Li": 336, "P": 144, "S": 528}`` (48 × Li7P3S11).
+    ``stoichiometric_counts(1008, {"Li": 7, "P": 3, "S": 11}) == {"Li": 336, "P": 144, "S": 528}`` (48 × Li7P3S11).
     """
     per_fu = sum(composition.values())
     if n_atoms <= 0 or n_atoms % per_fu:
@@ -79,7 +73,7 @@ def minimum_separations_A(elements, ratio: float = DEFAULT_COVALENT_RATIO) -> di
 def random_hard_sphere_cell(
     counts: Mapping[str, int],
     seed: int,
-    density_g_cm3: float = LI7P3S11_DENSITY_G_CM3,
+    density_g_cm3: float,
     covalent_ratio: float = DEFAULT_COVALENT_RATIO,
     max_trials_per_atom: int = 10_000,
 ) -> Atoms:
@@ -88,7 +82,7 @@ def random_hard_sphere_cell(
     Parameters
     ----------
     counts:
-        Atoms per element, e.g. ``stoichiometric_counts(1008)``.
+        Atoms per element, e.g. ``stoichiometric_counts(1008, composition)``.
     seed:
         Seed of the :class:`numpy.random.Generator` (same seed → identical structure).
     density_g_cm3:

@@ -1,4 +1,4 @@
-"""Task 2: force (and energy) errors along a Li7P3S11 melt-quench trajectory.
+"""Task 2: force (and energy) errors along a melt-quench trajectory of the pack's system (LiPS: Li7P3S11).
 
 The pack's Task 2 file holds DFT-labelled snapshots (info ``energy`` [eV], ``time_ps``,
 ``temperature_K``, ``regime`` ∈ crystal | liquid | amorphous; arrays ``forces`` [eV/Å]; optional
@@ -10,8 +10,8 @@ energy error per snapshot is offset-aligned when ``energy_offset`` is ``auto`` (
 the mean energy-per-atom difference over the snapshots is subtracted (all snapshots share one
 composition, so per-element offsets reduce to this constant); both raw and aligned errors are in
 the details together with the error along the trajectory.  When the data set is available,
-``task2.dataset.force_rmse`` reports the force errors on its Li7P3S11-composition structures of the
-test split, by label.
+``task2.dataset.force_rmse`` reports the force errors on its structures of the pack's Task 2 composition
+(``system.task2.composition``; LiPS: Li7P3S11) in the test split, by label.
 
 Profile section ``task2:``::
 
@@ -20,13 +20,14 @@ Profile section ``task2:``::
       energy_offset: none       # none | auto (--lips-energy-offset overrides)
       batch_size: 16
       max_atoms_per_batch: 4000
-      dataset_split: test       # data-set split searched for Li7P3S11 structures
+      dataset_split: test       # data-set split searched for structures of the Task 2 composition
       dataset_max_structures: null
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -43,8 +44,6 @@ from ..results import Metric
 
 TASK = "task2"
 REGIMES = TASK2_REGIMES
-#: Reduced composition (Li, P, S) searched for in the data set.
-LI7P3S11 = (7, 3, 11)
 
 
 @dataclass(frozen=True)
@@ -248,23 +247,44 @@ def _num(value: float) -> float | None:
 
 
 # ------------------------------------------------------------------------------------------------
-# Data-set structures of Li7P3S11 composition
+# Data-set structures of the pack's Task 2 composition
 # ------------------------------------------------------------------------------------------------
-def li7p3s11_indices(dataset: LipsDataset, split: str = "test") -> np.ndarray:
-    """Indices of ``split`` structures whose composition is a multiple of Li7P3S11."""
+def composition_indices(dataset: LipsDataset, composition: Mapping[str, int], split: str = "test") -> np.ndarray:
+    """Indices of ``split`` structures whose composition is a whole multiple of ``composition``."""
+    from ase.data import atomic_numbers
+
     idx = dataset.split_indices(split)
-    comp, elements = dataset.composition_matrix(idx, elements=(3, 15, 16))
+    elements = list(composition)
+    comp, _ = dataset.composition_matrix(idx, elements=[atomic_numbers[e] for e in elements])
     total = dataset.n_atoms[idx]
-    k = comp[:, 0] / LI7P3S11[0]
+    k = comp[:, 0] / composition[elements[0]]
     ok = (k > 0) & (comp.sum(axis=1) == total)
-    for e in range(3):
-        ok &= np.isclose(comp[:, e], k * LI7P3S11[e])
+    for e, element in enumerate(elements):
+        ok &= np.isclose(comp[:, e], k * composition[element])
     return idx[ok]
 
 
-def run_dataset(model: Any, dataset: LipsDataset, protocol: Task2Protocol, model_label: str = "") -> Metric:
-    """``task2.dataset.force_rmse``: force errors on the data set's Li7P3S11 structures, by label (reported)."""
-    idx = li7p3s11_indices(dataset, protocol.dataset_split)
+def _default_composition() -> dict[str, int]:
+    from ..system import default_system
+
+    composition = default_system().task2_composition
+    if not composition:
+        raise LipsDataError("the shipped default pack gives no system.task2.composition; reinstall pytest-lips")
+    return composition
+
+
+def run_dataset(
+    model: Any,
+    dataset: LipsDataset,
+    protocol: Task2Protocol,
+    model_label: str = "",
+    composition: Mapping[str, int] | None = None,
+) -> Metric:
+    """``task2.dataset.force_rmse``: force errors on the data set's structures of ``composition`` (the pack's
+    ``system.task2.composition``; default: the shipped default pack's), by label (reported)."""
+    composition = dict(composition or _default_composition())
+    formula = "".join(f"{el}{n if n != 1 else ''}" for el, n in composition.items())
+    idx = composition_indices(dataset, composition, protocol.dataset_split)
     if protocol.dataset_max_structures is not None and len(idx) > protocol.dataset_max_structures:
         rng = np.random.default_rng(0)
         idx = np.sort(rng.choice(idx, size=protocol.dataset_max_structures, replace=False))
@@ -277,7 +297,7 @@ def run_dataset(model: Any, dataset: LipsDataset, protocol: Task2Protocol, model
             task=TASK,
             n=0,
             gated=False,
-            note=f"no Li7P3S11-composition structures in the {protocol.dataset_split} split",
+            note=f"no {formula}-composition structures in the {protocol.dataset_split} split",
         )
     pred = evaluate(model, list(dataset.iter_atoms(idx)), False, protocol.batch_size, protocol.max_atoms_per_batch)
     ref_f = np.concatenate([dataset.forces[dataset.atom_slice(int(i))] for i in idx])
@@ -298,7 +318,7 @@ def run_dataset(model: Any, dataset: LipsDataset, protocol: Task2Protocol, model
         task=TASK,
         n=len(idx),
         gated=False,
-        note=f"force components on {len(idx)} Li7P3S11-composition structures of the data set's "
+        note=f"force components on {len(idx)} {formula}-composition structures of the data set's "
         f"{protocol.dataset_split} split; reported, not gated",
         details={"by_label": by_label, "data_source": dataset.source},
     )

@@ -86,7 +86,8 @@ class Task3Protocol:
     Attributes
     ----------
     structure:
-        Path of the Li7P3S11 cell inside the reference pack.
+        Path of the Task 3 cell inside the shipped default pack, used only when no reference pack is given
+        (``""``: the default pack's ``task3`` file); with a pack, its own Task 3 cell.
     supercell:
         Repeat of the reference cell, e.g. ``[2, 4, 2]`` (672 atoms).
     temperatures_K:
@@ -117,7 +118,7 @@ class Task3Protocol:
         ``--lips-budget-minutes`` is spent.
     """
 
-    structure: str = "task3/Li7P3S11.extxyz"
+    structure: str = ""
     supercell: tuple[int, int, int] = (2, 4, 2)
     temperatures_K: tuple[float, ...] = (400.0, 500.0, 600.0, 700.0, 800.0)
     repeats: int = 3
@@ -249,12 +250,16 @@ def plan_runs(protocol: Task3Protocol, seed: int) -> list[Task3Run]:
 
 
 def load_structure(protocol: Task3Protocol, reference: Any = None) -> Atoms:
-    """The Li7P3S11 reference cell: ``reference.task3_structure()`` if available, else the default pack file."""
+    """The Task 3 cell: ``reference.task3_structure()`` if available, else the default pack's file."""
     if reference is not None and hasattr(reference, "task3_structure"):
         return reference.task3_structure()
     from ..reference import read_frames
     from ..resources import default_pack_dir
 
+    if not protocol.structure:
+        from ..reference import load_reference_pack
+
+        return cast(Atoms, load_reference_pack(default_pack_dir()).task3_structure())
     path = default_pack_dir() / protocol.structure
     if not path.is_file():
         raise LipsDataError(
@@ -272,15 +277,29 @@ def _downsample(lag: np.ndarray, msd: np.ndarray, n_max: int) -> tuple[list[floa
     return [float(v) for v in lag[idx]], [float(v) for v in msd[idx]]
 
 
+def mobile_ion_of(atoms: Atoms) -> tuple[str, int]:
+    """The diffusing element and its charge number: ``info["mobile_ion"]``/``info["mobile_ion_charge"]`` (set
+    by :meth:`pytest_lips.reference.ReferencePack.task3_structure` from the pack's system), else the shipped
+    default pack's."""
+    if atoms.info.get("mobile_ion"):
+        return str(atoms.info["mobile_ion"]), int(atoms.info.get("mobile_ion_charge", 1))
+    from ..system import default_system
+
+    system = default_system()
+    return system.mobile_ion, system.mobile_ion_charge
+
+
 def build_jobs(runs: list[Task3Run], structure: Atoms, protocol: Task3Protocol) -> list[MDJob]:
     """One NVT :class:`~pytest_lips.md.MDJob` per run (any engine integrates them; a batched one all at once).
 
     The Li7P3S11 cell is repeated ``protocol.supercell`` times; frames are stored every
     ``sample_interval_steps`` from the end of the equilibration (``sample_from_step``).
     """
+    ion, charge = mobile_ion_of(structure)
     atoms = supercell(structure, protocol.supercell)
-    if "Li" not in atoms.get_chemical_symbols():
-        raise LipsDataError("Task 3 structure contains no Li")
+    if ion not in atoms.get_chemical_symbols():
+        raise LipsDataError(f"Task 3 structure contains no {ion}, the mobile ion of the reference pack's system")
+    atoms.info.update(mobile_ion=ion, mobile_ion_charge=charge)
     return [
         MDJob(
             job_id=run.run_id,
@@ -318,7 +337,8 @@ def reduce_run(
     centre of mass —, ``cells_A`` (F, 3, 3), ``temperatures_K`` (F,), ``frame_interval_ps``, ``n_li``.
     """
     atoms = job.atoms
-    li = np.array(atoms.get_chemical_symbols()) == "Li"
+    ion, charge = mobile_ion_of(atoms)
+    li = np.array(atoms.get_chemical_symbols()) == ion  # the mobile ion (Li for the LiPS pack)
     framework = ~li
     fw_masses = atoms.get_masses()[framework]
     n_li = int(li.sum())
@@ -337,6 +357,8 @@ def reduce_run(
         "temperature_K_measured": t_measured,
         "n_atoms": len(atoms),
         "n_li": n_li,
+        "mobile_ion": ion,
+        "mobile_ion_charge": charge,
         "volume_A3": float(atoms.get_volume()),
         "lag_ps": None,
         "msd_A2": None,
@@ -486,7 +508,7 @@ def extend_arrays(
     chunk's, D and the measured temperature are recomputed over the whole production, and the run
     record counts the steps of every chunk. A chunk that stopped early marks the run as stopped.
     """
-    li = np.array(job.atoms.get_chemical_symbols()) == "Li"
+    li = np.array(job.atoms.get_chemical_symbols()) == mobile_ion_of(job.atoms)[0]
     fw_masses = job.atoms.get_masses()[~li]
     pos = trajectory.positions_A
     com = np.einsum("j,fjk->fk", fw_masses, pos[:, ~li, :]) / fw_masses.sum()
@@ -670,7 +692,8 @@ def analyse(
         fit_runs = [run_diffusion(r) for T in resolved for r in by_T[T]]
         n_li = int(ok[0]["n_li"])
         volume_A3 = float(np.mean([r["volume_A3"] for r in ok]))
-        estimate = calibrated_conductivity_at_298(fit_runs, n_carriers=n_li, volume_A3=volume_A3)
+        charge = int(ok[0].get("mobile_ion_charge", 1))  # the pack's mobile ion (Li+: 1)
+        estimate = calibrated_conductivity_at_298(fit_runs, n_carriers=n_li, volume_A3=volume_A3, charge=charge)
         details["fit_temperatures_K"] = [T for T in resolved if estimate.per_temperature[T]["used"]]
         details["fit_temperatures_measured_K"] = [
             estimate.per_temperature[T]["temperature_fit_K"] for T in details["fit_temperatures_K"]

@@ -1,7 +1,7 @@
 """Task 4: robustness of NPT MD started from random hard-sphere cells (LiPS-25 Task 4).
 
 Protocol (``paper`` profile): for each repeat, a seeded random hard-sphere cell of 1008 atoms with
-Li7P3S11 stoichiometry (Li336 P144 S528) at the crystal density
+composition of the pack's ``system.task4`` (LiPS pack: Li7P3S11, Li336 P144 S528) at its density
 (:func:`pytest_lips.tasks.structures.random_hard_sphere_cell`) is relaxed with the model in its fixed
 cell (ASE FIRE, ``relax_fmax_eV_A`` = 0.1 eV/Å, at most ``relax_max_steps`` = 300 steps: the relaxed
 structure is only a less violent start, so convergence is not required). From it, NPT MD
@@ -43,7 +43,7 @@ import math
 import time
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -62,7 +62,7 @@ from ..md import (
 )
 from ..profiles import float_tuple, protocol_from_section
 from ..results import Metric, RunRecord
-from .structures import LI7P3S11_COMPOSITION, random_hard_sphere_cell, stoichiometric_counts
+from .structures import random_hard_sphere_cell, stoichiometric_counts
 from .task3_conductivity import run_seed
 
 __all__ = [
@@ -73,6 +73,7 @@ __all__ = [
     "Task4Run",
     "analyse",
     "build_jobs",
+    "for_system",
     "in_gated_domain",
     "plan_runs",
     "prepare_start",
@@ -94,9 +95,11 @@ class Task4Protocol:
     Attributes
     ----------
     n_atoms:
-        Atoms in the random cell (a multiple of 21, Li7P3S11 formula units).
+        Atoms in the random cell; :func:`for_system` rounds it to whole formula units of the pack's
+        ``system.task4.composition`` (LiPS pack: Li7P3S11, 21 atoms).
     density_g_cm3, covalent_ratio:
-        Random hard-sphere cell density and minimum separations (see :mod:`.structures`).
+        Random hard-sphere cell density (``null``: the pack's ``system.task4.density_g_cm3``) and minimum
+        separations (see :mod:`.structures`).
     relax_fmax_eV_A, relax_max_steps:
         Fixed-cell FIRE relaxation of the random cell with the model.
     temperatures_K, pressures_Pa:
@@ -114,7 +117,7 @@ class Task4Protocol:
     """
 
     n_atoms: int = 1008
-    density_g_cm3: float = 1.88
+    density_g_cm3: float | None = None
     covalent_ratio: float = 0.7
     relax_fmax_eV_A: float = 0.1
     relax_max_steps: int = 300
@@ -142,15 +145,17 @@ class Task4Protocol:
 
     def validate(self) -> None:
         problems = []
-        try:
-            stoichiometric_counts(self.n_atoms)
-        except ValueError as exc:
-            problems.append(f"n_atoms: {exc}")
+        if self.n_atoms < 1:
+            problems.append("n_atoms must be >= 1")
         if not self.temperatures_K or min(self.temperatures_K) <= 0:
             problems.append("temperatures_K needs positive temperatures")
         if not self.pressures_Pa or min(self.pressures_Pa) <= 0:
             problems.append("pressures_Pa needs at least one pressure, all > 0")
-        if self.density_g_cm3 <= 0 or self.covalent_ratio <= 0 or self.relax_fmax_eV_A <= 0:
+        if (
+            (self.density_g_cm3 is not None and self.density_g_cm3 <= 0)
+            or self.covalent_ratio <= 0
+            or (self.relax_fmax_eV_A <= 0)
+        ):
             problems.append("need density_g_cm3 > 0, covalent_ratio > 0 and relax_fmax_eV_A > 0")
         if self.tdamp_fs <= 0 or self.pdamp_fs <= 0:
             problems.append("need tdamp_fs > 0 and pdamp_fs > 0")
@@ -188,6 +193,40 @@ class Task4Protocol:
         data["temperatures_K"] = list(self.temperatures_K)
         data["pressures_Pa"] = list(self.pressures_Pa)
         return data
+
+
+def for_system(protocol: Task4Protocol, system: Any = None) -> Task4Protocol:
+    """``protocol`` for the reference pack's system (default: the shipped default pack's).
+
+    The density is the pack's ``system.task4.density_g_cm3`` unless the profile sets one, and ``n_atoms``
+    is rounded to the nearest whole number (at least one) of formula units of ``system.task4.composition``
+    (42 atoms stay 42 for the LiPS pack's Li7P3S11; they become 39 for Li6PS5Cl).
+    """
+    if system is None:
+        from ..system import default_system
+
+        system = default_system()
+    composition = system_composition(system)
+    per_fu = sum(composition.values())
+    n_atoms = max(1, round(protocol.n_atoms / per_fu)) * per_fu
+    density = protocol.density_g_cm3 if protocol.density_g_cm3 is not None else system.task4_density_g_cm3
+    if density is None:
+        raise LipsUsageError(
+            f"Task 4: profile section task4 sets no density_g_cm3 and the reference pack's system ({system.name}) "
+            "gives no task4.density_g_cm3; set either"
+        )
+    return replace(protocol, n_atoms=int(n_atoms), density_g_cm3=float(density))
+
+
+def system_composition(system: Any = None) -> dict[str, int]:
+    """Atoms per formula unit of the random cells: the pack's ``system.task4.composition``."""
+    if system is None:
+        from ..system import default_system
+
+        system = default_system()
+    if not system.task4_composition:
+        raise LipsUsageError(f"Task 4: the reference pack's system ({system.name}) gives no task4.composition")
+    return dict(system.task4_composition)
 
 
 @dataclass(frozen=True)
@@ -254,8 +293,11 @@ def plan_runs(protocol: Task4Protocol, seed: int) -> list[Task4Run]:
     return runs
 
 
-def prepare_start(run: Task4Run, protocol: Task4Protocol, calculator) -> dict[str, Any]:
+def prepare_start(run: Task4Run, protocol: Task4Protocol, calculator, system: Any = None) -> dict[str, Any]:
     """Random hard-sphere cell of ``run.repeat``, relaxed with the model in its fixed cell.
+
+    The cell has the composition of ``system`` (the reference pack's; default: the shipped default's) at
+    ``protocol.density_g_cm3`` (resolve a ``null`` density with :func:`for_system` first).
 
     Returns a JSON-serialisable dict: ``ok``, ``reason``, ``symbols``, ``positions`` (Å), ``cell`` (Å),
     ``relax_steps``, ``relax_converged``, ``fmax_eV_A``, ``energy_eV``, ``wall_s``, ``seed``.
@@ -263,15 +305,16 @@ def prepare_start(run: Task4Run, protocol: Task4Protocol, calculator) -> dict[st
     from ..quiet import quiet_library_warnings
 
     with quiet_library_warnings():  # ASE's ndarray.shape under NumPy 2.5 (the plugin's calls only)
-        return _prepare_start(run, protocol, calculator)
+        return _prepare_start(run, for_system(protocol, system), calculator, system_composition(system))
 
 
-def _prepare_start(run: Task4Run, protocol: Task4Protocol, calculator) -> dict[str, Any]:
+def _prepare_start(run: Task4Run, protocol: Task4Protocol, calculator, composition: dict[str, int]) -> dict[str, Any]:
     from ase.optimize import FIRE
 
     start = time.perf_counter()
+    assert protocol.density_g_cm3 is not None  # resolved by for_system
     atoms = random_hard_sphere_cell(
-        stoichiometric_counts(protocol.n_atoms, LI7P3S11_COMPOSITION),
+        stoichiometric_counts(protocol.n_atoms, composition),
         seed=run.structure_seed,
         density_g_cm3=protocol.density_g_cm3,
         covalent_ratio=protocol.covalent_ratio,

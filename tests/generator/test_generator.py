@@ -23,6 +23,7 @@ import settings  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "analysis"))
 from paper_eq1 import formation_energy_per_atom  # noqa: E402  (the paper's eq. 1, tests/analysis/paper_eq1.py)
+
 from pytest_lips.reference import load_reference_pack  # noqa: E402
 
 

@@ -77,7 +77,7 @@ def test_dataset_li7p3s11_structures(tmp_path):
         frames.append(a)
     ase.io.write(tmp_path / "d.extxyz", frames, format="extxyz")
     ds = load_lips_dataset(tmp_path / "d.extxyz", tmp_path / "c", allow_download=False)
-    assert list(task.li7p3s11_indices(ds)) == [0, 2, 4, 6, 8]
+    assert list(task.composition_indices(ds, {"Li": 7, "P": 3, "S": 11})) == [0, 2, 4, 6, 8]
     from graph_pes.models import LennardJones
 
     metric = task.run_dataset(LennardJones(cutoff=3.0, epsilon=0.0, sigma=2.0), ds, task.Task2Protocol())

@@ -31,7 +31,7 @@ def li7p3s11():
         stoichiometric_counts,
     )
 
-    return random_hard_sphere_cell(stoichiometric_counts(42), seed=0)
+    return random_hard_sphere_cell(stoichiometric_counts(42, {"Li": 7, "P": 3, "S": 11}), seed=0, density_g_cm3=1.88)
 
 
 def test_profiles_parse_and_paper_is_672_atoms(li7p3s11):

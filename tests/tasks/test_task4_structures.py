@@ -8,18 +8,20 @@ from ase.neighborlist import neighbor_list
 
 from pytest_lips.tasks import structures as st
 
+LI7P3S11 = {"Li": 7, "P": 3, "S": 11}  # the LiPS pack's Task 4 composition (system.task4)
+
 
 def test_stoichiometry():
-    assert st.stoichiometric_counts(1008) == {"Li": 336, "P": 144, "S": 528}
-    assert st.stoichiometric_counts(42) == {"Li": 14, "P": 6, "S": 22}
+    assert st.stoichiometric_counts(1008, LI7P3S11) == {"Li": 336, "P": 144, "S": 528}
+    assert st.stoichiometric_counts(42, LI7P3S11) == {"Li": 14, "P": 6, "S": 22}
     with pytest.raises(ValueError):
-        st.stoichiometric_counts(50)
+        st.stoichiometric_counts(50, LI7P3S11)
 
 
 def test_random_cell_respects_minimum_distances_and_density():
-    atoms = st.random_hard_sphere_cell(st.stoichiometric_counts(168), seed=11)
+    atoms = st.random_hard_sphere_cell(st.stoichiometric_counts(168, LI7P3S11), seed=11, density_g_cm3=1.88)
     assert atoms.get_chemical_formula() == "Li56P24S88"
-    assert st.density_g_cm3(atoms) == pytest.approx(st.LI7P3S11_DENSITY_G_CM3, rel=1e-9)
+    assert st.density_g_cm3(atoms) == pytest.approx(1.88, rel=1e-9)
     blmin = st.minimum_separations_A(["Li", "P", "S"])
     assert blmin[("Li", "S")] == pytest.approx(0.7 * (1.28 + 1.05), abs=1e-6)
     i, j, d = neighbor_list("ijd", atoms, max(blmin.values()))
@@ -29,10 +31,10 @@ def test_random_cell_respects_minimum_distances_and_density():
 
 
 def test_random_cell_is_seeded():
-    counts = st.stoichiometric_counts(84)
-    a = st.random_hard_sphere_cell(counts, seed=5)
-    b = st.random_hard_sphere_cell(counts, seed=5)
-    c = st.random_hard_sphere_cell(counts, seed=6)
+    counts = st.stoichiometric_counts(84, LI7P3S11)
+    a = st.random_hard_sphere_cell(counts, seed=5, density_g_cm3=1.88)
+    b = st.random_hard_sphere_cell(counts, seed=5, density_g_cm3=1.88)
+    c = st.random_hard_sphere_cell(counts, seed=6, density_g_cm3=1.88)
     assert np.array_equal(a.positions, b.positions)
     assert not np.allclose(a.positions, c.positions)
 
