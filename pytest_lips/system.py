@@ -162,7 +162,9 @@ def parse_system_section(section: Any, where: Any, note: str = "") -> PackSystem
     if band is None and gated:
         raise LipsDataError(f"{where}: system.task3.sigma298_gated is true but sigma298_band_mS_cm is null")
     if not gated and not reason:
-        raise LipsDataError(f"{where}: system.task3.sigma298_gated is false: give sigma298_reason (why not gated)")
+        if "sigma298_gated" in t3:
+            raise LipsDataError(f"{where}: system.task3.sigma298_gated is false: give sigma298_reason (why not gated)")
+        reason = "reported, not gated: the reference pack's system gives no sigma298 band (system.task3)"
     density = t4.get("density_g_cm3")
     if density is not None:
         try:

@@ -66,6 +66,12 @@ def _header(report, models, width) -> list[str]:
     lines = textwrap.wrap(head, width) or [head]
     if described:
         lines += textwrap.wrap("models: " + ", ".join(described), width, subsequent_indent="  ")
+    provenance = report.get("provenance") or {}
+    system, pack = provenance.get("system") or {}, provenance.get("reference_pack") or {}
+    if system.get("name"):
+        where = " ".join(str(p) for p in (pack.get("name"), pack.get("version")) if p)
+        text = f"system: {system['name']}" + (f" (reference pack {where})" if where else "")
+        lines += textwrap.wrap(text, width, subsequent_indent="  ")
     for name in models:  # also here, not only in the header: under xdist the controller loads no model
         for text in by_name.get(name, {}).get("warnings") or []:
             lines += textwrap.wrap(f"WARNING [{name}]: {text}", width, subsequent_indent="  ")

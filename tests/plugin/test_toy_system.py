@@ -1,0 +1,185 @@
+"""A third material system brought by data alone: a tiny Cu–Au pack written here, labelled by ASE's EMT.
+
+Nothing in pytest_lips/ knows Cu or Au: the manifest's ``system`` section (elements, mobile ion, end
+members, thresholds) and the Task 1 entries are enough for the plugin to run Task 1 on it, name the
+system in node ids and summary, and compute E_f relative to the pack's end members.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+from ase import Atoms
+from ase.build import bulk
+from ase.calculators.emt import EMT
+from ase.calculators.singlepoint import SinglePointCalculator
+from ase.io import write
+
+from pytest_lips.reference import write_manifest
+
+MODEL_MODULE = '''
+from ase.calculators.lj import LennardJones
+
+
+def make():
+    """The "model under test": one Lennard-Jones pair term for every element pair."""
+    return LennardJones(sigma=2.35, epsilon=0.12, rc=6.0, smooth=True)
+'''
+
+
+def _l12(a: float) -> Atoms:  # Cu3Au (L1_2): Au on the cube corner, Cu on the face centres
+    return Atoms(
+        "AuCu3", scaled_positions=[[0, 0, 0], [0, 0.5, 0.5], [0.5, 0, 0.5], [0.5, 0.5, 0]], cell=[a] * 3, pbc=True
+    )
+
+
+def _l10(a: float, c: float) -> Atoms:  # CuAu (L1_0): alternating (001) planes
+    return Atoms(
+        "Cu2Au2", scaled_positions=[[0, 0, 0], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]], cell=[a, a, c], pbc=True
+    )
+
+
+TOY_CRYSTALS = {
+    "Cu": (lambda: bulk("Cu", "fcc", a=3.61, cubic=True), "end_member"),
+    "Au": (lambda: bulk("Au", "fcc", a=4.08, cubic=True), "end_member"),
+    "Cu3Au": (lambda: _l12(3.75), "crystal"),
+    "CuAu": (lambda: _l10(3.96, 3.72), "crystal"),
+}
+
+
+def write_toy_pack(root: Path) -> dict[str, float]:
+    """The Cu-Au pack (EMT "DFT" labels) in ``root``; returns E_f (eV/atom) by hand, per crystal."""
+    structures, energies = [], {}
+    for name, (build, role) in TOY_CRYSTALS.items():
+        atoms = build()
+        atoms.calc = EMT()
+        labelled = Atoms(numbers=atoms.numbers, positions=atoms.positions, cell=atoms.cell, pbc=True)
+        labelled.calc = SinglePointCalculator(
+            labelled, energy=atoms.get_potential_energy(), forces=atoms.get_forces(), stress=atoms.get_stress()
+        )
+        energies[name] = atoms.get_potential_energy() / len(atoms)
+        path = root / "task1" / f"{name}.extxyz"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write(path, labelled, format="extxyz")
+        structures.append({"name": name, "formula": name, "role": role, "status": "ok", "file": f"task1/{name}.extxyz"})
+    write_manifest(
+        root,
+        {
+            "schema_version": 2,
+            "name": "toy-cuau-emt",
+            "version": "1",
+            "method": {"code": "ASE EMT (a toy labeller)"},
+            "units": {"energy": "eV", "forces": "eV/Å"},
+            "files": [],
+            "system": {
+                "id": "cuau",
+                "name": "Cu-Au toy alloy",
+                "elements": ["Cu", "Au"],
+                "mobile_ion": {"element": "Cu", "charge": 1},
+                "end_members": ["Cu", "Au"],
+                "task4": {"composition": "Cu3Au", "density_g_cm3": 12.0},
+                "thresholds": {
+                    "task1.ef_rmse_single_point": {"value": 5000.0, "source": "toy pack: loose, to pass"},
+                    "task1.ef_rmse_relaxed": {"value": 0.001, "source": "toy pack: tight, to fail"},
+                },
+            },
+            "task1": {"end_members": {"Cu": "Cu", "Au": "Au"}, "structures": structures},
+        },
+    )
+    # by hand: E_f = E/atom - x_Cu E_Cu/atom - x_Au E_Au/atom (fcc end members, 1 atom per formula unit)
+    return {
+        "Cu3Au": energies["Cu3Au"] - 0.75 * energies["Cu"] - 0.25 * energies["Au"],
+        "CuAu": energies["CuAu"] - 0.5 * energies["Cu"] - 0.5 * energies["Au"],
+    }
+
+
+def _model_ef() -> dict[str, float]:
+    """E_f of the model (single points on the pack's structures), computed without the plugin."""
+    exec_ns: dict = {}
+    exec(MODEL_MODULE, exec_ns)
+    e = {}
+    for name, (build, _role) in TOY_CRYSTALS.items():
+        atoms = build()
+        atoms.calc = exec_ns["make"]()
+        e[name] = atoms.get_potential_energy() / len(atoms)
+    return {
+        "Cu3Au": e["Cu3Au"] - 0.75 * e["Cu"] - 0.25 * e["Au"],
+        "CuAu": e["CuAu"] - 0.5 * e["Cu"] - 0.5 * e["Au"],
+    }
+
+
+def test_toy_system_runs_task1_through_the_manifest_alone(pytester: pytest.Pytester, tmp_path: Path) -> None:
+    pack = tmp_path / "toy-pack"
+    ef_dft = write_toy_pack(pack)
+    ef_model = _model_ef()
+    expected_rmse = 1000.0 * math.sqrt(np.mean([(ef_model[n] - ef_dft[n]) ** 2 for n in ef_dft]))
+    assert expected_rmse > 1.0  # the model differs from the labeller: the metric measures something
+    pytester.makepyfile(toy_model=MODEL_MODULE)
+    report = tmp_path / "report.json"
+    result = pytester.runpytest_subprocess(
+        "--lips-model=toy_model:make",
+        f"--lips-reference={pack}",
+        "--lips-profile=smoke",
+        "--lips-tasks=task1",
+        f"--lips-report={report}",
+        f"--lips-cache-dir={tmp_path / 'cache'}",
+        "-v",
+        "-p",
+        "no:cacheprovider",
+    )
+    out = result.stdout.str()
+    # node ids name the system; the header names it too
+    result.stdout.fnmatch_lines(
+        [
+            "*pytest-lips system: Cu-Au toy alloy*",
+            "*lips/cuau/test_task1.py::test_task1_ef_rmse?toy_model.make-relaxed? FAILED*",
+            "*lips/cuau/test_task1.py::test_task1_ef_rmse?toy_model.make-single_point? PASSED*",
+            "*LiPS-25 summary*",
+            "system: Cu-Au toy alloy (reference pack toy-cuau-emt 1)",
+        ]
+    )
+    assert "Traceback" not in out
+    data = json.loads(report.read_text())
+    metrics = {m["key"]: m for task in data["results"]["toy_model.make"].values() for m in task["metrics"]}
+    sp = metrics["task1.ef_rmse_single_point"]
+    assert sp["n"] == 2 and sp["value"] == pytest.approx(expected_rmse, rel=1e-9)
+    by_name = {s["name"]: s for s in sp["details"]["structures"]}
+    for name in ef_dft:
+        assert by_name[name]["ef_dft_meV_atom"] == pytest.approx(1000.0 * ef_dft[name], rel=1e-9, abs=1e-9)
+    # the pack's thresholds sit above thresholds.yaml, with their sources and origin
+    assert data["thresholds"]["task1.ef_rmse_single_point"]["value"] == 5000.0
+    assert data["thresholds"]["task1.ef_rmse_single_point"]["origin"] == "pack"
+    assert "task3.sigma298_min" not in data["thresholds"]  # no band in this pack
+    assert data["provenance"]["system"]["name"] == "Cu-Au toy alloy"
+    assert data["provenance"]["reference_pack"]["system"] == "Cu-Au toy alloy"
+
+
+def test_toy_system_model_missing_an_element_is_one_usage_line(pytester: pytest.Pytester, tmp_path: Path) -> None:
+    """A model that cannot evaluate the system's elements stops the run with one line naming them."""
+    pack = tmp_path / "toy-pack"
+    write_toy_pack(pack)
+    pytester.makepyfile(
+        toy_model="""
+from ase.calculators.emt import EMT
+
+
+class OnlyCu(EMT):
+    def calculate(self, atoms=None, properties=("energy",), system_changes=()):
+        if set(atoms.get_chemical_symbols()) - {"Cu"}:
+            raise KeyError("Au")
+        super().calculate(atoms, properties, system_changes)
+
+
+def make():
+    return OnlyCu()
+"""
+    )
+    result = pytester.runpytest_subprocess(
+        "--lips-model=toy_model:make", f"--lips-reference={pack}", "-p", "no:cacheprovider"
+    )
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["ERROR: --lips-model toy_model:make: evaluating a 12-atom Cu-Au cell failed*"])
