@@ -183,3 +183,23 @@ def make():
     )
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["ERROR: --lips-model toy_model:make: evaluating a 12-atom Cu-Au cell failed*"])
+
+
+def test_toy_system_absent_task3_is_skipped_with_the_reason(pytester: pytest.Pytester, tmp_path: Path) -> None:
+    """A pack without Task 3 data: the Task 3 items are SKIPPED with the pack's reason, not ERRORs."""
+    pack = tmp_path / "toy-pack"
+    write_toy_pack(pack)
+    pytester.makepyfile(toy_model=MODEL_MODULE)
+    result = pytester.runpytest_subprocess(
+        "--lips-model=toy_model:make",
+        f"--lips-reference={pack}",
+        "--lips-profile=smoke",
+        "--lips-tasks=task3",
+        f"--lips-cache-dir={tmp_path / 'cache'}",
+        "-rs",
+        "-p",
+        "no:cacheprovider",
+    )
+    outcomes = result.parseoutcomes()
+    assert outcomes.get("skipped", 0) >= 2 and not outcomes.get("error") and not outcomes.get("failed")
+    result.stdout.fnmatch_lines(["SKIPPED*Task 3 structure unavailable (the pack has no task3 section)*"])
