@@ -54,14 +54,16 @@ def test_wheel_contents(wheel: Path) -> None:
         "pytest_lips/reference_data/protocols/ci.yaml",
         "pytest_lips/reference_data/protocols/paper.yaml",
         "pytest_lips/reference_data/pack/manifest.yaml",
+        "pytest_lips/reference_data/pack-li6ps5cl/manifest.yaml",
     ]
-    # every file of the reference pack (structures, DFT records, manifest, README) is in the wheel
-    pack = ROOT / "reference_data" / "pack"
-    required += [
-        "pytest_lips/reference_data/pack/" + p.relative_to(pack).as_posix()
-        for p in sorted(pack.rglob("*"))
-        if p.is_file() and "__pycache__" not in p.parts
-    ]
+    # every file of the shipped reference packs (structures, DFT records, manifest, README) is in the wheel
+    for pack_name in ("pack", "pack-li6ps5cl"):
+        pack = ROOT / "reference_data" / pack_name
+        required += [
+            f"pytest_lips/reference_data/{pack_name}/" + p.relative_to(pack).as_posix()
+            for p in sorted(pack.rglob("*"))
+            if p.is_file() and "__pycache__" not in p.parts
+        ]
     required += [
         "pytest_lips/reference_data/protocols/" + p.name
         for p in sorted((ROOT / "reference_data" / "protocols").glob("*"))
@@ -89,16 +91,19 @@ def test_installed_wheel_runs_outside_the_source_tree(wheel: Path, tmp_path: Pat
         "import pytest_lips, pytest_lips.resources as r, pytest_lips.thresholds as t, pytest_lips.reference as ref;"
         "print(pytest_lips.__file__); print(r.reference_data_dir());"
         "print(len(t.default_thresholds()));"
-        "print(ref.load_reference_pack(r.default_pack_dir()).name)"
+        "print(ref.load_reference_pack(r.default_pack_dir()).name);"
+        "import pytest_lips.system as s;"
+        "print(ref.load_reference_pack(s.resolve_pack('li6ps5cl-open-pbesol')).system.name)"
     )
     result = subprocess.run(
         [sys.executable, "-c", code], cwd=workdir, env=env, capture_output=True, text=True, timeout=300
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    module_file, data_dir, n_thresholds, pack = result.stdout.split("\n")[:4]
+    module_file, data_dir, n_thresholds, pack, second = result.stdout.split("\n")[:5]
     assert module_file.startswith(str(target)) and data_dir.startswith(str(target))
     assert int(n_thresholds) >= 10
     assert pack == "lips-open-pbesol"
+    assert second == "Li6PS5Cl argyrodite"  # the second shipped pack, selected by name
 
 
 def test_sdist_has_the_sources_the_wheel_is_built_from(dists: dict[str, Path]) -> None:

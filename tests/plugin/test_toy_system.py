@@ -203,3 +203,16 @@ def test_toy_system_absent_task3_is_skipped_with_the_reason(pytester: pytest.Pyt
     outcomes = result.parseoutcomes()
     assert outcomes.get("skipped", 0) >= 2 and not outcomes.get("error") and not outcomes.get("failed")
     result.stdout.fnmatch_lines(["SKIPPED*Task 3 structure unavailable (the pack has no task3 section)*"])
+
+
+def test_model_without_cl_on_the_argyrodite_pack_is_one_usage_line(pytester: pytest.Pytester) -> None:
+    """The example model knows Li, P and S only: selecting the argyrodite pack by name stops the run at once."""
+    model = Path(__file__).resolve().parents[2] / "examples" / "lips-example-model.pt"
+    result = pytester.runpytest_subprocess(
+        f"--lips-model={model}", "--lips-reference=li6ps5cl-open-pbesol", "-p", "no:cacheprovider"
+    )
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        [f"ERROR: --lips-model {model}: the model has never seen Cl (elements it knows: Li, P, S)*Li, P, S, Cl"]
+    )
+    assert len([line for line in result.stderr.lines if line.strip()]) == 1
