@@ -502,23 +502,23 @@ def probe_structure(elements: Iterable[str] | None = None) -> Atoms:
     cell every LiPS fingerprint was computed on (unchanged).  ``elements`` default: the shipped default
     pack's system.
     """
-    from ase.build import bulk
-
     elements = system_elements(elements)
     if not elements:
         raise ValueError("probe_structure needs at least one element")
-    atoms = bulk("SLi2", "fluorite", a=5.72, cubic=True)
-    old = atoms.get_chemical_symbols()
-    fcc = [i for i, s in enumerate(old) if s == "S"]
-    tetra = [i for i, s in enumerate(old) if s != "S"]
-    symbols = [elements[0] if i in tetra else elements[-1] for i in range(len(old))]
+    a_A = 5.72
+    fcc_sites = np.array([[0.0, 0.0, 0.0], [0.0, 0.5, 0.5], [0.5, 0.0, 0.5], [0.5, 0.5, 0.0]])
+    # each fcc site followed by its two tetrahedral neighbours at +1/4 and +3/4 of the body diagonal (the
+    # site order of ASE's antifluorite builder, so the LiPS cell is bit for bit the one of earlier versions)
+    scaled = np.array([s for f in fcc_sites for s in (f, f + 0.25, f + 0.75)]) % 1.0
+    fcc = [0, 3, 6, 9]
+    tetra = [i for i in range(12) if i not in fcc]
+    symbols = [elements[0] if i in tetra else elements[-1] for i in range(12)]
     middle = list(elements[1:-1])
-    if len(middle) > len(old) - 2:
+    if len(middle) > 10:
         raise ValueError(f"probe_structure: {len(elements)} elements do not fit a 12-atom cell")
     for site, element in zip([*fcc[:-1], *tetra[:-1]], middle):
         symbols[site] = element
-    atoms.set_chemical_symbols(symbols)
-    return atoms
+    return Atoms(symbols=symbols, positions=scaled * a_A, cell=np.eye(3) * a_A, pbc=True)
 
 
 def _probe_label(elements: Iterable[str] | None) -> str:
