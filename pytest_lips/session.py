@@ -505,6 +505,8 @@ class LipsSession:
             data=data_checksum(dataset) if dataset is not None else "",
             protocol=protocol_checksum(protocol) if protocol is not None else "",
         )
+        if hasattr(model, "probe_elements") and model.probe_elements is None:  # e.g. a conftest.py model
+            model.probe_elements = self.system.elements  # fingerprinted on the system's probe cell
         try:
             ident = model_identity(model, self.session_id)
         except LipsModelError:
