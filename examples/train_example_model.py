@@ -169,7 +169,16 @@ def main() -> None:
     ap.add_argument("--max-minutes", type=float, default=22.0, help="stop training after this wall time")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seed", type=int, default=SEED)
+    ap.add_argument(
+        "--cutoff",
+        type=float,
+        default=CUTOFF_A,
+        help=f"MACE radial cutoff in A for a new model (default {CUTOFF_A}, the shipped model's); with "
+        "--init the saved model's own cutoff is used and this option must be left at its default or match it",
+    )
     args = ap.parse_args()
+    if not 2.0 < args.cutoff < 20.0:
+        ap.error(f"--cutoff {args.cutoff}: give a radial cutoff in A above the ZBL core's 2.0 A (e.g. 3 to 7)")
     for opt, path in (("--data", args.data), ("--init", args.init)):
         if path and not Path(path).is_file():
             ap.error(
@@ -189,14 +198,20 @@ def main() -> None:
         "frames left out (scored at the end)"
     )
 
-    g_tr = [AtomicGraph.from_ase(a, cutoff=CUTOFF_A) for a in train_frames]
-    g_va = [AtomicGraph.from_ase(a, cutoff=CUTOFF_A) for a in val_frames]
-
     if args.init:
         model = load_model(args.init)
-        print(f"fine-tuning {args.init}")
+        cutoff = float(model.cutoff)
+        if args.cutoff != CUTOFF_A and abs(args.cutoff - cutoff) > 1e-6:
+            ap.error(f"--cutoff {args.cutoff}: {args.init} was trained with cutoff {cutoff} A; leave --cutoff out")
+        print(f"fine-tuning {args.init} (cutoff {cutoff} A)")
     else:
-        model = make_model()
+        cutoff = args.cutoff
+        model = make_model(cutoff)
+        print(f"new model, cutoff {cutoff} A")
+
+    g_tr = [AtomicGraph.from_ase(a, cutoff=cutoff) for a in train_frames]
+    g_va = [AtomicGraph.from_ase(a, cutoff=cutoff) for a in val_frames]
+    if not args.init:
         model.pre_fit_all_components(g_tr)
     refit_offsets(model, g_tr)
 
@@ -243,15 +258,16 @@ def main() -> None:
     # test split, never seen in training: all of it, and by label family (e.g. Task-2 snapshots apart)
     test = {}
     if test_frames:
-        test["all"] = errors(model, [AtomicGraph.from_ase(a, cutoff=CUTOFF_A) for a in test_frames])
+        test["all"] = errors(model, [AtomicGraph.from_ase(a, cutoff=cutoff) for a in test_frames])
         families = sorted({str(a.info.get("label", "")).split("-")[0] for a in test_frames})
         for fam in families:
             sub = [a for a in test_frames if str(a.info.get("label", "")).split("-")[0] == fam]
-            test[f"{fam} ({len(sub)} frames)"] = errors(model, [AtomicGraph.from_ase(a, cutoff=CUTOFF_A) for a in sub])
+            test[f"{fam} ({len(sub)} frames)"] = errors(model, [AtomicGraph.from_ase(a, cutoff=cutoff) for a in sub])
     summary = {
         "data": _rel(data),
         "label_sources": sources,
         "init": _rel(Path(args.init)) if args.init else None,
+        "cutoff_A": cutoff,
         "n_train": len(g_tr),
         "n_validation": len(g_va),
         "best_epoch": best[2],

@@ -131,3 +131,51 @@ def test_missing_input_file_is_a_usage_error_naming_the_option(option, tmp_path)
     )
     assert run.returncode == 2
     assert f"{option} {missing}: no such file" in run.stderr and "Traceback" not in run.stderr
+
+
+def test_default_cutoff_is_the_shipped_models():
+    """--cutoff defaults to the shipped model's cutoff, so the README's two commands still make that model."""
+    assert tem.CUTOFF_A == 5.0
+    assert float(load_model(EXAMPLE_MODEL).cutoff) == tem.CUTOFF_A
+    assert float(load_model(DISTILLED_MODEL).cutoff) == tem.CUTOFF_A
+    assert float(tem.make_model(3.0).cutoff) == 3.0 and float(tem.make_model().cutoff) == tem.CUTOFF_A
+
+
+@pytest.mark.slow
+def test_cutoff_option_trains_a_model_with_that_cutoff(tmp_path):
+    frames = read(FRAMES, index=":")
+    picked = [a for a in frames if len(a) <= 20][:5]
+    for i, a in enumerate(picked):
+        a.info["split"] = ("train", "train", "train", "val", "train")[i]
+    data = tmp_path / "tiny.extxyz"
+    write(data, picked, format="extxyz")
+    out = tmp_path / "c3.pt"
+    cmd = [sys.executable, str(ROOT / "examples" / "train_example_model.py"), "--data", str(data)]
+    run = subprocess.run(
+        [*cmd, "--cutoff", "3.0", "--epochs", "1", "--out", str(out)], capture_output=True, text=True, timeout=600
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert json.loads(out.with_suffix(".json").read_text())["cutoff_A"] == 3.0
+    model = load_model(out)
+    assert float(model.cutoff) == 3.0 and float(model["many_body"].cutoff) == 3.0
+    # fine-tuning keeps the saved model's cutoff; a different --cutoff is refused, naming the option
+    run = subprocess.run(
+        [*cmd, "--init", str(out), "--cutoff", "4.0", "--epochs", "1", "--out", str(tmp_path / "x.pt")],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert run.returncode == 2 and "--cutoff 4.0:" in run.stderr and "cutoff 3.0 A" in run.stderr
+    assert "Traceback" not in run.stderr
+
+
+@pytest.mark.parametrize("value", ["2.0", "-1", "nan", "25"])
+def test_cutoff_outside_the_usable_range_is_a_usage_error(value):
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "train_example_model.py"), "--cutoff", value],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 2
+    assert f"--cutoff {float(value)}: give a radial cutoff" in run.stderr and "Traceback" not in run.stderr

@@ -1,0 +1,301 @@
+"""Figures and tables of the two studies in examples/studies/ from their pytest-lips JSON reports.
+
+    python examples/studies/make_figures.py cutoff       # Study 1: metrics vs MACE radial cutoff
+    python examples/studies/make_figures.py foundation   # Study 2: zero-shot vs fine-tuned foundation models
+
+Reads the reports with the package's own loader (``pytest_lips.report.load_report``), renders the side-by-side
+comparison page with the package's report command (``python -m pytest_lips report A.json B.json ...``;
+HTML and Markdown) and draws the study figure (PNG) and the Markdown table next to the reports. Nothing is
+recomputed: every number comes from a report.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import re
+import subprocess
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+sys.path.insert(0, str(ROOT))
+
+from pytest_lips.report import load_report  # noqa: E402
+
+BAND_MS_CM = (17.0, 61.0)
+REGIMES = ("crystal", "liquid", "amorphous")
+
+
+# --------------------------------------------------------------------------------------------- reading
+def metrics_of(report: Mapping[str, Any]) -> dict[str, dict[str, dict[str, Any]]]:
+    """``model -> metric key -> metric dict`` over every task of the report."""
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    for model, tasks in report.get("results", {}).items():
+        for task in tasks.values():
+            for m in task.get("metrics", []):
+                out.setdefault(model, {})[m["key"]] = m
+    return out
+
+
+def verdicts_of(report: Mapping[str, Any]) -> dict[str, dict[str, str]]:
+    """``model -> metric key -> PASS | FAIL | INCONCLUSIVE | REPORTED`` from the report's verdicts/outcomes."""
+    out: dict[str, dict[str, str]] = {}
+    for model, tasks in report.get("results", {}).items():
+        for task in tasks.values():
+            for v in task.get("verdicts", []):
+                word = {True: "PASS", False: "FAIL", None: "not gated"}[v.get("passed")]
+                if v.get("passed") is None and "INCONCLUSIVE" in str(v.get("message", "")):
+                    word = "INCONCLUSIVE"
+                prev = out.setdefault(model, {}).get(v["metric"])
+                if prev != "FAIL":  # one FAIL of several thresholds (band min/max) decides
+                    out[model][v["metric"]] = word
+    return out
+
+
+def value(metric: Mapping[str, Any] | None) -> float:
+    if metric is None or metric.get("value") is None:
+        return math.nan
+    return float(metric["value"])
+
+
+def interval(metric: Mapping[str, Any] | None) -> tuple[float, float]:
+    iv = (metric or {}).get("interval")
+    if not iv or iv[0] is None or iv[1] is None:
+        return (math.nan, math.nan)
+    return (float(iv[0]), float(iv[1]))
+
+
+def threshold(report: Mapping[str, Any], key: str) -> float | None:
+    t = report.get("thresholds", {}).get(key)
+    return None if t is None else float(t["value"])
+
+
+def regime_energy_rmse(metric: Mapping[str, Any] | None) -> dict[str, float]:
+    """Task 2 energy RMSE per regime (meV/atom) from the per-snapshot errors in the metric's details,
+    offset-aligned when the run used ``--lips-energy-offset=auto`` (as the reported ``task2.energy_rmse``)."""
+    details = (metric or {}).get("details") or {}
+    traj = details.get("trajectory") or []
+    key = "energy_error_aligned_meV_atom" if details.get("energy_offset") == "auto" else "energy_error_meV_atom"
+    out = {}
+    for regime in REGIMES:
+        errs = [float(p[key]) for p in traj if p.get("regime") == regime and p.get(key) is not None]
+        out[regime] = math.sqrt(sum(e * e for e in errs) / len(errs)) if errs else math.nan
+    return out
+
+
+def fmt(x: float, digits: int = 3) -> str:
+    if x is None or not math.isfinite(x):
+        return "–"
+    return f"{x:.{digits}g}" if abs(x) < 1e4 else f"{x:.2e}"
+
+
+def render_with_package(reports: list[Path], out_stem: Path) -> list[Path]:
+    """The package's own comparison page of these reports (HTML and Markdown)."""
+    made = []
+    for fmt_, suffix in (("html", ".html"), ("markdown", ".md")):
+        out = out_stem.with_suffix(suffix)
+        cmd = [sys.executable, "-m", "pytest_lips", "report", *map(str, reports), "--format", fmt_, "-o", str(out)]
+        run = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+        if run.returncode not in (0, 1):
+            print(f"warning: {' '.join(cmd[1:])} exited {run.returncode}: {run.stderr.strip()[-400:]}")
+        elif out.exists():
+            made.append(out)
+    return made
+
+
+# --------------------------------------------------------------------------------------------- Study 1
+CUTOFF_METRICS = [
+    # key, label, unit, log axis
+    ("task1.ef_rmse_relaxed", "Task 1 RMSE(E_f), relaxed", "meV/atom", False),
+    ("task1.ef_rmse_single_point", "Task 1 RMSE(E_f), single point", "meV/atom", False),
+    ("task2.force_rmse", "Task 2 force RMSE", "eV/Å", False),
+    ("task2.energy_rmse", "Task 2 energy RMSE", "meV/atom", False),
+    ("task4.survival_fraction", "Task 4 survival fraction (gated point)", "", False),
+    ("task3.sigma298", "Task 3 σ298 (95 % interval)", "mS/cm", True),
+]
+
+
+def cutoff_reports(recipe_dir: Path) -> dict[float, Path]:
+    """``cutoff -> report``: per cutoff the complete ci report when there is one, else the partial one."""
+    found: dict[float, Path] = {}
+    for path in sorted(recipe_dir.glob("cutoff-c*.json")):
+        m = re.match(r"cutoff-c(\d+(?:\.\d+)?)\.(ci(?:-.*)?)\.json$", path.name)
+        if not m:
+            continue
+        c = float(m.group(1))
+        if c not in found or m.group(2) == "ci":
+            found[c] = path
+    return dict(sorted(found.items()))
+
+
+def study_cutoff(recipe: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rdir = HERE / "cutoff" / "reports" / recipe
+    paths = cutoff_reports(rdir)
+    if not paths:
+        raise SystemExit(f"no reports in {rdir.relative_to(ROOT)} (run examples/studies/cutoff/run_ci.sh first)")
+    reports = {c: load_report(p) for c, p in paths.items()}
+    rows = {}
+    for c, rep in reports.items():
+        (model,) = metrics_of(rep).keys()
+        rows[c] = (rep, model, metrics_of(rep)[model], verdicts_of(rep).get(model, {}))
+
+    fig, axes = plt.subplots(2, 3, figsize=(12, 6.5), constrained_layout=True)
+    cut = list(rows)
+    for ax, (key, label, unit, log) in zip(axes.flat, CUTOFF_METRICS):
+        ys = [value(rows[c][2].get(key)) for c in cut]
+        if key == "task3.sigma298":
+            lo = [interval(rows[c][2].get(key))[0] for c in cut]
+            hi = [interval(rows[c][2].get(key))[1] for c in cut]
+            ax.axhspan(*BAND_MS_CM, color="tab:green", alpha=0.15, label="17–61 mS/cm band")
+            for c, y, a, b in zip(cut, ys, lo, hi):
+                if math.isfinite(y):
+                    yerr = [[y - a], [b - y]] if math.isfinite(a) and math.isfinite(b) else None
+                    ax.errorbar([c], [y], yerr=yerr, fmt="o", color="k", capsize=3)
+            ax.set_yscale("log")
+            ax.legend(loc="best", fontsize=8)
+        else:
+            ax.plot(cut, ys, "o-", color="k")
+            thr = threshold(rows[cut[0]][0], key)
+            if thr is not None:
+                ax.axhline(thr, color="tab:red", ls="--", lw=1, label=f"gate {thr:g} {unit}")
+                ax.legend(loc="best", fontsize=8)
+        if key == "task2.force_rmse":
+            for regime, colour in zip(REGIMES, ("tab:blue", "tab:orange", "tab:purple")):
+                ax.plot(cut, [value(rows[c][2].get(f"task2.{regime}.force_rmse")) for c in cut], ".:",
+                        color=colour, label=regime)
+            ax.legend(loc="best", fontsize=8)
+        missing = [c for c, y in zip(cut, ys) if not math.isfinite(y)]
+        if missing:
+            ax.text(0.02, 0.02, "not run: " + ", ".join(f"{c:g} Å" for c in missing), transform=ax.transAxes,
+                    fontsize=8, color="grey")
+        ax.set_title(label, fontsize=10)
+        ax.set_xlabel("MACE radial cutoff (Å)")
+        ax.set_ylabel(unit)
+        ax.set_xticks(cut)
+    fig.suptitle(f"Study 1: example-model recipe ({recipe}) vs radial cutoff, ci profile")
+    png = HERE / "cutoff" / f"cutoff_sweep_{recipe}.png"
+    fig.savefig(png, dpi=120)
+    plt.close(fig)
+
+    lines = [
+        "| metric | unit | gate | " + " | ".join(f"{c:g} Å" for c in cut) + " |",
+        "|---|---|---|" + "---|" * len(cut),
+    ]
+    keys = [k for k, *_ in CUTOFF_METRICS[:4]] + [f"task2.{r}.force_rmse" for r in REGIMES] + [
+        "task4.survival_fraction", "task4.close_contact_fraction", "task3.sigma298", "task3.activation_energy"]
+    for key in keys:
+        cells = []
+        for c in cut:
+            m = rows[c][2].get(key)
+            if m is None:
+                cells.append("not run")
+                continue
+            cell = fmt(value(m))
+            a, b = interval(m)
+            if math.isfinite(a):
+                cell += f" [{fmt(a, 2)}, {fmt(b, 2)}]"
+            verdict = rows[c][3].get(key)
+            cells.append(cell + (f" {verdict}" if verdict in ("PASS", "FAIL", "INCONCLUSIVE") else ""))
+        unit = next((rows[c][2][key]["unit"] for c in cut if key in rows[c][2]), "")
+        thr = threshold(rows[cut[0]][0], key)
+        if key == "task3.sigma298":
+            gate = "17–61"
+        else:
+            gate = "–" if thr is None else f"{thr:g}"
+        lines.append(f"| `{key}` | {unit} | {gate} | " + " | ".join(cells) + " |")
+    walls = [fmt(float(rows[c][0].get("duration_s") or math.nan) / 60, 3) for c in cut]
+    lines.append("| session wall time | min | | " + " | ".join(walls) + " |")
+    table = HERE / "cutoff" / f"table_{recipe}.md"
+    table.write_text("\n".join(lines) + "\n")
+    made = render_with_package(list(paths.values()), HERE / "cutoff" / f"comparison_{recipe}")
+    print(f"wrote {png.relative_to(ROOT)}, {table.relative_to(ROOT)}, " + ", ".join(str(p.relative_to(ROOT)) for p in made))
+    print(table.read_text())
+
+
+# --------------------------------------------------------------------------------------------- Study 2
+def study_foundation() -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rdir = HERE / "foundation" / "reports"
+    paths = sorted(rdir.glob("*.json"))
+    if not paths:
+        raise SystemExit(f"no reports in {rdir.relative_to(ROOT)}")
+    entries = []  # (label, metrics, verdicts, report)
+    for p in paths:
+        rep = load_report(p)
+        for model, ms in metrics_of(rep).items():
+            entries.append((p.stem, ms, verdicts_of(rep).get(model, {}), rep))
+    order = json.loads((rdir / "order.json").read_text()) if (rdir / "order.json").exists() else None
+    if order:
+        entries.sort(key=lambda e: order.index(e[0]) if e[0] in order else len(order))
+
+    fig, axes = plt.subplots(1, 3, figsize=(13, 4.2), constrained_layout=True)
+    x = range(len(REGIMES) + 1)
+    width = 0.8 / max(1, len(entries))
+    for k, (label, ms, _, _) in enumerate(entries):
+        f = [value(ms.get(f"task2.{r}.force_rmse")) for r in REGIMES] + [value(ms.get("task2.force_rmse"))]
+        e = list(regime_energy_rmse(ms.get("task2.force_rmse")).values()) + [value(ms.get("task2.energy_rmse"))]
+        hatch = "//" if "-ft" in label else None
+        axes[0].bar([i + k * width for i in x], e, width, label=label, hatch=hatch)
+        axes[1].bar([i + k * width for i in x], f, width, label=label, hatch=hatch)
+    for ax, title, unit in ((axes[0], "Task 2 energy RMSE (offset-aligned)", "meV/atom"),
+                            (axes[1], "Task 2 force RMSE", "eV/Å")):
+        ax.set_xticks([i + 0.4 - width / 2 for i in x], [*REGIMES, "all"])
+        ax.set_title(title, fontsize=10)
+        ax.set_ylabel(unit)
+    axes[1].legend(fontsize=7)
+    t1 = [value(ms.get("task1.ef_rmse_relaxed")) for _, ms, _, _ in entries]
+    axes[2].bar(range(len(entries)), t1, color=[f"C{k}" for k in range(len(entries))])
+    axes[2].set_xticks(range(len(entries)), [e[0] for e in entries], rotation=30, ha="right", fontsize=7)
+    axes[2].set_title("Task 1 RMSE(E_f), relaxed", fontsize=10)
+    axes[2].set_ylabel("meV/atom")
+    fig.suptitle("Study 2: zero-shot vs fine-tuned on 13 Li7P3S11 PBEsol frames (ci profile)")
+    png = HERE / "foundation" / "foundation_task2.png"
+    fig.savefig(png, dpi=120)
+    plt.close(fig)
+
+    head = ["model", "Task 1 RMSE(E_f) relaxed", "Task 2 F all", *(f"F {r}" for r in REGIMES), "Task 2 E all",
+            *(f"E {r}" for r in REGIMES), "σ298 [95 %]"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head),
+             "| unit | meV/atom | eV/Å | eV/Å | eV/Å | eV/Å | meV/atom | meV/atom | meV/atom | meV/atom | mS/cm |"]
+    for label, ms, _, _ in entries:
+        er = regime_energy_rmse(ms.get("task2.force_rmse"))
+        s = ms.get("task3.sigma298")
+        a, b = interval(s)
+        sig = "not run" if s is None else f"{fmt(value(s))} [{fmt(a, 2)}, {fmt(b, 2)}]"
+        cells = [label, fmt(value(ms.get("task1.ef_rmse_relaxed"))), fmt(value(ms.get("task2.force_rmse"))),
+                 *(fmt(value(ms.get(f"task2.{r}.force_rmse"))) for r in REGIMES),
+                 fmt(value(ms.get("task2.energy_rmse"))), *(fmt(er[r]) for r in REGIMES), sig]
+        lines.append("| " + " | ".join(cells) + " |")
+    table = HERE / "foundation" / "table.md"
+    table.write_text("\n".join(lines) + "\n")
+    print(f"wrote {png.relative_to(ROOT)}, {table.relative_to(ROOT)}")
+    print(table.read_text())
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("study", choices=["cutoff", "foundation"])
+    ap.add_argument("--recipe", default="e16-20", help="Study 1: reports/<RECIPE>/ (e16-20 reduced, e80-100 full)")
+    args = ap.parse_args()
+    if args.study == "cutoff":
+        study_cutoff(args.recipe)
+    else:
+        study_foundation()
+
+
+if __name__ == "__main__":
+    main()
