@@ -141,7 +141,8 @@ def _rel(path: Path) -> str:
     return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
 
 
-def main() -> None:
+def parse_args(argv: list[str] | None = None) -> tuple[argparse.ArgumentParser, argparse.Namespace]:
+    """The parser and the checked options (a bad value exits with status 2 and one line naming the option)."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument(
         "--data",
@@ -176,7 +177,7 @@ def main() -> None:
         help=f"MACE radial cutoff in A for a new model (default {CUTOFF_A}, the shipped model's); with "
         "--init the saved model's own cutoff is used and this option must be left at its default or match it",
     )
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     if not 2.0 < args.cutoff < 20.0:
         ap.error(f"--cutoff {args.cutoff}: give a radial cutoff in A above the ZBL core's 2.0 A (e.g. 3 to 7)")
     for opt, path in (("--data", args.data), ("--init", args.init)):
@@ -185,7 +186,11 @@ def main() -> None:
                 f"{opt} {path}: no such file (give an extxyz file for --data, a torch.save'd graph-pes "
                 "model for --init)"
             )
+    return ap, args
 
+
+def main() -> None:
+    ap, args = parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     data = Path(args.data) if args.data else default_data(args.min_dft_frames)

@@ -170,12 +170,13 @@ def test_cutoff_option_trains_a_model_with_that_cutoff(tmp_path):
 
 
 @pytest.mark.parametrize("value", ["2.0", "-1", "nan", "25"])
-def test_cutoff_outside_the_usable_range_is_a_usage_error(value):
-    run = subprocess.run(
-        [sys.executable, str(ROOT / "examples" / "train_example_model.py"), "--cutoff", value],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert run.returncode == 2
-    assert f"--cutoff {float(value)}: give a radial cutoff" in run.stderr and "Traceback" not in run.stderr
+def test_cutoff_outside_the_usable_range_is_a_usage_error(value, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        tem.parse_args(["--cutoff", value])
+    assert exit_.value.code == 2
+    assert f"--cutoff {float(value)}: give a radial cutoff" in capsys.readouterr().err
+
+
+def test_cutoff_in_range_is_accepted():
+    assert tem.parse_args(["--cutoff", "3"])[1].cutoff == 3.0
+    assert tem.parse_args([])[1].cutoff == tem.CUTOFF_A
