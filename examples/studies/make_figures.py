@@ -12,7 +12,6 @@ recomputed: every number comes from a report.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import re
 import subprocess
@@ -133,70 +132,93 @@ def cutoff_reports(recipe_dir: Path) -> dict[float, Path]:
     return dict(sorted(found.items()))
 
 
-def study_cutoff(recipe: str) -> None:
+def study_cutoff(recipes: list[str]) -> None:
+    """Figure, table and comparison page of Study 1; the first recipe is drawn as the line, the others
+    (e.g. the shipped full-recipe 5 A model) as open markers at their cutoffs."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rdir = HERE / "cutoff" / "reports" / recipe
-    paths = cutoff_reports(rdir)
-    if not paths:
-        raise SystemExit(f"no reports in {rdir.relative_to(ROOT)} (run examples/studies/cutoff/run_ci.sh first)")
-    reports = {c: load_report(p) for c, p in paths.items()}
-    rows = {}
-    for c, rep in reports.items():
-        (model,) = metrics_of(rep).keys()
-        rows[c] = (rep, model, metrics_of(rep)[model], verdicts_of(rep).get(model, {}))
+    rows = {}  # (recipe, cutoff) -> (report, model, metrics, verdicts)
+    paths = []
+    for recipe in recipes:
+        for c, p in cutoff_reports(HERE / "cutoff" / "reports" / recipe).items():
+            rep = load_report(p)
+            ((model, ms),) = metrics_of(rep).items()
+            rows[(recipe, c)] = (rep, model, ms, verdicts_of(rep).get(model, {}))
+            paths.append(p)
+    if not rows:
+        raise SystemExit("no reports under examples/studies/cutoff/reports/ (run examples/studies/cutoff/run_ci.sh)")
+    first = next(iter(rows.values()))[0]
 
     fig, axes = plt.subplots(2, 3, figsize=(12, 6.5), constrained_layout=True)
-    cut = list(rows)
-    for ax, (key, label, unit, log) in zip(axes.flat, CUTOFF_METRICS):
-        ys = [value(rows[c][2].get(key)) for c in cut]
+    for ax, (key, label, unit, _log) in zip(axes.flat, CUTOFF_METRICS):
+        for k, recipe in enumerate(recipes):
+            cut = [c for (r, c) in rows if r == recipe]
+            style = (
+                dict(color="k", marker="o", ls="-")
+                if k == 0
+                else dict(color="tab:gray", marker="s", ls="none", mfc="none", ms=8)
+            )
+            name = f"recipe {recipe}" + (" (shipped 5 Å model)" if recipe == "e80-100" else "")
+            ms_ = [rows[(recipe, c)][2] for c in cut]
+            ys = [value(m.get(key)) for m in ms_]
+            if key == "task3.sigma298":
+                for c, m, y in zip(cut, ms_, ys):
+                    a, b = interval(m.get(key))
+                    if math.isfinite(y):
+                        yerr = [[y - a], [b - y]] if math.isfinite(a) and math.isfinite(b) else None
+                        ax.errorbar([c], [y], yerr=yerr, capsize=3, **{**style, "ls": "none"})
+            else:
+                ax.plot(cut, ys, label=name, **style)
+            if key == "task2.force_rmse" and k == 0:
+                for regime, colour in zip(REGIMES, ("tab:blue", "tab:orange", "tab:purple")):
+                    ax.plot(
+                        cut, [value(m.get(f"task2.{regime}.force_rmse")) for m in ms_], ".:", color=colour, label=regime
+                    )
+            missing = [c for c, y in zip(cut, ys) if not math.isfinite(y)]
+            if missing and k == 0:
+                ax.text(
+                    0.02,
+                    0.02,
+                    "not run: " + ", ".join(f"{c:g} Å" for c in missing),
+                    transform=ax.transAxes,
+                    fontsize=8,
+                    color="grey",
+                )
         if key == "task3.sigma298":
-            lo = [interval(rows[c][2].get(key))[0] for c in cut]
-            hi = [interval(rows[c][2].get(key))[1] for c in cut]
             ax.axhspan(*BAND_MS_CM, color="tab:green", alpha=0.15, label="17–61 mS/cm band")
-            for c, y, a, b in zip(cut, ys, lo, hi):
-                if math.isfinite(y):
-                    yerr = [[y - a], [b - y]] if math.isfinite(a) and math.isfinite(b) else None
-                    ax.errorbar([c], [y], yerr=yerr, fmt="o", color="k", capsize=3)
             ax.set_yscale("log")
-            ax.legend(loc="best", fontsize=8)
         else:
-            ax.plot(cut, ys, "o-", color="k")
-            thr = threshold(rows[cut[0]][0], key)
+            thr = threshold(first, key)
             if thr is not None:
                 ax.axhline(thr, color="tab:red", ls="--", lw=1, label=f"gate {thr:g} {unit}")
-                ax.legend(loc="best", fontsize=8)
-        if key == "task2.force_rmse":
-            for regime, colour in zip(REGIMES, ("tab:blue", "tab:orange", "tab:purple")):
-                ax.plot(cut, [value(rows[c][2].get(f"task2.{regime}.force_rmse")) for c in cut], ".:",
-                        color=colour, label=regime)
-            ax.legend(loc="best", fontsize=8)
-        missing = [c for c, y in zip(cut, ys) if not math.isfinite(y)]
-        if missing:
-            ax.text(0.02, 0.02, "not run: " + ", ".join(f"{c:g} Å" for c in missing), transform=ax.transAxes,
-                    fontsize=8, color="grey")
+            if key != "task4.survival_fraction":
+                ax.set_ylim(bottom=0)
+        ax.legend(loc="best", fontsize=7)
         ax.set_title(label, fontsize=10)
         ax.set_xlabel("MACE radial cutoff (Å)")
         ax.set_ylabel(unit)
-        ax.set_xticks(cut)
-    fig.suptitle(f"Study 1: example-model recipe ({recipe}) vs radial cutoff, ci profile")
-    png = HERE / "cutoff" / f"cutoff_sweep_{recipe}.png"
+        ax.set_xticks(sorted({c for (_, c) in rows}))
+    fig.suptitle(f"Study 1: example-model recipe vs radial cutoff, ci profile ({', '.join(recipes)})")
+    tag = "_".join(recipes)
+    png = HERE / "cutoff" / f"cutoff_sweep_{tag}.png"
     fig.savefig(png, dpi=120)
     plt.close(fig)
 
-    lines = [
-        "| metric | unit | gate | " + " | ".join(f"{c:g} Å" for c in cut) + " |",
-        "|---|---|---|" + "---|" * len(cut),
-    ]
-    keys = [k for k, *_ in CUTOFF_METRICS[:4]] + [f"task2.{r}.force_rmse" for r in REGIMES] + [
-        "task4.survival_fraction", "task4.close_contact_fraction", "task3.sigma298", "task3.activation_energy"]
+    cols = list(rows)
+    head = [f"{c:g} Å ({r})" for r, c in cols]
+    lines = ["| metric | unit | gate | " + " | ".join(head) + " |", "|---|---|---|" + "---|" * len(cols)]
+    keys = (
+        [k for k, *_ in CUTOFF_METRICS[:4]]
+        + [f"task2.{r}.force_rmse" for r in REGIMES]
+        + ["task4.survival_fraction", "task4.close_contact_fraction", "task3.sigma298", "task3.activation_energy"]
+    )
     for key in keys:
         cells = []
-        for c in cut:
-            m = rows[c][2].get(key)
+        for col in cols:
+            m = rows[col][2].get(key)
             if m is None:
                 cells.append("not run")
                 continue
@@ -204,21 +226,21 @@ def study_cutoff(recipe: str) -> None:
             a, b = interval(m)
             if math.isfinite(a):
                 cell += f" [{fmt(a, 2)}, {fmt(b, 2)}]"
-            verdict = rows[c][3].get(key)
+            verdict = rows[col][3].get(key)
             cells.append(cell + (f" {verdict}" if verdict in ("PASS", "FAIL", "INCONCLUSIVE") else ""))
-        unit = next((rows[c][2][key]["unit"] for c in cut if key in rows[c][2]), "")
-        thr = threshold(rows[cut[0]][0], key)
-        if key == "task3.sigma298":
-            gate = "17–61"
-        else:
-            gate = "–" if thr is None else f"{thr:g}"
+        unit = next((rows[col][2][key]["unit"] for col in cols if key in rows[col][2]), "")
+        thr = threshold(first, key)
+        gate = "17–61" if key == "task3.sigma298" else ("–" if thr is None else f"{thr:g}")
         lines.append(f"| `{key}` | {unit} | {gate} | " + " | ".join(cells) + " |")
-    walls = [fmt(float(rows[c][0].get("duration_s") or math.nan) / 60, 3) for c in cut]
-    lines.append("| session wall time | min | | " + " | ".join(walls) + " |")
-    table = HERE / "cutoff" / f"table_{recipe}.md"
+    walls = [fmt(float(rows[col][0].get("duration_s") or math.nan) / 60, 3) for col in cols]
+    lines.append("| session wall time (last run) | min | | " + " | ".join(walls) + " |")
+    table = HERE / "cutoff" / f"table_{tag}.md"
     table.write_text("\n".join(lines) + "\n")
-    made = render_with_package(list(paths.values()), HERE / "cutoff" / f"comparison_{recipe}")
-    print(f"wrote {png.relative_to(ROOT)}, {table.relative_to(ROOT)}, " + ", ".join(str(p.relative_to(ROOT)) for p in made))
+    made = render_with_package(paths, HERE / "cutoff" / f"comparison_{tag}")
+    print(
+        f"wrote {png.relative_to(ROOT)}, {table.relative_to(ROOT)}, "
+        + ", ".join(str(p.relative_to(ROOT)) for p in made)
+    )
     print(table.read_text())
 
 
@@ -231,28 +253,36 @@ def study_foundation() -> None:
 
     rdir = HERE / "foundation" / "reports"
     paths = sorted(rdir.glob("*.json"))
+    page = render_with_package(paths, HERE / "foundation" / "comparison")
     if not paths:
         raise SystemExit(f"no reports in {rdir.relative_to(ROOT)}")
-    entries = []  # (label, metrics, verdicts, report)
+    merged: dict[str, tuple[dict, dict]] = {}  # model -> (metrics, verdicts) over its reports (one per task)
     for p in paths:
         rep = load_report(p)
+        if rep.get("interrupted"):
+            continue
+        verdicts = verdicts_of(rep)
         for model, ms in metrics_of(rep).items():
-            entries.append((p.stem, ms, verdicts_of(rep).get(model, {}), rep))
-    order = json.loads((rdir / "order.json").read_text()) if (rdir / "order.json").exists() else None
-    if order:
-        entries.sort(key=lambda e: order.index(e[0]) if e[0] in order else len(order))
-
+            label = model.split(".")[-1]
+            merged.setdefault(label, ({}, {}))
+            merged[label][0].update(ms)
+            merged[label][1].update(verdicts.get(model, {}))
+    known = ["chgnet", "chgnet_ft_s0", "chgnet_ft_s1", "chgnet_ft_s2", "sevennet0", "sevennet0_ft_s0"]
+    entries = [(label, ms, vs, None) for label, (ms, vs) in merged.items()]
+    entries.sort(key=lambda e: (known.index(e[0]) if e[0] in known else len(known), e[0]))
     fig, axes = plt.subplots(1, 3, figsize=(13, 4.2), constrained_layout=True)
     x = range(len(REGIMES) + 1)
     width = 0.8 / max(1, len(entries))
     for k, (label, ms, _, _) in enumerate(entries):
         f = [value(ms.get(f"task2.{r}.force_rmse")) for r in REGIMES] + [value(ms.get("task2.force_rmse"))]
         e = list(regime_energy_rmse(ms.get("task2.force_rmse")).values()) + [value(ms.get("task2.energy_rmse"))]
-        hatch = "//" if "-ft" in label else None
+        hatch = "//" if "_ft" in label else None
         axes[0].bar([i + k * width for i in x], e, width, label=label, hatch=hatch)
         axes[1].bar([i + k * width for i in x], f, width, label=label, hatch=hatch)
-    for ax, title, unit in ((axes[0], "Task 2 energy RMSE (offset-aligned)", "meV/atom"),
-                            (axes[1], "Task 2 force RMSE", "eV/Å")):
+    for ax, title, unit in (
+        (axes[0], "Task 2 energy RMSE (offset-aligned)", "meV/atom"),
+        (axes[1], "Task 2 force RMSE", "eV/Å"),
+    ):
         ax.set_xticks([i + 0.4 - width / 2 for i in x], [*REGIMES, "all"])
         ax.set_title(title, fontsize=10)
         ax.set_ylabel(unit)
@@ -262,37 +292,60 @@ def study_foundation() -> None:
     axes[2].set_xticks(range(len(entries)), [e[0] for e in entries], rotation=30, ha="right", fontsize=7)
     axes[2].set_title("Task 1 RMSE(E_f), relaxed", fontsize=10)
     axes[2].set_ylabel("meV/atom")
-    fig.suptitle("Study 2: zero-shot vs fine-tuned on 13 Li7P3S11 PBEsol frames (ci profile)")
+    fig.suptitle("Study 2: zero-shot vs fine-tuned (_ft: 13 training-only Li7P3S11 PBEsol frames), ci profile")
     png = HERE / "foundation" / "foundation_task2.png"
     fig.savefig(png, dpi=120)
     plt.close(fig)
 
-    head = ["model", "Task 1 RMSE(E_f) relaxed", "Task 2 F all", *(f"F {r}" for r in REGIMES), "Task 2 E all",
-            *(f"E {r}" for r in REGIMES), "σ298 [95 %]"]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head),
-             "| unit | meV/atom | eV/Å | eV/Å | eV/Å | eV/Å | meV/atom | meV/atom | meV/atom | meV/atom | mS/cm |"]
+    head = [
+        "model",
+        "Task 1 RMSE(E_f) relaxed",
+        "Task 2 F all",
+        *(f"F {r}" for r in REGIMES),
+        "Task 2 E all",
+        *(f"E {r}" for r in REGIMES),
+        "σ298 [95 %]",
+    ]
+    lines = [
+        "| " + " | ".join(head) + " |",
+        "|" + "---|" * len(head),
+        "| unit | meV/atom | eV/Å | eV/Å | eV/Å | eV/Å | meV/atom | meV/atom | meV/atom | meV/atom | mS/cm |",
+    ]
     for label, ms, _, _ in entries:
         er = regime_energy_rmse(ms.get("task2.force_rmse"))
         s = ms.get("task3.sigma298")
         a, b = interval(s)
         sig = "not run" if s is None else f"{fmt(value(s))} [{fmt(a, 2)}, {fmt(b, 2)}]"
-        cells = [label, fmt(value(ms.get("task1.ef_rmse_relaxed"))), fmt(value(ms.get("task2.force_rmse"))),
-                 *(fmt(value(ms.get(f"task2.{r}.force_rmse"))) for r in REGIMES),
-                 fmt(value(ms.get("task2.energy_rmse"))), *(fmt(er[r]) for r in REGIMES), sig]
+        cells = [
+            label,
+            fmt(value(ms.get("task1.ef_rmse_relaxed"))),
+            fmt(value(ms.get("task2.force_rmse"))),
+            *(fmt(value(ms.get(f"task2.{r}.force_rmse"))) for r in REGIMES),
+            fmt(value(ms.get("task2.energy_rmse"))),
+            *(fmt(er[r]) for r in REGIMES),
+            sig,
+        ]
         lines.append("| " + " | ".join(cells) + " |")
     table = HERE / "foundation" / "table.md"
     table.write_text("\n".join(lines) + "\n")
-    print(f"wrote {png.relative_to(ROOT)}, {table.relative_to(ROOT)}")
+    print(
+        f"wrote {png.relative_to(ROOT)}, {table.relative_to(ROOT)}, "
+        + ", ".join(str(p.relative_to(ROOT)) for p in page)
+    )
     print(table.read_text())
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("study", choices=["cutoff", "foundation"])
-    ap.add_argument("--recipe", default="e16-20", help="Study 1: reports/<RECIPE>/ (e16-20 reduced, e80-100 full)")
+    ap.add_argument(
+        "--recipe",
+        action="append",
+        help="Study 1: reports/<RECIPE>/ to draw, repeatable; the first is the line (default: e16-20 and e80-100)",
+    )
     args = ap.parse_args()
     if args.study == "cutoff":
-        study_cutoff(args.recipe)
+        study_cutoff(args.recipe or ["e16-20", "e80-100"])
     else:
         study_foundation()
 

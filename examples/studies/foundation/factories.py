@@ -5,7 +5,7 @@ Each callable returns a NEW ASE calculator per call (the plugin asks for one per
 * ``chgnet``       - pretrained CHGNet 0.3.0 from the ``chgnet`` wheel (zero-shot);
 * ``chgnet_ft_s0`` ... - CHGNet fine-tuned by ``finetune_chgnet.py --seed N`` (models/chgnet-ft-sN.pth.tar);
 * ``sevennet0``    - pretrained SevenNet-0 (``7net-0``, weights in the ``sevenn`` 0.13.0 wheel; zero-shot);
-* ``sevennet0_ft_s0`` ... - SevenNet-0 fine-tuned by ``finetune_sevennet.sh`` (models/sevennet-ft-sN/checkpoint_best.pth).
+* ``sevennet0_ft_s0`` - SevenNet-0 fine-tuned with sevenn (models/sevennet-ft-s0/checkpoint_best.pth; not run here).
 
 They need ``chgnet`` / ``sevenn`` importable: run them from /work/venv-sevenn (README here), not from an
 environment with graph-pes 1.0.2, whose e3nn 0.4.4 conflicts with sevenn's e3nn 0.6.0.

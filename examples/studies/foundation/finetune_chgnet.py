@@ -72,13 +72,13 @@ def main() -> None:
     model.eval()
     # CHGNet's energy zero vs PBEsol: one constant per atom (single composition)
     pred = model.predict_structure([AseAtomsAdaptor.get_structure(a) for a in train], batch_size=4)
-    shift = float(np.mean([p["e"] - a.info["energy"] / len(a) for p, a in zip(pred, train)]))
+    shift = float(np.mean([p["e"] - a.get_potential_energy() / len(a) for p, a in zip(pred, train)]))
 
     def dataset(frames, shuffle):
         return StructureData(
             structures=[AseAtomsAdaptor.get_structure(a) for a in frames],
-            energies=[a.info["energy"] / len(a) + shift for a in frames],  # eV/atom, CHGNet's zero
-            forces=[a.arrays["forces"].tolist() for a in frames],
+            energies=[a.get_potential_energy() / len(a) + shift for a in frames],  # eV/atom, CHGNet's zero
+            forces=[a.get_forces().tolist() for a in frames],
             structure_ids=[f"{a.info.get('label')}-{i}" for i, a in enumerate(frames)],
             shuffle=shuffle,
         )
