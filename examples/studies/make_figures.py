@@ -270,7 +270,7 @@ def study_foundation() -> None:
     known = ["chgnet", "chgnet_ft_s0", "chgnet_ft_s1", "chgnet_ft_s2", "sevennet0", "sevennet0_ft_s0"]
     entries = [(label, ms, vs, None) for label, (ms, vs) in merged.items()]
     entries.sort(key=lambda e: (known.index(e[0]) if e[0] in known else len(known), e[0]))
-    fig, axes = plt.subplots(1, 3, figsize=(13, 4.2), constrained_layout=True)
+    fig, axes = plt.subplots(1, 4, figsize=(17, 4.2), constrained_layout=True)
     x = range(len(REGIMES) + 1)
     width = 0.8 / max(1, len(entries))
     for k, (label, ms, _, _) in enumerate(entries):
@@ -287,6 +287,15 @@ def study_foundation() -> None:
         ax.set_title(title, fontsize=10)
         ax.set_ylabel(unit)
     axes[1].legend(fontsize=7)
+    for k, (label, ms, _, _) in enumerate(entries):  # along the melt-quench, as the paper's Fig. 5
+        traj = ((ms.get("task2.force_rmse") or {}).get("details") or {}).get("trajectory") or []
+        pts = sorted((float(p["time_ps"]), float(p["force_rmse"])) for p in traj if p.get("time_ps") is not None)
+        if pts:
+            axes[3].plot(*zip(*pts), "o-" if "_ft" not in label else "s--", ms=3, color=f"C{k}", label=label)
+    axes[3].set_title("Task 2 force RMSE along the melt–quench", fontsize=10)
+    axes[3].set_xlabel("time (ps)")
+    axes[3].set_ylabel("eV/Å")
+    axes[3].legend(fontsize=7)
     t1 = [value(ms.get("task1.ef_rmse_relaxed")) for _, ms, _, _ in entries]
     axes[2].bar(range(len(entries)), t1, color=[f"C{k}" for k in range(len(entries))])
     axes[2].set_xticks(range(len(entries)), [e[0] for e in entries], rotation=30, ha="right", fontsize=7)
