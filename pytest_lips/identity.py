@@ -14,6 +14,10 @@ a test-split evaluation) is stored under a key built by :func:`result_key`.  The
   result uses it, and the task's protocol as canonical JSON (:func:`protocol_checksum`);
 * the MD engine (``LipsSession.engine_identity()``), the base seed, the device, the profile, the
   protocol version and the plugin version;
+* the **numerical environment** (:func:`numerical_environment`): CPU threads per process (torch's
+  multi-threaded reductions add in an order that depends on the thread count, so 1 and 8 threads give
+  results that differ in the last bits), the versions of the libraries that compute the numbers
+  (torch, numpy, ASE, graph-pes, torch-sim) and the machine architecture;
 * the caller's own parts (task, run id, per-run seed, ...).
 
 Nothing here talks to pytest; :meth:`pytest_lips.session.LipsSession.run_key` fills the context.
@@ -30,7 +34,10 @@ from dataclasses import dataclass
 from typing import Any
 
 #: Bump to invalidate every cached result (change of the key layout).
-IDENTITY_VERSION = 2
+IDENTITY_VERSION = 3
+
+#: Libraries whose version changes computed bits (the model's kernels, the integrators, the analysis).
+NUMERICAL_LIBRARIES = ("torch", "numpy", "ase", "graph-pes", "torch-sim-atomistic")
 
 #: Decimals kept of the probe energy (eV), forces (eV/Å) and stress (eV/Å³) in the fingerprint:
 #: well above the noise of repeated evaluations, far below any difference between two models.
@@ -176,6 +183,35 @@ def model_probe_fingerprint(model: Any) -> str:
 # keys
 
 
+def numerical_environment(threads: int | None = None) -> str:
+    """What besides the inputs changes a result's bits here: ``threads=<n>|libs=<digest>|<machine>``.
+
+    ``threads``: CPU threads per process (default: torch's current intra-op count when torch is
+    imported, else the ``--lips-threads`` value applied by :mod:`pytest_lips.threads`, else 1);
+    ``libs``: a digest of the versions of :data:`NUMERICAL_LIBRARIES` (``-`` for one not installed);
+    the machine architecture (``platform.machine()``).
+    """
+    import platform
+    import sys
+    from importlib.metadata import PackageNotFoundError, version
+
+    if threads is None:
+        torch = sys.modules.get("torch")
+        if torch is not None and hasattr(torch, "get_num_threads"):
+            threads = int(torch.get_num_threads())
+        else:
+            from .threads import applied_threads
+
+            threads = int(applied_threads().get("threads_per_process") or 1)
+    versions = {}
+    for name in NUMERICAL_LIBRARIES:
+        try:
+            versions[name] = version(name)
+        except PackageNotFoundError:
+            versions[name] = "-"
+    return f"threads={threads}|libs={sha256_text(canonical_json(versions))[:12]}|{platform.machine() or 'unknown'}"
+
+
 @dataclass(frozen=True)
 class ResultContext:
     """Everything besides the model and the caller's parts that a cached result depends on."""
@@ -189,6 +225,8 @@ class ResultContext:
     pack: str = ""
     data: str = ""
     protocol: str = ""
+    #: :func:`numerical_environment` (threads per process, library versions, architecture).
+    numerics: str = ""
 
 
 def result_key(model_id: str, context: ResultContext, parts: Sequence[Any] = ()) -> str:
@@ -204,6 +242,8 @@ def result_key(model_id: str, context: ResultContext, parts: Sequence[Any] = ())
         f"seed={context.seed}",
         f"pack={context.pack[:DIGEST_CHARS] if context.pack else 'none'}",
     ]
+    if context.numerics:
+        fields.append(context.numerics)
     if context.data:
         fields.append(f"data={context.data}")
     if context.protocol:
@@ -218,6 +258,7 @@ __all__ = [
     "data_checksum",
     "model_identity",
     "model_probe_fingerprint",
+    "numerical_environment",
     "pack_checksum",
     "probe_fingerprint",
     "protocol_checksum",

@@ -483,13 +483,15 @@ class LipsSession:
         content checksum (unless ``uses_pack`` is False: the test split and Task 4 never read the pack, so
         editing it does not recompute them), the data set's checksum and split origin (when ``dataset`` is given),
         the task protocol as canonical JSON (when ``protocol`` is given), the MD engine, base seed,
-        device, profile, protocol and plugin versions, then ``parts``.  A model without a checksum
+        device, profile, protocol and plugin versions, threads per process and library versions
+        (:func:`pytest_lips.identity.numerical_environment`), then ``parts``.  A model without a checksum
         (built in a conftest.py) only reuses results of this session.
         """
         from .identity import (
             ResultContext,
             data_checksum,
             model_identity,
+            numerical_environment,
             protocol_checksum,
             result_key,
         )
@@ -504,6 +506,7 @@ class LipsSession:
             pack=self.pack_checksum() if uses_pack else "",
             data=data_checksum(dataset) if dataset is not None else "",
             protocol=protocol_checksum(protocol) if protocol is not None else "",
+            numerics=numerical_environment(),
         )
         if hasattr(model, "probe_elements") and model.probe_elements is None:  # e.g. a conftest.py model
             model.probe_elements = self.system.elements  # fingerprinted on the system's probe cell
@@ -777,6 +780,8 @@ class LipsSession:
             with open(summary_file, "a", encoding="utf-8") as handle:
                 handle.write(render_markdown(report, plot_paths=plot_paths) + "\n")
         terminalreporter.write_sep("=", "LiPS-25 summary (pytest-lips)")
+        if self.config.get_verbosity() < 0 and self.threads_warning():  # -q hides the header that said it
+            terminalreporter.write_line(f"pytest-lips WARNING: {self.threads_warning()}", yellow=True)
         for line in render_summary(report):
             terminalreporter.write_line(line)
         for path in written:
@@ -798,9 +803,18 @@ class LipsSession:
             f"(reference pack {self.settings.reference_dir or 'shipped default'})"
             + (f"; {self.system.note}" if self.system.note else ""),
         ]
+        if self.threads_warning():
+            lines.append(f"pytest-lips WARNING: {self.threads_warning()}")
         for model in self._models.values():
             lines.extend(f"pytest-lips WARNING [{model.name}]: {text}" for text in getattr(model, "warnings", ()))
         return lines
+
+    def threads_warning(self) -> str:
+        """:func:`pytest_lips.threads.oversubscription_warning` of the threads set in this process ("" if fine)."""
+        from .threads import applied_threads, oversubscription_warning, xdist_processes
+
+        threads = applied_threads().get("threads_per_process")
+        return oversubscription_warning(int(threads), xdist_processes(self.config)) if threads else ""
 
 
 def _was_interrupted(terminalreporter: Any, exitstatus: int) -> bool:

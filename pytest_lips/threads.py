@@ -57,6 +57,23 @@ def resolve_threads(requested: int | None, processes: int, cores: int | None = N
     return max(1, (cores if cores is not None else usable_cores()) // max(1, processes))
 
 
+def oversubscription_warning(threads: int, processes: int = 1, cores: int | None = None) -> str:
+    """One line when ``threads`` per process x ``processes`` exceed the usable cores ("" otherwise).
+
+    More threads than cores only make torch's threads wait on each other (measured: ``--lips-threads=999``
+    on 2 cores ran 18x slower than 1 thread). One thread per process is never warned about: with more
+    xdist workers than cores the oversubscription is ``-n``'s, not ``--lips-threads``'.
+    """
+    cores = usable_cores() if cores is None else cores
+    if threads <= 1 or threads * max(1, processes) <= cores:
+        return ""
+    workers = f" x {processes} xdist workers" if processes > 1 else ""
+    return (
+        f"--lips-threads {threads}{workers} = {threads * max(1, processes)} threads on {cores} usable core(s): "
+        "oversubscribed, runs will be slower (use --lips-threads=auto or 1)"
+    )
+
+
 def xdist_processes(config: Any) -> int:
     """Processes that run tests in this pytest session: xdist workers, else 1."""
     workerinput = getattr(config, "workerinput", None)
