@@ -703,9 +703,10 @@ def _write_cache(cache_path: Path, arrays: dict[str, np.ndarray], key: str, sour
         "digests": {k: _array_digest(arrays[k]) for k in _ARRAY_KEYS},
         "dtypes": {k: str(arrays[k].dtype) for k in _ARRAY_KEYS},
     }
-    cache_path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=cache_path.name + ".", suffix=".tmp", dir=cache_path.parent)
+    tmp = ""
     try:
+        cache_path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=cache_path.name + ".", suffix=".tmp", dir=cache_path.parent)
         with os.fdopen(fd, "wb") as handle:
             # numpy's stub types **kwds against its allow_pickle: bool keyword as well
             np.savez(handle, meta=np.array(json.dumps(meta)), **{k: arrays[k] for k in _ARRAY_KEYS})  # type: ignore[arg-type]
@@ -713,7 +714,8 @@ def _write_cache(cache_path: Path, arrays: dict[str, np.ndarray], key: str, sour
     except OSError as exc:
         warnings.warn(f"pytest-lips could not write the data cache {cache_path}: {exc}", stacklevel=3)
         try:
-            os.unlink(tmp)
+            if tmp:
+                os.unlink(tmp)
         except OSError:
             pass
 

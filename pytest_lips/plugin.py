@@ -469,6 +469,14 @@ class _LipsHooks:
             close_all()
         if call.when == "call" and call.excinfo is not None and item.nodeid.startswith(f"{NODEID_PREFIX}/"):
             classify_exception(report, call.excinfo)
+        store = self.session.__dict__.get("store")  # only once some item used it
+        failures = store.drain_write_failures() if store is not None else []
+        if failures:  # travels to the xdist controller; one line per item at the end
+            from .session import PROPERTY_CACHE_FAILURES
+
+            item.user_properties.append((PROPERTY_CACHE_FAILURES, failures))  # read from the teardown report
+            if call.when == "teardown" and report.user_properties is not item.user_properties:
+                report.user_properties = [*report.user_properties, (PROPERTY_CACHE_FAILURES, failures)]
         return report
 
     def pytest_report_teststatus(self, report: pytest.TestReport, config: pytest.Config) -> Any:

@@ -47,6 +47,7 @@ PROPERTY_METRIC = "lips_metric"
 PROPERTY_RUN = "lips_run"
 PROPERTY_MODEL = "lips_model"
 PROPERTY_PROVENANCE = "lips_provenance"
+PROPERTY_CACHE_FAILURES = "lips_cache_failures"
 
 
 @dataclass
@@ -262,6 +263,10 @@ class LipsSession:
         #: What the results were computed from: ``{"reference_pack": {...}, "data": {...}}`` (see build_report).
         self.provenance: dict[str, Any] = {}
         self._check_output_paths()
+        #: ``(nodeid, line)`` of results that could not be cached (one line per item, printed at the end).
+        self.cache_warnings: list[tuple[str, str]] = []
+        if settings.model_specs and not hasattr(config, "workerinput"):
+            self._check_cache_dir()
         if settings.model_specs:
             self._validate_early()
 
@@ -324,6 +329,32 @@ class LipsSession:
                 check_writable(target, option)
             except LipsUsageError as exc:
                 raise pytest.UsageError(str(exc)) from None
+
+    def _check_cache_dir(self) -> None:
+        """Fail at start-up when the cache directory (and its ``runs``/``data`` folders) is not a writable
+        directory with a few MB free (:func:`pytest_lips.store.check_directory`)."""
+        from .store import MIN_FREE_BYTES, check_directory
+
+        root = self.settings.cache_dir
+        try:
+            check_directory(root, MIN_FREE_BYTES)
+            for sub in ("runs", "data"):
+                if (root / sub).exists() and not (root / sub).is_dir():
+                    raise NotADirectoryError(f"{root / sub} exists and is not a directory")
+        except OSError as exc:
+            raise pytest.UsageError(
+                f"--lips-cache-dir / lips_cache_dir: {exc}; pass a writable directory with a few MB free"
+            ) from None
+
+    def note_cache_failures(self, nodeid: str, failures: list[str]) -> None:
+        """Record the failed cache writes of one item as one line (the results were still used)."""
+        if not failures:
+            return
+        first = failures[0]
+        more = f" (+{len(failures) - 1} more)" if len(failures) > 1 else ""
+        self.cache_warnings.append(
+            (nodeid, f"{first}{more}: the computed result was used and reported, and will be recomputed next time")
+        )
 
     def _load_model(self, spec: str, name: str) -> LipsModel:
         from .models import load_lips_model
@@ -693,6 +724,8 @@ class LipsSession:
             elif name == PROPERTY_PROVENANCE:
                 for key, info in value.items():
                     self.provenance.setdefault(key, info)
+            elif name == PROPERTY_CACHE_FAILURES:
+                self.note_cache_failures(report.nodeid, list(value))
 
     # -- end of session -------------------------------------------------------------------------
     def build_report(self, interrupted: bool = False, exit_status: int | None = None) -> dict[str, Any]:
@@ -786,6 +819,8 @@ class LipsSession:
             terminalreporter.write_line(line)
         for path in written:
             terminalreporter.write_line(f"pytest-lips wrote {path}")
+        for nodeid, line in self.cache_warnings:
+            terminalreporter.write_line(f"pytest-lips WARNING: {nodeid}: {line}", yellow=True)
         for problem in problems:
             terminalreporter.write_line(f"pytest-lips: {problem}", red=True, bold=True)
 

@@ -16,7 +16,6 @@ import json
 import time
 from typing import Any
 
-import numpy as np
 import pytest
 
 from pytest_lips.plugin import get_session as _session
@@ -78,10 +77,7 @@ def _get_runs(config, protocol, model, reference, store, progress, seed: int) ->
 
 def _with_frames(store: Any, key: str, result: dict[str, Any], arrays: dict[str, Any]) -> dict[str, Any]:
     """Write a run's sampled arrays next to its stored result (``<key>.npz``) and name the file in it."""
-    frames = store.path_for(key, ".npz")
-    frames.parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(frames, **arrays)  # type: ignore[arg-type]  # numpy stub: **kwds vs allow_pickle
-    result["frames_npz"] = frames.name
+    result["frames_npz"] = store.save_arrays(key, arrays)
     return result
 
 
@@ -131,8 +127,7 @@ def _extend_runs(config, protocol, model, reference, store, progress, seed, resu
         previous, arrays = [], []
         for run in todo:
             previous.append(results[run.run_id])
-            with np.load(store.root / results[run.run_id]["frames_npz"]) as npz:
-                arrays.append({name: npz[name] for name in npz.files})
+            arrays.append(store.load_arrays(results[run.run_id]["frames_npz"]))
         jobs = task.continuation_jobs(todo, arrays, task.load_structure(protocol, reference), protocol)
         engine = session.md_engine(model)
         callback = progress(
@@ -196,13 +191,12 @@ def test_task3_sigma298(pytestconfig, lips_model, lips_reference, lips_store, li
 
         for run_id, result in by_id.items():
             if result.get("frames_npz"):
-                with np.load(lips_store.root / result["frames_npz"]) as npz:
-                    save_run_trajectory(
-                        session.settings.save_trajectories_dir,
-                        lips_model.name,
-                        run_id,
-                        {name: npz[name] for name in npz.files},
-                    )
+                save_run_trajectory(
+                    session.settings.save_trajectories_dir,
+                    lips_model.name,
+                    run_id,
+                    lips_store.load_arrays(result["frames_npz"]),
+                )
     if not gated:
         metrics[0].gated = False
         metrics[0].note = "; ".join(x for x in (session.system.sigma298_reason, metrics[0].note) if x)

@@ -87,3 +87,70 @@ def test_threads_above_the_usable_cores_are_warned_about(pytester: pytest.Pytest
     assert result.ret == 0
     quiet = pytester.runpytest_subprocess(*lips_args(lips_inputs, "--lips-threads=1", "--co"))
     assert not any("oversubscribed" in line for line in quiet.outlines)
+
+
+# -- 6. the cache directory: checked at start-up, write failures later are one line per item ------------
+
+
+@pytest.mark.parametrize("where", ["file", "below-a-file"])
+def test_cache_dir_that_cannot_hold_results_is_a_usage_error(pytester: pytest.Pytester, lips_inputs, where) -> None:
+    blocker = pytester.path / "cache-is-a-file"
+    blocker.write_text("not a directory\n")
+    cache = blocker if where == "file" else blocker / "sub"
+    result = pytester.runpytest(*lips_args(lips_inputs, f"--lips-cache-dir={cache}"))
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    errors = [line for line in result.errlines if "--lips-cache-dir" in line]
+    assert len(errors) == 1 and str(blocker) in errors[0], result.errlines
+    assert "Traceback" not in "\n".join(result.outlines + result.errlines)
+
+
+def test_cache_dir_without_free_space_is_refused(tmp_path: Path) -> None:
+    from pytest_lips.store import check_directory
+
+    check_directory(tmp_path / "new" / "cache", min_free_bytes=1)  # created, writable
+    assert (tmp_path / "new" / "cache").is_dir() and not list((tmp_path / "new" / "cache").iterdir())
+    with pytest.raises(OSError, match="MB free, less than"):
+        check_directory(tmp_path, min_free_bytes=2**70)
+
+
+FULL_DISK_CONFTEST = """
+import errno
+
+from pytest_lips.store import RunStore
+
+_saved = {}
+
+
+def _full(*args, **kwargs):
+    raise OSError(errno.ENOSPC, "No space left on device")
+
+
+def pytest_configure(config):
+    _saved["text"], _saved["arrays"] = RunStore.__dict__["_write_text"], RunStore.__dict__["_write_arrays"]
+    RunStore._write_text = staticmethod(_full)
+    RunStore._write_arrays = staticmethod(_full)
+
+
+def pytest_unconfigure(config):
+    RunStore._write_text, RunStore._write_arrays = _saved["text"], _saved["arrays"]
+"""
+
+
+def test_disk_full_mid_run_reports_the_computed_results(pytester: pytest.Pytester, lips_inputs) -> None:
+    """Every cache write fails after start-up: the metrics are still the computed ones, each failed
+    write is one line naming its item, nothing is a traceback or an ERROR, and nothing is recomputed."""
+    healthy = pytester.path / "healthy.json"
+    assert pytester.runpytest(*lips_args(lips_inputs, f"--lips-report={healthy}")).ret == 0
+    pytester.makeconftest(FULL_DISK_CONFTEST)
+    cache, report = pytester.path / "full-cache", pytester.path / "full.json"
+    result = pytester.runpytest(*lips_args(lips_inputs, f"--lips-cache-dir={cache}", f"--lips-report={report}"))
+    text = "\n".join(result.outlines + result.errlines)
+    assert result.ret == 0, text
+    assert "Traceback" not in text and " ERROR" not in text
+    warned = [line for line in result.outlines if "could not cache" in line]
+    # the first item computes the test-split metrics (one write fails); the others read them from memory
+    assert len(warned) == 1 and "lips/test_test_split.py::" in warned[0] and "No space left" in warned[0], warned
+    assert not _stored_results(cache)
+    full, ok = read_report(report), read_report(healthy)
+    for key in ("test_split.energy_rmse", "test_split.force_rmse"):
+        assert metric_values(full, key) == metric_values(ok, key)
