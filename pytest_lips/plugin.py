@@ -452,6 +452,7 @@ class _LipsHooks:
         self.session = session
 
     def pytest_sessionstart(self, session: pytest.Session) -> None:
+        self.session.pytest_session = session  # its items (after -k, -m, --lf) decide what MD batches hold
         if self.session.settings.model_specs:
             self.session.activate()
 

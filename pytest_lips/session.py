@@ -265,6 +265,8 @@ class LipsSession:
         self._check_output_paths()
         #: ``(nodeid, line)`` of results that could not be cached (one line per item, printed at the end).
         self.cache_warnings: list[tuple[str, str]] = []
+        #: The pytest session (set at its start): its ``items`` are the selected items.
+        self.pytest_session: Any = None
         if settings.model_specs and not hasattr(config, "workerinput"):
             self._check_cache_dir()
         if settings.model_specs:
@@ -360,6 +362,10 @@ class LipsSession:
         from .models import load_lips_model
 
         return load_lips_model(spec, device=self.settings.device, name=name, elements=self.system.elements)
+
+    def selected_items(self) -> list[Any]:
+        """The items this process will run, after deselection (``-k``, ``-m``, ``--lf``, ``--deselect``)."""
+        return list(getattr(self.pytest_session, "items", None) or ())
 
     def activate(self) -> None:
         self.active = True

@@ -20,6 +20,7 @@ import pytest
 
 from pytest_lips.plugin import get_session as _session
 from pytest_lips.results import RunRecord
+from pytest_lips.suite import batch_part, selected_run_ids
 from pytest_lips.tasks import task3_conductivity as task
 
 pytestmark = [pytest.mark.lips, pytest.mark.lips_task3]
@@ -46,16 +47,24 @@ def _protocol_hash(protocol: task.Task3Protocol) -> str:
 _FIRST_ASKED: dict[str, float] = {}
 
 
+def _selected_runs(config, protocol, model, seed: int) -> list[task.Task3Run]:
+    """The runs of the plan that the selected items need (``-k 600K``: the 600 K runs only; σ298: all)."""
+    items = _session(config).selected_items()
+    wanted = selected_run_ids(items, "test_task3.py", model.name, "task3_run")
+    return [run for run in task.plan_runs(protocol, seed) if wanted is None or run.run_id in wanted]
+
+
 def _get_runs(config, protocol, model, reference, store, progress, seed: int) -> dict[str, dict[str, Any]]:
-    """Every run of the plan, by run id: the missing ones computed by ONE engine call (a batched
+    """Every selected run of the plan, by run id: the missing ones computed by ONE engine call (a batched
     engine integrates them together), each stored under its own key with its frames next to it."""
     _FIRST_ASKED.setdefault(model.name, time.monotonic())
     session = _session(config)
-    runs = task.plan_runs(protocol, seed)
+    runs = _selected_runs(config, protocol, model, seed)
+    batch = batch_part(session.md_engine(model), [run.run_id for run in runs])
     # run_key adds the reference pack's content checksum (the Task 3 cell comes from it) and the engine
     keys = {
         run.run_id: session.run_key(
-            model, "task3-run", task.PROTOCOL_VERSION, _protocol_hash(protocol), run.run_id, f"seed{run.seed}"
+            model, "task3-run", task.PROTOCOL_VERSION, _protocol_hash(protocol), run.run_id, f"seed{run.seed}", *batch
         )
         for run in runs
     }
@@ -108,7 +117,8 @@ def _extend_runs(config, protocol, model, reference, store, progress, seed, resu
     ``protocol.production_ps``); each chunk is stored under its own key, so an interrupted session
     resumes from the last finished chunk."""
     session = _session(config)
-    runs = task.plan_runs(protocol, seed)
+    runs = [run for run in task.plan_runs(protocol, seed) if run.run_id in results]
+    batch = batch_part(session.md_engine(model), [run.run_id for run in runs])
     keys = {
         run.run_id: session.run_key(
             model,
@@ -118,6 +128,7 @@ def _extend_runs(config, protocol, model, reference, store, progress, seed, resu
             run.run_id,
             f"seed{run.seed}",
             f"production{production_ps:g}ps",
+            *batch,
         )
         for run in runs
     }

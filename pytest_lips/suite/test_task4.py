@@ -24,6 +24,7 @@ import pytest
 
 from pytest_lips.plugin import get_session as _session
 from pytest_lips.results import Metric, RunRecord
+from pytest_lips.suite import batch_part, selected_run_ids
 from pytest_lips.tasks import task4_robustness as task
 
 pytestmark = [pytest.mark.lips, pytest.mark.lips_task4]
@@ -62,7 +63,10 @@ def _get_runs(config, protocol, model, store, progress, seed: int) -> dict[str, 
     then the missing runs by ONE engine call (a batched engine integrates all grid points together,
     each at its own T and p), each cached under its own key."""
     session = _session(config)
-    runs = task.plan_runs(protocol, seed)
+    items = _session(config).selected_items()
+    wanted = selected_run_ids(items, "test_task4.py", model.name, "task4_run")
+    runs = [run for run in task.plan_runs(protocol, seed) if wanted is None or run.run_id in wanted]
+    batch = batch_part(session.md_engine(model), [run.run_id for run in runs])
     start_params = {k: v for k, v in protocol.to_dict().items() if k in _START_FIELDS}
 
     def start_key(run: task.Task4Run) -> str:
@@ -87,6 +91,7 @@ def _get_runs(config, protocol, model, store, progress, seed: int) -> dict[str, 
             f"seed{run.seed}",
             f"start{run.structure_seed}",
             *_system_parts(config),
+            *batch,
             uses_pack=False,
         )
         for run in runs

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from .test_end_to_end_fast import tiny_args, tiny_profile  # noqa: F401 - tiny_profile is a fixture
 from .test_plugin import lips_args, metric_values, read_report
 
 pytest_plugins = ["pytester"]
@@ -154,3 +155,45 @@ def test_disk_full_mid_run_reports_the_computed_results(pytester: pytest.Pyteste
     full, ok = read_report(report), read_report(healthy)
     for key in ("test_split.energy_rmse", "test_split.force_rmse"):
         assert metric_values(full, key) == metric_values(ok, key)
+
+
+# -- 8. deselection selects MD work ----------------------------------------------------------------
+
+
+def _task3_results(cache: Path) -> list[str]:
+    """Keys of the stored Task 3 runs."""
+    keys = [json.loads(p.read_text())["key"] for p in _stored_results(cache)]
+    return [key for key in keys if "|task3-run|" in key]
+
+
+def test_k_runs_only_the_selected_temperature(pytester: pytest.Pytester, lips_inputs, tiny_profile) -> None:
+    cache = pytester.path / "cache"
+    args = tiny_args(lips_inputs, tiny_profile, "--lips-tasks=task3", f"--lips-cache-dir={cache}", "-k", "600K")
+    result = pytester.runpytest(*args)
+    assert result.ret == 0
+    result.assert_outcomes(passed=1, deselected=2)
+    stored = _task3_results(cache)
+    assert len(stored) == 1 and "|T600K-r1|" in stored[0], stored
+    result.stdout.fnmatch_lines(["*good task3 1 runs*"])  # the progress line names the batch
+
+
+@pytest.mark.parametrize("engine", ["ase", "torch-sim"])
+def test_a_run_of_a_smaller_batch_never_changes_the_full_runs_result(
+    pytester: pytest.Pytester, lips_inputs, tiny_profile, engine
+) -> None:
+    """``-k 600K`` first, then the whole task on the same cache: σ298's inputs equal those of a fresh cache
+    bit for bit. ASE reuses the 600 K run (runs are independent); torch-sim recomputes it in the full
+    batch, because a system's last bits depend on the batch it was integrated in."""
+    if engine == "torch-sim":
+        pytest.importorskip("torch_sim")
+    shared, fresh = pytester.path / "shared", pytester.path / "fresh"
+    base = tiny_args(lips_inputs, tiny_profile, "--lips-tasks=task3", f"--lips-engine={engine}")
+    assert pytester.runpytest(*base, f"--lips-cache-dir={shared}", "-k", "600K").ret == 0
+    reports = {}
+    for name, cache in (("shared", shared), ("fresh", fresh)):
+        reports[name] = pytester.path / f"{name}.json"
+        assert pytester.runpytest(*base, f"--lips-cache-dir={cache}", f"--lips-report={reports[name]}").ret in (0, 1)
+    for key in ("task3.D_600K", "task3.D_800K"):
+        values = [metric_values(read_report(reports[n]), key)["good"] for n in ("shared", "fresh")]
+        assert values[0] == values[1], (key, values)
+    assert len(_task3_results(shared)) == (2 if engine == "ase" else 3)
