@@ -66,13 +66,16 @@ class MDEngine(Protocol):
 
     ``run(jobs, model, progress)`` integrates every job and returns one trajectory per job, in job
     order. ``progress(job_steps_done)`` is called with the sum over jobs of the steps integrated so
-    far (total: ``sum(job.n_steps)``).
+    far (total: ``sum(job.n_steps)``). ``checkpoint`` (:class:`~pytest_lips.md.checkpoint.MDCheckpoint`):
+    where a long run saves its state every few minutes and resumes from (torch-sim; ASE ignores it).
     """
 
     name: str
     version: str
 
-    def run(self, jobs: Sequence[MDJob], model: Any, progress: Progress | None = None) -> list[MDTrajectory]: ...
+    def run(
+        self, jobs: Sequence[MDJob], model: Any, progress: Progress | None = None, checkpoint: Any = None
+    ) -> list[MDTrajectory]: ...
 
     def identity(self) -> str: ...
 
@@ -117,7 +120,12 @@ class AseEngine:
     def identity(self) -> str:
         return f"ase-{self.version}"
 
-    def run(self, jobs: Sequence[MDJob], model: Any, progress: Progress | None = None) -> list[MDTrajectory]:
+    def run(
+        self, jobs: Sequence[MDJob], model: Any, progress: Progress | None = None, checkpoint: Any = None
+    ) -> list[MDTrajectory]:
+        """Integrate the jobs one after the other. ``checkpoint`` is ignored: ASE's integrators keep their
+        thermostat state in objects of their own (README, "MD progress survives interruption")."""
+        del checkpoint
         _check_unique(jobs)
         done_before = 0
         out = []
@@ -297,7 +305,9 @@ class TorchSimEngine:
         return f"torch-sim-{self.version}-{str(self.dtype).replace('torch.', '')}"
 
     # -- public ---------------------------------------------------------------------------------
-    def run(self, jobs: Sequence[MDJob], model: Any, progress: Progress | None = None) -> list[MDTrajectory]:
+    def run(
+        self, jobs: Sequence[MDJob], model: Any, progress: Progress | None = None, checkpoint: Any = None
+    ) -> list[MDTrajectory]:
         _check_unique(jobs)
         self.batch_sizes = []
         device = self.device or getattr(model, "device", None) or "cpu"
@@ -336,7 +346,7 @@ class TorchSimEngine:
                         progress(offset + steps)
 
                 _announce(progress, [jobs[i].job_id for i in batch])
-                trajectories = self._run_batch([jobs[i] for i in batch], ts_model, device, batch_progress)
+                trajectories = self._run_batch([jobs[i] for i in batch], ts_model, device, batch_progress, checkpoint)
                 for i, traj in zip(batch, trajectories):
                     results[i] = traj
                 done_offset += sum(jobs[i].n_steps for i in batch)
@@ -369,7 +379,11 @@ class TorchSimEngine:
             return bins
         return [indices[k : k + size] for k in range(0, len(indices), size)]
 
-    def _run_batch(self, jobs: list[MDJob], ts_model: Any, device: str, progress: Progress) -> list[MDTrajectory]:
+    def _run_batch(
+        self, jobs: list[MDJob], ts_model: Any, device: str, progress: Progress, checkpoint: Any = None
+    ) -> list[MDTrajectory]:
+        import dataclasses
+
         import torch
         import torch_sim as ts
 
@@ -539,15 +553,84 @@ class TorchSimEngine:
             bad = [k for k in range(len(active)) if not bool(energy_ok[k]) or float(bad_forces[k]) > 0]
             stop(bad, ["non-finite energy or forces from the model"] * len(bad), at_step)
 
-        max_steps = max(job.n_steps for job in jobs)
-        for j in active:  # the init call
-            calls_in[j] += 1
-        finite_or_stop(0)
-        if active:
-            observe(0)
+        label = "|".join(job.job_id for job in jobs)
         current = 0
+        resumed_at: int | None = None
+
+        def snapshot() -> dict[str, Any]:
+            """Everything the loop carries from one step to the next (see :mod:`pytest_lips.md.checkpoint`)."""
+            rng = getattr(state, "_rng", None)
+            return {
+                "step": current,
+                "job_ids": [job.job_id for job in jobs],
+                "active": list(active),
+                "state": _tensor_fields(state),
+                "chains": {name: _tensor_fields(getattr(state, name)) for name in chain_names},
+                "rng": rng.get_state() if isinstance(rng, torch.Generator) else None,
+                "kT": kT.detach().cpu().clone(),
+                "p_ext": p_ext.detach().cpu().clone(),
+                "host": _to_saved(
+                    {
+                        "frames": frames,
+                        "temps_check": temps_check,
+                        "vols_check": vols_check,
+                        "steps_done": steps_done,
+                        "stop_reason": stop_reason,
+                        "final": final,
+                        "calls_in": calls_in,
+                    }
+                ),
+                "wall_s": time.perf_counter() - wall_start,
+                "cpu_s": time.process_time() - cpu_start,
+                "model_calls": model.calls,
+                "model_time_s": model.time_s,
+            }
+
+        def restore(saved: dict[str, Any]) -> None:
+            nonlocal state, kT, p_ext, current, wall_start, cpu_start
+            stopped = [j for j in active if j not in saved["active"]]
+            if stopped:  # the same systems as at the checkpoint (their values are replaced next)
+                remove(stopped)
+            target = torch.device(device)
+            for name, value in saved["state"].items():
+                setattr(state, name, value.to(target))
+            for name in chain_names:
+                chain = getattr(state, name)
+                values = {k: v.to(target) for k, v in saved["chains"][name].items()}
+                setattr(state, name, dataclasses.replace(chain, **values))
+            rng = getattr(state, "_rng", None)
+            if saved.get("rng") is not None and isinstance(rng, torch.Generator):
+                rng.set_state(saved["rng"])
+            kT, p_ext = saved["kT"].to(target), saved["p_ext"].to(target)
+            host = _from_saved(saved["host"])
+            frames[:] = host["frames"]
+            temps_check[:], vols_check[:] = host["temps_check"], host["vols_check"]
+            steps_done[:], stop_reason[:], calls_in[:] = host["steps_done"], host["stop_reason"], host["calls_in"]
+            final[:] = [None if f is None else tuple(f) for f in host["final"]]
+            current = int(saved["step"])
+            wall_start = time.perf_counter() - float(saved["wall_s"])
+            cpu_start = time.process_time() - float(saved["cpu_s"])
+            model.calls, model.time_s = int(saved["model_calls"]), float(saved["model_time_s"])
+
+        saved = checkpoint.load(label) if checkpoint is not None else None
+        if saved is not None and saved.get("job_ids") == [job.job_id for job in jobs]:
+            restore(saved)
+            resumed_at = current
+            checkpoint.resumed(label, current)
+            progress(sum(steps_done))
+        else:
+            for j in active:  # the init call
+                calls_in[j] += 1
+            finite_or_stop(0)
+            if active:
+                observe(0)
+        if checkpoint is not None:
+            checkpoint.start(label)
+        max_steps = max(job.n_steps for job in jobs)
         progress_every = max(1, min(500, max_steps // 50))
         while current < max_steps and active:
+            if checkpoint is not None and current > 0 and checkpoint.due(label):
+                checkpoint.save(label, snapshot())
             finished = [k for k, j in enumerate(active) if jobs[j].n_steps <= current]
             if finished:
                 host = host_arrays(state)
@@ -588,6 +671,8 @@ class TorchSimEngine:
                 final[j] = (host[0][sl].copy(), host[1][sl].copy(), host[2][k].copy())
         wall_s = time.perf_counter() - wall_start
         cpu_s = time.process_time() - cpu_start
+        if checkpoint is not None:
+            checkpoint.finished(label)
         progress(sum(steps_done))
         atom_steps = sum(steps_done[j] * sizes[j] for j in range(n_jobs))
         us_per_atom_step = wall_s / atom_steps * 1e6 if atom_steps else None
@@ -618,6 +703,8 @@ class TorchSimEngine:
                 dtype=str(self.dtype).replace("torch.", ""),
                 device=str(device),
             )
+            if resumed_at is not None:
+                extra["resumed_at_step"] = resumed_at
             completed = not stop_reason[j] and steps_done[j] == job.n_steps
             out.append(
                 MDTrajectory(
@@ -643,6 +730,48 @@ class TorchSimEngine:
                 )
             )
         return out
+
+
+def _tensor_fields(obj: Any) -> dict[str, Any]:
+    """The tensor fields of a torch-sim dataclass (state or Nosé–Hoover chain), detached copies on the CPU."""
+    import dataclasses
+
+    import torch
+
+    out = {}
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        if isinstance(value, torch.Tensor):
+            out[f.name] = value.detach().cpu().clone()
+    return out
+
+
+def _to_saved(value: Any) -> Any:
+    """Host bookkeeping (numpy arrays, tuples, lists, dicts) as what ``torch.load(weights_only=True)`` reads."""
+    import torch
+
+    if isinstance(value, np.ndarray):
+        return torch.from_numpy(np.array(value, copy=True))
+    if isinstance(value, dict):
+        return {k: _to_saved(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_to_saved(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _from_saved(value: Any) -> Any:
+    """Inverse of :func:`_to_saved` (tensors back to numpy arrays, bit for bit)."""
+    import torch
+
+    if isinstance(value, torch.Tensor):
+        return value.numpy()
+    if isinstance(value, dict):
+        return {k: _from_saved(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_from_saved(v) for v in value]
+    return value
 
 
 # ---------------------------------------------------------------------------------------------
