@@ -123,6 +123,13 @@ _OPTIONS: list[tuple[str, str, str, str]] = [
         "string",
     ),
     (
+        "--lips-checkpoint-minutes",
+        "lips_checkpoint_minutes",
+        "wall-clock minutes between checkpoints of a running MD batch (torch-sim engine) in the cache dir; an "
+        "interrupted session's rerun resumes from the last one (default: 2; 0: no checkpoints)",
+        "string",
+    ),
+    (
         "--lips-threads",
         "lips_threads",
         (
@@ -226,6 +233,13 @@ class _XdistHooks:
 
     def pytest_configure_node(self, node: Any) -> None:
         node.workerinput["lips_session_id"] = self.session.session_id
+
+    def pytest_testnodeready(self, node: Any) -> None:
+        """Remember the worker's pid: a SIGTERM of the controller is passed on to it (:mod:`pytest_lips.signals`)."""
+        try:
+            self.session.worker_pids.append(int(node.gateway._rinfo().pid))
+        except Exception:  # noqa: BLE001 - another gateway type: the worker then stops with xdist's shutdown
+            pass
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_xdist_make_scheduler(self, config: pytest.Config, log: Any) -> Any:
@@ -455,6 +469,15 @@ class _LipsHooks:
         self.session.pytest_session = session  # its items (after -k, -m, --lf) decide what MD batches hold
         if self.session.settings.model_specs:
             self.session.activate()
+        if self.session.active:
+            from . import signals
+
+            signals.install(children=lambda: list(self.session.worker_pids))
+
+    def pytest_unconfigure(self, config: pytest.Config) -> None:
+        from . import signals
+
+        signals.uninstall()
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         # On the xdist controller (user_properties travel with the reports) and in serial runs.

@@ -82,6 +82,8 @@ class Settings:
     save_trajectories_dir: Path | None = None
     #: ``--lips-budget-minutes``: wall-clock budget for Task 3 runs extended until σ298 is decided.
     budget_minutes: float | None = None
+    #: ``--lips-checkpoint-minutes``: wall-clock minutes between MD checkpoints (0: none).
+    checkpoint_minutes: float = 2.0
     #: Threads per process (``None``: ``auto``, usable cores / xdist workers); see :mod:`pytest_lips.threads`.
     threads: int | None = 1
     threads_option: str = "1"
@@ -191,6 +193,16 @@ def settings_from_config(config: pytest.Config) -> Settings:
             raise pytest.UsageError(
                 f"--lips-budget-minutes / lips_budget_minutes: expected minutes > 0, got {budget!r}"
             ) from None
+    checkpoint = value("lips_checkpoint_minutes")
+    if checkpoint is not None:
+        try:
+            settings.checkpoint_minutes = float(checkpoint)
+            assert math.isfinite(settings.checkpoint_minutes) and settings.checkpoint_minutes >= 0
+        except (ValueError, AssertionError):
+            raise pytest.UsageError(
+                f"--lips-checkpoint-minutes / lips_checkpoint_minutes: expected minutes >= 0 (0: no checkpoints), "
+                f"got {checkpoint!r}"
+            ) from None
     seed = value("lips_seed")
     if seed is not None:
         try:
@@ -267,6 +279,8 @@ class LipsSession:
         self.cache_warnings: list[tuple[str, str]] = []
         #: The pytest session (set at its start): its ``items`` are the selected items.
         self.pytest_session: Any = None
+        #: Pids of the xdist workers (controller only): a SIGTERM is passed on to them.
+        self.worker_pids: list[int] = []
         if settings.model_specs and not hasattr(config, "workerinput"):
             self._check_cache_dir()
         if settings.model_specs:
@@ -633,6 +647,18 @@ class LipsSession:
             min_interval_s=min_interval_s,
         )
 
+    def notice(self, line: str) -> None:
+        """Write one line to the terminal now (as the progress lines do; silent on xdist workers)."""
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is None or hasattr(self.config, "workerinput"):
+            return
+        capture = self.config.pluginmanager.get_plugin("capturemanager")
+        if capture is None:
+            reporter.write_line(line)
+            return
+        with capture.global_and_fixture_disabled():
+            reporter.write_line(line)
+
     # -- recording and gating -------------------------------------------------------------------
     def check(self, node: pytest.Item, model: Any, metrics: tuple[Metric, ...]) -> None:
         """Record ``metrics`` on ``node``, then fail/skip according to thresholds and baseline."""
@@ -777,9 +803,10 @@ class LipsSession:
 
     def finish(self, terminalreporter: Any, exitstatus: int) -> None:
         """Print the summary table and write report, plots, GitHub summary and baseline."""
+        from . import signals
         from .report.terminal import render_summary
 
-        interrupted = _was_interrupted(terminalreporter, exitstatus)
+        interrupted = _was_interrupted(terminalreporter, exitstatus) or signals.received()
         report = self.build_report(interrupted=interrupted, exit_status=int(exitstatus))
         written: list[str] = []
         problems: list[str] = []
@@ -819,6 +846,13 @@ class LipsSession:
             with open(summary_file, "a", encoding="utf-8") as handle:
                 handle.write(render_markdown(report, plot_paths=plot_paths) + "\n")
         terminalreporter.write_sep("=", "LiPS-25 summary (pytest-lips)")
+        if signals.received():
+            terminalreporter.write_line(
+                "pytest-lips: stopped by SIGTERM (as Ctrl-C): the report is marked interrupted, no baseline is "
+                "written" + (f", {len(self.worker_pids)} xdist workers were stopped" if self.worker_pids else ""),
+                red=True,
+                bold=True,
+            )
         if self.config.get_verbosity() < 0 and self.threads_warning():  # -q hides the header that said it
             terminalreporter.write_line(f"pytest-lips WARNING: {self.threads_warning()}", yellow=True)
         for line in render_summary(report):

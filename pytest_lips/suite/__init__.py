@@ -42,3 +42,20 @@ def batch_part(engine: Any, run_ids: Iterable[str]) -> tuple[str, ...]:
         return ()
     digest = hashlib.sha256("\n".join(sorted(run_ids)).encode()).hexdigest()[:12]
     return (f"batch={digest}",)
+
+
+def md_checkpoint(session: Any, store: Any, keys: Iterable[str], label: str) -> Any:
+    """The :class:`~pytest_lips.md.checkpoint.MDCheckpoint` of one engine call computing ``keys``: files
+    next to the results, every ``--lips-checkpoint-minutes``, ignored by ``--lips-fresh``; a resume is
+    one line ``[lips] <label>: resumed at step N``."""
+    from pytest_lips.md.checkpoint import MDCheckpoint
+
+    minutes = session.settings.checkpoint_minutes
+    call_id = hashlib.sha256("\n".join(sorted(keys)).encode()).hexdigest()
+    return MDCheckpoint(
+        store.root,
+        call_id,
+        interval_s=None if minutes <= 0 else 60.0 * minutes,
+        resume=store.reuse,
+        on_resume=lambda step: session.notice(f"[lips] {label}: resumed at step {step} from a checkpoint"),
+    )

@@ -20,7 +20,7 @@ import pytest
 
 from pytest_lips.plugin import get_session as _session
 from pytest_lips.results import RunRecord
-from pytest_lips.suite import batch_part, selected_run_ids
+from pytest_lips.suite import batch_part, md_checkpoint, selected_run_ids
 from pytest_lips.tasks import task3_conductivity as task
 
 pytestmark = [pytest.mark.lips, pytest.mark.lips_task3]
@@ -69,18 +69,25 @@ def _get_runs(config, protocol, model, reference, store, progress, seed: int) ->
         for run in runs
     }
 
+    checkpoints: list[Any] = []
+
     def compute_many(missing: list[str]) -> dict[str, dict[str, Any]]:
         todo = [run for run in runs if keys[run.run_id] in missing]
         jobs = task.build_jobs(todo, task.load_structure(protocol, reference), protocol)
         engine = session.md_engine(model)
-        callback = progress(f"{model.name} task3 {len(jobs)} runs ({engine.name})", sum(j.n_steps for j in jobs))
+        label = f"{model.name} task3 {len(jobs)} runs ({engine.name})"
+        callback = progress(label, sum(j.n_steps for j in jobs))
+        checkpoints.append(md_checkpoint(session, store, missing, label))
+        trajectories = engine.run(jobs, model, progress=callback, checkpoint=checkpoints[-1])
         out = {}
-        for run, job, trajectory in zip(todo, jobs, engine.run(jobs, model, progress=callback)):
+        for run, job, trajectory in zip(todo, jobs, trajectories):
             result, arrays = task.reduce_run(run, job, trajectory, protocol, model=model.name)
             out[keys[run.run_id]] = _with_frames(store, keys[run.run_id], result, arrays)
         return out
 
     results = store.get_or_compute_many(list(keys.values()), compute_many)
+    for checkpoint in checkpoints:  # the results are stored: the checkpoints of their runs are spent
+        checkpoint.clear()
     return {run_id: results[key] for run_id, key in keys.items()}
 
 
@@ -141,18 +148,20 @@ def _extend_runs(config, protocol, model, reference, store, progress, seed, resu
             arrays.append(store.load_arrays(results[run.run_id]["frames_npz"]))
         jobs = task.continuation_jobs(todo, arrays, task.load_structure(protocol, reference), protocol)
         engine = session.md_engine(model)
-        callback = progress(
-            f"{model.name} task3 {len(jobs)} runs to {production_ps:g} ps ({engine.name})", sum(j.n_steps for j in jobs)
-        )
+        label = f"{model.name} task3 {len(jobs)} runs to {production_ps:g} ps ({engine.name})"
+        callback = progress(label, sum(j.n_steps for j in jobs))
+        checkpoints.append(md_checkpoint(session, store, missing, label))
+        trajectories = engine.run(jobs, model, progress=callback, checkpoint=checkpoints[-1])
         out = {}
-        for run, job, trajectory, result, arr in zip(
-            todo, jobs, engine.run(jobs, model, progress=callback), previous, arrays
-        ):
+        for run, job, trajectory, result, arr in zip(todo, jobs, trajectories, previous, arrays):
             new_result, new_arrays = task.extend_arrays(result, arr, job, trajectory, protocol)
             out[keys[run.run_id]] = _with_frames(store, keys[run.run_id], new_result, new_arrays)
         return out
 
+    checkpoints: list[Any] = []
     stored = store.get_or_compute_many(list(keys.values()), compute_many)
+    for checkpoint in checkpoints:
+        checkpoint.clear()
     return {run_id: stored[key] for run_id, key in keys.items()}
 
 

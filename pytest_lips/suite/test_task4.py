@@ -24,7 +24,7 @@ import pytest
 
 from pytest_lips.plugin import get_session as _session
 from pytest_lips.results import Metric, RunRecord
-from pytest_lips.suite import batch_part, selected_run_ids
+from pytest_lips.suite import batch_part, md_checkpoint, selected_run_ids
 from pytest_lips.tasks import task4_robustness as task
 
 pytestmark = [pytest.mark.lips, pytest.mark.lips_task4]
@@ -108,8 +108,11 @@ def _get_runs(config, protocol, model, store, progress, seed: int) -> dict[str, 
                 )
         jobs = task.build_jobs(todo, starts, protocol)
         engine = session.md_engine(model)
-        callback = progress(f"{model.name} task4 {len(jobs)} runs ({engine.name})", sum(j.n_steps for j in jobs))
-        trajectories = dict(zip([j.job_id for j in jobs], engine.run(jobs, model, progress=callback))) if jobs else {}
+        label = f"{model.name} task4 {len(jobs)} runs ({engine.name})"
+        callback = progress(label, sum(j.n_steps for j in jobs))
+        checkpoints.append(md_checkpoint(session, store, missing, label))
+        computed = engine.run(jobs, model, progress=callback, checkpoint=checkpoints[-1]) if jobs else []
+        trajectories = dict(zip([j.job_id for j in jobs], computed))
         return {
             keys[run.run_id]: task.reduce_run(
                 run, starts[run.start_id], trajectories.get(run.run_id), protocol, model=model.name
@@ -117,7 +120,10 @@ def _get_runs(config, protocol, model, store, progress, seed: int) -> dict[str, 
             for run in todo
         }
 
+    checkpoints: list[Any] = []
     results = store.get_or_compute_many(list(keys.values()), compute_many)
+    for checkpoint in checkpoints:  # the results are stored: the checkpoints of their runs are spent
+        checkpoint.clear()
     return {run_id: results[key] for run_id, key in keys.items()}
 
 

@@ -16,11 +16,29 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
-from .test_end_to_end_fast import tiny_args, tiny_profile  # noqa: F401 - tiny_profile is a fixture
+from .test_end_to_end_fast import TINY_PROFILE, tiny_args
 from .test_plugin import lips_args, metric_values, read_report
 
 pytest_plugins = ["pytester"]
+
+
+@pytest.fixture(scope="module")
+def tiny_profile(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("tiny-profile") / "tiny.yaml"
+    path.write_text(TINY_PROFILE)
+    return path
+
+
+@pytest.fixture(scope="module")
+def long_task3_profile(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny profile with a Task 3 long enough (2 x 1000 steps) to be interrupted in the middle."""
+    raw = yaml.safe_load(TINY_PROFILE)
+    raw["task3"].update(production_ps=2.0, sample_interval_fs=20.0)
+    path = tmp_path_factory.mktemp("long-profile") / "long.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
 
 
 def _stored_results(cache: Path) -> list[Path]:
@@ -197,3 +215,92 @@ def test_a_run_of_a_smaller_batch_never_changes_the_full_runs_result(
         values = [metric_values(read_report(reports[n]), key)["good"] for n in ("shared", "fresh")]
         assert values[0] == values[1], (key, values)
     assert len(_task3_results(shared)) == (2 if engine == "ase" else 3)
+
+
+# -- 4 and 10. SIGTERM stops the run like Ctrl-C; the rerun resumes the MD from its checkpoint --------
+
+
+def _pytest_process(pytester: pytest.Pytester, *args: str) -> subprocess.Popen[str]:
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    return subprocess.Popen(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args],
+        cwd=pytester.path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
+
+
+def _wait_for(predicate, timeout_s: float, what: str) -> None:
+    end = time.monotonic() + timeout_s
+    while time.monotonic() < end:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            out += [int(x) for x in (task / "children").read_text().split()]
+        except OSError:
+            pass
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="reads worker pids from /proc (Linux)")
+@pytest.mark.parametrize("xdist", [False, True], ids=["serial", "n2"])
+def test_sigterm_writes_an_interrupted_report_and_the_rerun_resumes(
+    pytester: pytest.Pytester, lips_inputs, long_task3_profile, xdist
+) -> None:
+    pytest.importorskip("torch_sim")
+    cache = pytester.path / "cache"
+    report, baseline = pytester.path / "report.json", pytester.path / "baseline.json"
+    args = tiny_args(lips_inputs, long_task3_profile, "--lips-tasks=task3", f"--lips-cache-dir={cache}")
+    args += ["--lips-checkpoint-minutes=0.0005", *(["-n", "2"] if xdist else [])]
+    process = _pytest_process(pytester, *args, f"--lips-report={report}", f"--lips-save-baseline={baseline}")
+    try:
+        _wait_for(lambda: list((cache / "runs").glob("md-checkpoint-*.pt")), 300, "a checkpoint")
+        workers = _children(process.pid)
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    stopped_at = time.monotonic()
+    assert process.returncode == pytest.ExitCode.INTERRUPTED, output
+    assert [line for line in output.splitlines() if "stopped by SIGTERM" in line], output
+    assert read_report(report)["interrupted"] is True
+    assert not baseline.exists()
+    if xdist:
+        assert len(workers) == 2, workers
+        _wait_for(lambda: not any(_alive(pid) for pid in workers), 5, "the xdist workers to stop")
+        assert time.monotonic() - stopped_at < 5
+    assert list((cache / "runs").glob("md-checkpoint-*.pt"))  # kept for the rerun
+
+    resumed = _pytest_process(pytester, *args, f"--lips-report={report}")
+    output, _ = resumed.communicate(timeout=600)
+    assert resumed.returncode in (0, 1), output
+    if not xdist:  # workers print no progress lines; their run records say it
+        assert [line for line in output.splitlines() if "resumed at step" in line], output
+    runs = read_report(report)["results"]["good"]["task3"]["runs"]
+    assert runs and all(r["extra"].get("resumed_at_step", 0) > 0 for r in runs), runs
+    assert not list((cache / "runs").glob("md-checkpoint-*.pt"))  # spent once the results are stored
+
+    reference = pytester.path / "reference.json"
+    fresh = tiny_args(lips_inputs, long_task3_profile, "--lips-tasks=task3", f"--lips-cache-dir={pytester.path / 'b'}")
+    uninterrupted = _pytest_process(pytester, *fresh, f"--lips-report={reference}", "--lips-checkpoint-minutes=0")
+    output, _ = uninterrupted.communicate(timeout=600)
+    for key in ("task3.D_600K", "task3.D_800K", "task3.sigma298"):
+        assert metric_values(read_report(report), key) == metric_values(read_report(reference), key), key
