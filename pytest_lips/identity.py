@@ -26,6 +26,7 @@ Nothing here talks to pytest; :meth:`pytest_lips.session.LipsSession.run_key` fi
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import math
@@ -193,7 +194,6 @@ def numerical_environment(threads: int | None = None) -> str:
     """
     import platform
     import sys
-    from importlib.metadata import PackageNotFoundError, version
 
     if threads is None:
         torch = sys.modules.get("torch")
@@ -203,13 +203,21 @@ def numerical_environment(threads: int | None = None) -> str:
             from .threads import applied_threads
 
             threads = int(applied_threads().get("threads_per_process") or 1)
+    return f"threads={threads}|libs={_libraries_digest()}|{platform.machine() or 'unknown'}"
+
+
+@functools.lru_cache(maxsize=1)
+def _libraries_digest() -> str:
+    """Digest of the installed versions of :data:`NUMERICAL_LIBRARIES` (once per process)."""
+    from importlib.metadata import PackageNotFoundError, version
+
     versions = {}
     for name in NUMERICAL_LIBRARIES:
         try:
             versions[name] = version(name)
         except PackageNotFoundError:
             versions[name] = "-"
-    return f"threads={threads}|libs={sha256_text(canonical_json(versions))[:12]}|{platform.machine() or 'unknown'}"
+    return sha256_text(canonical_json(versions))[:12]
 
 
 @dataclass(frozen=True)
