@@ -33,9 +33,9 @@ def tiny_profile(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def long_task3_profile(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The tiny profile with a Task 3 long enough (2 x 1000 steps) to be interrupted in the middle."""
+    """The tiny profile with a Task 3 long enough (2 x 400 steps) to be interrupted in the middle."""
     raw = yaml.safe_load(TINY_PROFILE)
-    raw["task3"].update(production_ps=2.0, sample_interval_fs=20.0)
+    raw["task3"].update(production_ps=0.8, sample_interval_fs=20.0)
     path = tmp_path_factory.mktemp("long-profile") / "long.yaml"
     path.write_text(yaml.safe_dump(raw))
     return path
