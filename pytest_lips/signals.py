@@ -49,10 +49,10 @@ def _handler(signum: int, frame: Any) -> None:
 
 
 def uninstall() -> None:
-    """Restore SIGTERM's previous handler (end of the pytest session)."""
+    """Restore SIGTERM's previous handler (end of the pytest session, after the summary was written)."""
     if _STATE["installed"] and threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _STATE["previous"])
-    _STATE.update(installed=False, previous=None, children=None)
+    _STATE.update(installed=False, previous=None, received=None, children=None)
 
 
 def received() -> bool:
