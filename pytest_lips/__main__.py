@@ -12,6 +12,9 @@ Subcommands::
             Save the baseline of a report (for --lips-baseline).
     compare REPORT.json --baseline baseline.json [--tolerance KEY=VALUE ...]
             Check a saved report against a baseline offline; exit 1 on regressions.
+    pack refresh PACK_DIR
+            After editing files of a reference pack: recompute the sha256 of every file its
+            manifest.yaml lists and rewrite the manifest (then --lips-reference PACK_DIR loads it).
 
 Exit status: 0 success, 1 gate failed / regressions (``--check``, ``compare``), 2 usage error.
 """
@@ -65,6 +68,10 @@ def _parser() -> argparse.ArgumentParser:
         help="override a tolerance, e.g. task2.force_rmse=+10%% (repeatable)",
     )
     cmp_.add_argument("--format", choices=("text", "markdown"), default="text")
+
+    pack = sub.add_parser("pack", help="maintain a reference pack (refresh its manifest after editing files)")
+    pack.add_argument("action", choices=("refresh",), help="refresh: recompute the sha256 of every listed file")
+    pack.add_argument("pack_dir", type=Path, metavar="PACK_DIR", help="directory holding manifest.yaml")
     return parser
 
 
@@ -201,6 +208,19 @@ def _cmd_compare(args) -> int:
     return 1 if gated else 0
 
 
+def _cmd_pack(args) -> int:
+    from .errors import LipsError
+    from .reference import MANIFEST_NAME, refresh_manifest
+
+    try:
+        changed = refresh_manifest(args.pack_dir)
+    except LipsError as exc:  # no manifest, a listed file missing, a path leaving the pack: one line
+        raise LipsUsageError(str(exc)) from None
+    what = f"{len(changed)} checksum(s) changed: {', '.join(changed)}" if changed else "no checksum changed"
+    print(f"pytest-lips: refreshed {args.pack_dir / MANIFEST_NAME} ({what})", file=sys.stderr)
+    return 0
+
+
 def thresholds_from_dict(data: dict):
     """A ThresholdSet from the ``thresholds`` section of a report (``ThresholdSet.as_dict()``)."""
     from .thresholds import Threshold, ThresholdSet
@@ -228,7 +248,13 @@ def _relative(path: Path, base: Path) -> Path:
         return path
 
 
-_COMMANDS = {"report": _cmd_report, "merge": _cmd_merge, "baseline": _cmd_baseline, "compare": _cmd_compare}
+_COMMANDS = {
+    "report": _cmd_report,
+    "merge": _cmd_merge,
+    "baseline": _cmd_baseline,
+    "compare": _cmd_compare,
+    "pack": _cmd_pack,
+}
 
 
 if __name__ == "__main__":

@@ -460,21 +460,38 @@ def _check_against_paper(dataset: LipsDataset) -> None:
     warnings.warn(f"pytest-lips: {note}", DataDriftWarning, stacklevel=3)
 
 
+#: Where LiPS-25 lives and how to pass it (the paper's data availability statement).
+LIPS25_URL = "https://github.com/nfragapane/lips-25"
+
 _HOW_TO_GET = (
-    "to run the checks on LiPS-25 structures (test split, Task 2 on the data set) give a local copy "
-    "with --lips-data PATH/TO/lips-25.extxyz "
-    "(the LiPS-25 extxyz of Fragapane & Deringer, JCTC 2026, distributed through load-atoms: "
-    "pip install load-atoms; python -c \"import load_atoms; load_atoms.load_dataset('LiPS-25')\"), "
-    "or allow network access so that load-atoms can download it"
+    "LiPS-25 (Fragapane & Deringer, JCTC 2026) is published at "
+    f"{LIPS25_URL}: download its extxyz file and pass it with --lips-data PATH/TO/lips-25.extxyz "
+    "(or the ini key lips_data) to run the test split and Task 2 on the data set; "
+    "a load-atoms version that lists 'LiPS-25' also downloads it into the cache dir when network access is allowed"
 )
+
+
+def _distribution_version(name: str) -> str | None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return None
 
 
 def _load_via_load_atoms(cache_dir: Path, allow_download: bool, split_seed: int) -> LipsDataset:
     try:
         import load_atoms
+    except ImportError:
+        raise DataUnavailable(f"LiPS-25 not found: no --lips-data and load-atoms is not installed; {_HOW_TO_GET}") from None
+    try:
         from load_atoms.database.importers.lips_25 import Importer
     except ImportError:
-        raise DataUnavailable(f"LiPS-25 is not available: load-atoms is not installed; {_HOW_TO_GET}") from None
+        version = getattr(load_atoms, "__version__", None) or _distribution_version("load-atoms") or "?"
+        raise DataUnavailable(
+            f"LiPS-25 not found: no --lips-data, and load-atoms {version} has no 'LiPS-25' entry; {_HOW_TO_GET}"
+        ) from None
     try:
         expected = str(Importer.file_to_download().expected_hash)
     except Exception:  # pragma: no cover - load-atoms internals changed
@@ -492,14 +509,15 @@ def _load_via_load_atoms(cache_dir: Path, allow_download: bool, split_seed: int)
     )
     if not allow_download and not have_local:
         raise DataUnavailable(
-            f"LiPS-25 is not available: downloads are disabled and {root} holds no copy; {_HOW_TO_GET}"
+            f"LiPS-25 not found: no --lips-data, downloads are disabled and {root} holds no copy; {_HOW_TO_GET}"
         )
     try:
         dataset = load_atoms.load_dataset(LOAD_ATOMS_ID, root=root)
         structures = list(dataset)
     except Exception as exc:  # network errors come in many types (requests, urllib3, OSError, ...)
         raise DataUnavailable(
-            f"LiPS-25 is not available: load-atoms could not get it ({type(exc).__name__}: {exc}); {_HOW_TO_GET}"
+            f"LiPS-25 not found: no --lips-data, and load-atoms could not get it ({type(exc).__name__}: {exc}); "
+            f"{_HOW_TO_GET}"
         ) from None
     arrays = _arrays_from_structures(structures, source)
     _write_cache(cache_path, arrays, key, source)

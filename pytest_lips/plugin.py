@@ -501,12 +501,24 @@ class _LipsHooks:
             item.user_properties.append((PROPERTY_CACHE_FAILURES, failures))  # read from the teardown report
             if call.when == "teardown" and report.user_properties is not item.user_properties:
                 report.user_properties = [*report.user_properties, (PROPERTY_CACHE_FAILURES, failures)]
+        if report.skipped and self.session.settings.strict:
+            self.session.fail_not_run_under_strict(item, report)
         return report
 
     def pytest_report_teststatus(self, report: pytest.TestReport, config: pytest.Config) -> Any:
         if report.failed and _user_property(report, "lips_harness_error"):
             return "error", "E", ("ERROR", {"red": True})
+        if report.failed and _user_property(report, "lips_not_run_strict"):  # a gate, even when skipped in setup
+            return "failed", "F", ("FAILED", {"red": True})
         return None
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        """``--lips-strict``: a gated metric that did not run (e.g. deselected) fails the run."""
+        lips = self.session
+        if lips.active and lips.settings.strict and not hasattr(session.config, "workerinput"):
+            if int(exitstatus) == int(pytest.ExitCode.OK) and lips.not_run_gates():
+                session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
     def pytest_terminal_summary(self, terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
         if self.session.active and not hasattr(config, "workerinput"):

@@ -59,7 +59,7 @@ _TASK1_KEYS = frozenset({"name", "formula", "role", "extrapolation", "status", "
 
 _REGENERATE = (
     "re-generate the pack (reference_data/build) or, if you changed a file on purpose, refresh the "
-    "checksums with pytest_lips.reference.write_manifest(pack_dir, manifest)"
+    "checksums with: python -m pytest_lips pack refresh PACK_DIR"
 )
 
 
@@ -489,6 +489,21 @@ def write_manifest(pack_dir: Path | str, manifest: dict[str, Any], extra_files: 
     return out
 
 
+def refresh_manifest(pack_dir: Path | str) -> list[str]:
+    """Recompute the sha256 of every file ``pack_dir/manifest.yaml`` lists or refers to, rewrite the
+    manifest (descriptions, provenance and statuses kept) and return the paths whose checksum changed
+    (``python -m pytest_lips pack refresh DIR``).  The refreshed pack is loaded once to check it."""
+    root = Path(pack_dir)
+    raw = _read_manifest(root)
+    before = {str(f.get("path")): str(f.get("sha256")) for f in raw.get("files") or [] if isinstance(f, dict)}
+    for k, rel in enumerate([*(str(f.get("path")) for f in raw.get("files") or [] if isinstance(f, dict))]):
+        confined_path(root, rel, f"files[{k}]", root / MANIFEST_NAME)
+    write_manifest(root, raw)
+    after = {str(f["path"]): str(f["sha256"]) for f in _read_manifest(root).get("files") or []}
+    load_reference_pack(root)
+    return sorted(path for path, digest in after.items() if before.get(path) != digest)
+
+
 __all__ = [
     "MANIFEST_NAME",
     "PackFile",
@@ -499,6 +514,7 @@ __all__ = [
     "Task1Entry",
     "load_reference_pack",
     "read_frames",
+    "refresh_manifest",
     "resolve_pack",
     "task1_structure_names",
     "write_manifest",

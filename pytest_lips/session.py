@@ -270,6 +270,10 @@ class LipsSession:
         self.run_records: list[dict[str, Any]] = []
         self.model_infos: dict[str, dict[str, Any]] = {}
         self.outcomes: dict[str, str] = {}
+        #: node id -> skip reason or first line of the failure (why a gated metric was NOT RUN)
+        self.reasons: dict[str, str] = {}
+        #: gate items that skipped and were FAILED by ``--lips-strict``
+        self.strict_failed: set[str] = set()
         self._last_progress: dict[str, float] = {}
         self._pack_state: tuple[Any, LipsError | None] | None = None
         #: What the results were computed from: ``{"reference_pack": {...}, "data": {...}}`` (see build_report).
@@ -296,7 +300,7 @@ class LipsSession:
                 raise LipsUsageError(f"--lips-tasks: profile {profile.name!r} does not define {', '.join(unknown)}")
             from .profiles import parse_protocols
 
-            parse_protocols(profile, self.selected_tasks())  # every section, so typos stop the run now
+            parse_protocols(profile, profile.tasks)  # every section, selected or not: typos stop the run now
             from .thresholds import default_thresholds
 
             defaults = default_thresholds(self.system)
@@ -677,6 +681,8 @@ class LipsSession:
             regression = None
             if self.baseline is not None and math.isfinite(metric.value):
                 regression = self.baseline.check(metric, self.tolerances, provenance=self.provenance)
+                if regression is None and metric.gated and self.thresholds.for_metric(metric.key):
+                    regression = self.baseline.missing(metric, self.tolerances)  # a partial baseline: FAILED
             applied = {
                 v.threshold.key: self.thresholds.as_dict()[v.threshold.key] for v in verdicts if v.threshold is not None
             }
@@ -717,6 +723,19 @@ class LipsSession:
         if not_gated and not gated_any:
             pytest.skip("reported, not gated: " + "; ".join(not_gated))
 
+    def fail_not_run_under_strict(self, item: pytest.Item, report: pytest.TestReport) -> None:
+        """``--lips-strict``: a gate item that SKIPPED without recording its gated metric (data absent,
+        package missing, pack slot missing) becomes a FAILED item, like an INCONCLUSIVE verdict."""
+        from .gates import gate_item_metric
+
+        key = gate_item_metric(item.nodeid, self.model_names())
+        if key is None or any(name == PROPERTY_METRIC for name, _ in item.user_properties):
+            return
+        reason = _report_reason(report)
+        report.outcome = "failed"
+        report.longrepr = f"{key}: gated metric NOT RUN fails under --lips-strict: {reason}"
+        report.user_properties = [*report.user_properties, ("lips_not_run_strict", reason)]
+
     def record_run(self, node: pytest.Item, model: Any, run: RunRecord) -> None:
         if not run.model:
             run.model = getattr(model, "name", "") or ""
@@ -735,12 +754,19 @@ class LipsSession:
         previous = self.outcomes.get(report.nodeid)
         if report.failed:
             harness = any(key == "lips_harness_error" for key, _ in report.user_properties)
-            outcome = "error" if report.when != "call" or harness else "failed"
+            strict_gate = any(key == "lips_not_run_strict" for key, _ in report.user_properties)
+            outcome = "error" if (report.when != "call" and not strict_gate) or harness else "failed"
             self.outcomes[report.nodeid] = "error" if previous == "error" else outcome
         elif report.skipped and previous not in ("failed", "error"):
             self.outcomes[report.nodeid] = "skipped"
         elif report.when == "call" and previous is None:
             self.outcomes[report.nodeid] = "passed"
+        strict_skip = next((v for k, v in report.user_properties if k == "lips_not_run_strict"), None)
+        if strict_skip is not None:  # a gate item that skipped, FAILED by --lips-strict: keep the skip's reason
+            self.reasons[report.nodeid] = str(strict_skip)
+            self.strict_failed.add(report.nodeid)
+        elif (report.skipped or report.failed) and report.nodeid not in self.reasons:
+            self.reasons[report.nodeid] = _report_reason(report)
         if report.when != "teardown":
             return
         # the plugin's own properties (PROPERTY_*) hold dicts; pytest types the values as object
@@ -773,6 +799,7 @@ class LipsSession:
             if name not in models or (info.get("probe_fingerprint") and not models[name].get("probe_fingerprint")):
                 models[name] = info
         thresholds = self.thresholds.as_dict()
+        skipped_gates = self.not_run_gates(models=self.model_names() or sorted(models))
         verdicts: list[dict[str, Any]] = []
         for record in self.metric_records:
             thresholds.update(record.get("thresholds") or {})
@@ -799,7 +826,39 @@ class LipsSession:
             provenance=self.provenance,
             interrupted=interrupted,
             exit_status=exit_status,
+            not_run=skipped_gates,
+            selection=self.selection(),
         )
+
+    def not_run_gates(self, models: list[str] | None = None) -> list[dict[str, Any]]:
+        """The gated metrics of the selected tasks that no item recorded (:func:`pytest_lips.gates.not_run`)."""
+        from .gates import not_run
+
+        return not_run(
+            models=models if models is not None else self.model_names(),
+            tasks=self.selected_tasks(),
+            thresholds=self.thresholds.as_dict(),
+            recorded=[(r["metric"].get("model", ""), r["metric"]["key"]) for r in self.metric_records],
+            outcomes={n: ("skipped" if n in self.strict_failed else o) for n, o in self.outcomes.items()},
+            reasons=self.reasons,
+            strict=self.settings.strict,
+        )
+
+    def selection(self) -> dict[str, Any]:
+        """Which tasks this run selected and how pytest deselected items (``-k``, ``-m``, ``--deselect``,
+        ``--lf``): recorded in the report and in a baseline saved from it."""
+        option = self.config.option
+        out: dict[str, Any] = {"tasks": self.selected_tasks()}
+        for name, attribute in (("keyword", "keyword"), ("markexpr", "markexpr")):
+            value = getattr(option, attribute, "") or ""
+            if value:
+                out[name] = str(value)
+        deselect = list(getattr(option, "deselect", None) or [])
+        if deselect:
+            out["deselect"] = [str(d) for d in deselect]
+        if getattr(option, "lf", False):
+            out["last_failed"] = True
+        return out
 
     def finish(self, terminalreporter: Any, exitstatus: int) -> None:
         """Print the summary table and write report, plots, GitHub summary and baseline."""
@@ -890,6 +949,17 @@ class LipsSession:
 
         threads = applied_threads().get("threads_per_process")
         return oversubscription_warning(int(threads), xdist_processes(self.config)) if threads else ""
+
+
+def _report_reason(report: pytest.TestReport) -> str:
+    """A skip's reason (without ``Skipped:``) or the first line of a failure, for NOT RUN entries."""
+    longrepr = report.longrepr
+    if report.skipped and isinstance(longrepr, tuple) and len(longrepr) == 3:
+        text = str(longrepr[2])
+        return text[len("Skipped: ") :] if text.startswith("Skipped: ") else text
+    lines = [line.strip() for line in str(getattr(report, "longreprtext", "") or "").splitlines() if line.strip()]
+    first = next((line for line in lines if line.startswith("E ")), lines[-1] if lines else "")
+    return first[2:].strip() if first.startswith("E ") else first
 
 
 def _was_interrupted(terminalreporter: Any, exitstatus: int) -> bool:

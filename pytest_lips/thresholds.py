@@ -131,7 +131,14 @@ class ThresholdSet(Mapping[str, Threshold]):
         """Set threshold ``key`` to ``value`` (a number or a numeric string) from layer ``origin``."""
         self._check_key(key)
         number = _parse_number(value, key=key, origin=origin)
-        self.items_[key] = replace(self.items_[key], value=number, origin=origin)
+        threshold = self.items_[key]
+        if threshold.direction == "max" and number < 0:
+            # every gated metric (an error, a fraction, a conductivity) is >= 0: a gate that can never pass
+            raise LipsUsageError(
+                f"{_origin_name(origin)}: threshold {key} {threshold.describe().split()[0]} {value} can never pass "
+                f"({threshold.metric} is never negative); give a value >= 0"
+            )
+        self.items_[key] = replace(threshold, value=number, origin=origin)
 
     def update_from_pairs(self, pairs: Iterable[str], origin: str) -> None:
         """Apply ``KEY=VALUE`` strings (the ini and command-line form)."""

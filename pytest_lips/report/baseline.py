@@ -58,6 +58,8 @@ class Regression:
     band: tuple[float, float] | None = None
     note: str = ""
     message: str = ""
+    #: The baseline holds no value for this gated metric (saved from a run that did not measure it).
+    missing: bool = False
 
     @property
     def regressed(self) -> bool:
@@ -98,6 +100,9 @@ class Baseline:
         self.provenance: dict[str, Any] = (
             dict(data.get("provenance") or {}) if isinstance(data.get("provenance") or {}, Mapping) else {}
         )
+        #: What the run that saved it selected and did not measure: ``{"selection": {...}, "not_run": [...]}``.
+        coverage = data.get("coverage") or {}
+        self.coverage: dict[str, Any] = dict(coverage) if isinstance(coverage, Mapping) else {}
 
     # -- construction -----------------------------------------------------------------------
     @classmethod
@@ -305,6 +310,65 @@ class Baseline:
         reg.message = _message(reg)
         return reg
 
+    def missing(self, metric: Metric, tolerances) -> Regression | None:
+        """A failed comparison when this baseline holds no entry for ``metric`` (a gated metric the run
+        measured), else None: a baseline saved from a run with ``-k``/``-m``/``--deselect``/``--lf``, a
+        partial ``--lips-tasks`` or without the data set compares nothing for it, which must not read
+        as "no regression".  The message says why the baseline lacks it (its ``coverage``) and the fix."""
+        if self.entry_for(metric.key, metric.model) is not None or tolerances.rule(metric.key).direction == "off":
+            return None
+        base_model = metric.model if metric.model in self.metrics else next(iter(self.metrics), "")
+        why = self._why_missing(metric.key, base_model)
+        where = f"baseline {self.path}" if self.path else "the baseline"
+        reg = Regression(
+            metric=metric.key,
+            model=metric.model,
+            baseline_model=base_model,
+            unit=metric.unit,
+            value=_float(metric.value),
+            baseline_value=None,
+            direction=tolerances.rule(metric.key).direction,
+            worsening=None,
+            allowed=0.0,
+            tolerance="",
+            combined_uncertainty=0.0,
+            passed=False,
+            gated=True,
+            note=why,
+            missing=True,
+        )
+        who = f" [model {metric.model}]" if metric.model else ""
+        reg.message = (
+            f"{metric.key} = {metric.formatted()} cannot be compared: {where} has no value for this gated metric{who} "
+            f"({why}); record a complete baseline (every task, no -k/-m/--deselect/--lf) with --lips-save-baseline, "
+            "or drop --lips-baseline"
+        )
+        return reg
+
+    def _why_missing(self, key: str, model: str) -> str:
+        """Why the baseline lacks ``key`` of ``model``, from its ``coverage`` (empty for old baselines)."""
+        for entry in self.coverage.get("not_run") or []:
+            if entry.get("metric") == key and entry.get("model") in (model, None, ""):
+                reason = str(entry.get("reason") or "not run").split(";", 1)[0]
+                return f"the run that saved it did not measure it: {reason}"
+        selection = self.coverage.get("selection") or {}
+        tasks = selection.get("tasks")
+        task = key.split(".", 1)[0]
+        if tasks is not None and task not in tasks:
+            return f"it covers tasks {', '.join(tasks) or 'none'} only"
+        how = []
+        if selection.get("keyword"):
+            how.append(f"-k {selection['keyword']!r}")
+        if selection.get("markexpr"):
+            how.append(f"-m {selection['markexpr']!r}")
+        if selection.get("deselect"):
+            how.append("--deselect " + " ".join(selection["deselect"]))
+        if selection.get("last_failed"):
+            how.append("--lf")
+        if how:
+            return f"it was saved from a run with {' '.join(how)}"
+        return "the run that saved it did not record it"
+
     def compare(self, metric: Metric, tolerances) -> Regression | None:
         """The :class:`Regression` when ``metric`` got worse beyond tolerance and uncertainty, else None."""
         result = self.check(metric, tolerances)
@@ -344,6 +408,13 @@ def baseline_dict(report: Mapping[str, Any]) -> dict[str, Any]:
             ],
             "metrics": {model: dict(sorted(entries.items())) for model, entries in sorted(metrics.items())},
             "provenance": report.get("provenance") or {},
+            # which tasks ran, how items were deselected, which gated metrics were NOT RUN (and why)
+            "coverage": {
+                "selection": report.get("selection") or {},
+                "not_run": [
+                    {k: e.get(k) for k in ("model", "task", "metric", "reason")} for e in report.get("not_run") or []
+                ],
+            },
         }
     )
 
@@ -388,7 +459,11 @@ def load_baseline(path: str | os.PathLike) -> Baseline:
             )
         baseline = Baseline.from_report(report, path)
     else:
-        raise LipsUsageError(f"--lips-baseline: {path} is neither a pytest-lips baseline nor a report")
+        raise LipsUsageError(
+            f"--lips-baseline: {path} is neither a pytest-lips baseline nor a report (no \"kind\": "
+            f"\"{BASELINE_KIND}\" and no \"results\"); record one from a complete run with "
+            "--lips-save-baseline PATH, or from a report with python -m pytest_lips baseline lips-report.json -o PATH"
+        )
     if not any(baseline.metrics.values()):
         raise LipsUsageError(
             f"--lips-baseline {path}: holds no metrics (saved from an empty or interrupted run?); record it again "
@@ -418,10 +493,12 @@ def _parse_metrics(raw: Any, where: str) -> dict[str, dict[str, dict[str, Any]]]
             )
         for key, entry in entries.items():
             value = entry.get("value")
-            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
+            ):  # NaN / Infinity (which Python's json reads) would switch the comparison off
                 raise LipsUsageError(
                     f"{where}: metric {key!r} of model {model!r} has value {value!r}; a baseline value must be "
-                    f"a number (or null for a metric that was not measured); {fix}"
+                    f"a finite number (or null for a metric that was not measured); {fix}"
                 )
         out[str(model)] = {str(k): dict(v) for k, v in entries.items()}
     return out

@@ -26,7 +26,7 @@ body{font-family:system-ui,sans-serif;margin:2em;color:#222;max-width:1400px}
 table{border-collapse:collapse;margin:1em 0}
 th,td{border:1px solid #ccc;padding:.3em .6em;text-align:left;vertical-align:top}
 td.num{text-align:right;font-variant-numeric:tabular-nums}
-.PASS{background:#e6f4ea}.FAIL{background:#fce8e6}.REGRESSED{background:#fce8e6}
+.PASS{background:#e6f4ea}.FAIL{background:#fce8e6}.NOT-RUN{background:#fff4e5}.REGRESSED{background:#fce8e6}
 .best{font-weight:bold}
 .warn{background:#fff4ce;border:1px solid #e0b000;padding:.5em 1em}
 figure{display:inline-block;margin:.5em;vertical-align:top;max-width:100%}
@@ -72,7 +72,7 @@ def render_html(
         '<html lang="en"><head><meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         f"<title>{escape(title)}</title><style>{_CSS}</style></head><body>",
-        f"<h1>{escape(title)}: {escape(summary.get('gate', '?'))}</h1>",
+        f"<h1>{escape(title)}: {escape(str(summary.get('gate_text') or summary.get('gate', '?')))}</h1>",
         f"<p>profile <code>{escape(profile)}</code>, protocol {escape(str(report.get('protocol_version')))}, "
         f"seed {escape(str(report.get('seed')))}, pytest-lips {escape(str(report.get('plugin_version')))}, "
         f"{len(models)} model(s)</p>",
@@ -80,6 +80,15 @@ def render_html(
     parts += _compared(report)
     parts.append("<h2>Verdicts</h2>")
     parts += _table(models, rows)
+    skipped_gates = report.get("not_run") or []
+    if skipped_gates:
+        parts.append("<h2>Gated metrics NOT RUN</h2><ul>")
+        parts += [
+            f"<li><code>{escape(str(e.get('metric')))}</code> ({escape(str(e.get('model')))}): "
+            f"{escape(str(e.get('reason') or 'not run'))}{' (FAIL under --lips-strict)' if e.get('fails') else ''}</li>"
+            for e in skipped_gates
+        ]
+        parts.append("</ul>")
     failed = failures(report)
     if failed:
         parts.append("<h2>Failed thresholds</h2><ul>")
@@ -140,7 +149,7 @@ def _table(models: list[str], rows) -> list[str]:
             value = escape(cell.value_text)
             if cell.best:
                 value = f'<span class="best">{value} ★</span>'
-            extra = f"<br><small>{escape(cell.reason)}</small>" if cell.verdict == "NOT GATED" else ""
+            extra = f"<br><small>{escape(cell.reason)}</small>" if cell.verdict in ("NOT GATED", "NOT RUN") else ""
             if cell.baseline:
                 extra += f"<br><small>baseline: {escape(cell.baseline_text)}</small>"
             parts.append(f'<td class="num {" ".join(classes)}">{value} {escape(cell.verdict)}{extra}</td>')

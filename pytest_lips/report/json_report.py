@@ -55,6 +55,8 @@ def build_report(
     provenance: Mapping[str, Any] | None = None,
     interrupted: bool = False,
     exit_status: int | None = None,
+    not_run: Iterable[Mapping[str, Any]] = (),
+    selection: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Assemble the report dict (schema_version 1).
 
@@ -68,7 +70,8 @@ def build_report(
     results were computed from: ``{"reference_pack": {root, name, version, checksum}, "data": {source,
     sha256, split_source, split_sizes, structures, atoms, categories, notes}}``), ``interrupted`` (the
     session was stopped by Ctrl-C or ``pytest.exit``: the report is incomplete and refused as a
-    baseline) and ``exit_status`` (pytest's exit status).
+    baseline), ``exit_status`` (pytest's exit status), ``not_run`` (the gated metrics no item recorded,
+    :func:`pytest_lips.gates.not_run`) and ``selection`` (which tasks ran and how items were deselected).
 
     A metric recorded twice (e.g. by an xdist worker and again on rerun) is kept once: the last one
     with the same (model, key) wins, verdicts and comparisons are de-duplicated likewise.
@@ -133,9 +136,17 @@ def build_report(
         "exit_status": exit_status,
         "results": _sort_results(results),
         "outcomes": {k: str((outcomes or {})[k]) for k in sorted(outcomes or {})},
+        "not_run": sort_not_run(not_run),
+        "selection": _clean(dict(selection or {})),
     }
     report["summary"] = summarize(report)
     return report
+
+
+def sort_not_run(entries: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """``not_run`` entries, one per (model, metric), in model, task, metric order."""
+    unique = {(str(e.get("model", "")), str(e.get("metric", ""))): _clean(dict(e)) for e in entries}
+    return [unique[k] for k in sorted(unique, key=lambda k: (k[0], task_order(k[1].split(".", 1)[0]), k[1]))]
 
 
 def summarize(report: Mapping[str, Any]) -> dict[str, Any]:
@@ -173,10 +184,25 @@ def summarize(report: Mapping[str, Any]) -> dict[str, Any]:
         outcome_counts[outcome] = outcome_counts.get(outcome, 0) + 1
     if any(outcome_counts.get(o) for o in _FAILED_OUTCOMES):
         any_fail = True
+    not_run = list(report.get("not_run") or [])
+    for entry in not_run:
+        per_model = models.setdefault(
+            str(entry.get("model", "")),
+            {"gate": "NO GATES", "verdicts": {"pass": 0, "fail": 0, "reported": 0}, "regressions": 0, "compared": 0},
+        )
+        per_model["not_run"] = per_model.get("not_run", 0) + 1
+        if entry.get("fails"):  # --lips-strict: a gated metric that did not run fails
+            per_model["gate"] = "FAIL"
+            any_fail = True
     gate = "FAIL" if any_fail else ("PASS" if any_gated else "NO GATES")
     if report.get("interrupted"):
         gate = "INTERRUPTED"  # incomplete: never PASS, whatever was measured before the interrupt
-    return {"gate": gate, "models": models, "outcomes": dict(sorted(outcome_counts.items()))}
+    from ..gates import gate_text
+
+    summary = {"gate": gate, "models": models, "outcomes": dict(sorted(outcome_counts.items()))}
+    summary["not_run"] = len(not_run)
+    summary["gate_text"] = gate_text(summary, not_run)
+    return summary
 
 
 def write_report(report: Mapping[str, Any], path: str | os.PathLike, option: str = "") -> Path:

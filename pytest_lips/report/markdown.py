@@ -15,7 +15,7 @@ from ..results import format_number
 from .provenance import model_provenance
 from .table import BEST_LEGEND, Row, build_rows, failures, regressions
 
-_EMOJI = {"PASS": "✅", "FAIL": "❌", "NOT GATED": "⚪", "REPORTED": "ℹ️", "NO GATES": "⚪"}
+_EMOJI = {"PASS": "✅", "FAIL": "❌", "NOT GATED": "⚪", "REPORTED": "ℹ️", "NO GATES": "⚪", "NOT RUN": "⛔"}
 
 
 def render_markdown(
@@ -27,7 +27,8 @@ def render_markdown(
     summary = report.get("summary") or {}
     gate = summary.get("gate", "?")
     profile = (report.get("profile") or {}).get("name", "?")
-    out: list[str] = [f"## {title}: {_EMOJI.get(gate, '')} {gate}".replace("  ", " "), ""]
+    gate_line = _esc_inline(str(summary.get("gate_text") or gate))
+    out: list[str] = [f"## {title}: {_EMOJI.get(gate, '')} {gate_line}".replace("  ", " "), ""]
     facts = [
         f"profile `{profile}`",
         f"protocol {report.get('protocol_version', '?')}",
@@ -69,6 +70,16 @@ def render_markdown(
         out += _single(rows, models[0])
     else:
         out += _multi(rows, models)
+
+    skipped_gates = report.get("not_run") or []
+    if skipped_gates:
+        out += ["### Gated metrics NOT RUN", ""]
+        multi = len({e.get("model") for e in skipped_gates}) > 1
+        for e in skipped_gates:
+            who = f" ({_esc_inline(str(e.get('model')))})" if multi else ""
+            fails = " — FAIL under --lips-strict" if e.get("fails") else ""
+            out.append(f"- ⛔ `{e.get('metric')}`{who}: {_esc_inline(str(e.get('reason') or 'not run'))}{fails}")
+        out.append("")
 
     failed = failures(report)
     if failed:

@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..errors import LipsUsageError
-from .json_report import _sort_results, strip_timings, summarize
+from .json_report import _sort_results, sort_not_run, strip_timings, summarize
 
 
 def merge_reports(reports: Sequence[Mapping[str, Any]], names: Sequence[str] | None = None) -> dict[str, Any]:
@@ -145,6 +145,14 @@ def merge_reports(reports: Sequence[Mapping[str, Any]], names: Sequence[str] | N
         "outcomes": dict(sorted(outcomes.items())),
         "merged_from": sorted(merged_from, key=lambda e: (str(e.get("file")), str(e.get("started_at")))),
     }
+    # a gated metric NOT RUN in one shard but measured in another is not missing from the merged report
+    measured = {(model, m.get("key")) for model, tasks in results.items() for t in tasks.values() for m in t["metrics"]}
+    not_run = []
+    for report in reports:
+        for entry in report.get("not_run") or []:
+            if (entry.get("model"), entry.get("metric")) not in measured:
+                not_run.append(entry)
+    merged["not_run"] = sort_not_run(not_run)
     if environments_differ:
         merged["environment"] = {
             **merged["environment"],

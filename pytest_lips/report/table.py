@@ -5,7 +5,9 @@ One :class:`Row` per (task, metric key); one :class:`Cell` per model. Verdict wo
 * ``PASS`` / ``FAIL`` – the metric is gated and meets / violates its threshold(s);
 * ``NOT GATED`` – the metric has a threshold but is reported only (``Metric.gated`` is False, e.g.
   the profile is too short for a verdict); the reason is the metric's note;
-* ``REPORTED`` – the metric has no threshold (informational).
+* ``REPORTED`` – the metric has no threshold (informational);
+* ``NOT RUN`` – a gated metric of a selected task that no item recorded (report ``not_run``: its item
+  SKIPPED, ended in ERROR, or was deselected); the reason is the entry's ``reason``.
 
 Best of several models (marked ``*``): for a metric with only ``max`` thresholds the lowest value,
 only ``min`` thresholds the highest, a band (both) the value closest to the band – every value inside
@@ -35,7 +37,7 @@ class Cell:
     model: str
     metric: dict[str, Any]
     value_text: str
-    verdict: str  # PASS / FAIL / NOT GATED / REPORTED
+    verdict: str  # PASS / FAIL / NOT GATED / REPORTED / NOT RUN
     reason: str = ""
     messages: list[str] = field(default_factory=list)  # failure messages
     baseline: dict[str, Any] | None = None  # Regression.to_dict()
@@ -57,6 +59,8 @@ class Cell:
             change = f" {(value - base) / abs(base):+.1%}"
         elif value is not None and base is not None:
             change = f" {format_number(value - base)}"
+        if b.get("missing"):
+            return "MISSING from baseline"
         word = "ok" if b.get("passed") else ("REGRESSED" if b.get("gated", True) else "worse (not gated)")
         return f"{word}{change}"
 
@@ -139,6 +143,20 @@ def build_rows(report: Mapping[str, Any]) -> tuple[list[str], list[Row]]:
                     row = rows[(task, key)] = Row(task, key, m.get("unit", ""), threshold_text(thresholds, key), {})
                 word, reason, messages = _verdict(m, verdicts.get(key, []), bool(row.threshold_text))
                 row.cells[model] = Cell(model, m, format_value(m), word, reason, messages, comparisons.get(key))
+    for entry in report.get("not_run") or []:  # gated metrics no item recorded: shown, with the reason
+        key, model = str(entry.get("metric", "")), str(entry.get("model", ""))
+        task = str(entry.get("task") or key.split(".", 1)[0])
+        if model not in models:
+            models.append(model)
+        row = rows.get((task, key))
+        if row is None:
+            unit = next((str(t.get("unit", "")) for t in thresholds.values() if t.get("metric") == key), "")
+            row = rows[(task, key)] = Row(task, key, unit, threshold_text(thresholds, key), {})
+        if model not in row.cells:
+            reason = str(entry.get("reason", ""))
+            metric = {"key": key, "value": None, "unit": row.unit, "model": model, "task": task, "note": reason}
+            row.cells[model] = Cell(model, metric, "-", "NOT RUN", reason)
+    models.sort()
     ordered = [rows[k] for k in sorted(rows, key=lambda k: (task_order(k[0]), k[1]))]
     if len(models) > 1:
         for row in ordered:

@@ -53,7 +53,7 @@ def render_summary(report: Mapping[str, Any], width: int = DEFAULT_WIDTH) -> lis
 def _header(report, models, width) -> list[str]:
     profile = (report.get("profile") or {}).get("name", "?")
     summary = report.get("summary") or {}
-    gate = summary.get("gate", "?")
+    gate = summary.get("gate_text") or summary.get("gate", "?")
     described = []
     by_name = {m.get("name"): m for m in report.get("models", [])}
     for name in models:
@@ -171,7 +171,7 @@ def _multi_table(rows: Sequence[Row], models: Sequence[str], width: int) -> list
 
 
 def _short_verdict(word: str) -> str:
-    return {"NOT GATED": "ng", "REPORTED": "rep"}.get(word, word)
+    return {"NOT GATED": "ng", "REPORTED": "rep", "NOT RUN": "not run"}.get(word, word)
 
 
 def _grid(header: list[str], body: list[list[str]], width: int, shrink_col: int) -> list[str]:
@@ -220,6 +220,16 @@ def _notes(report, rows, models, width) -> list[str]:
     if absent:
         out += ["", "n/a, not measured:"]
         for text in absent:
+            out += textwrap.wrap(text, width, initial_indent="  ", subsequent_indent="    ", break_on_hyphens=False)
+    skipped_gates = report.get("not_run") or []
+    if skipped_gates:
+        strict = any(e.get("fails") for e in skipped_gates)
+        out += ["", "NOT RUN, gated metrics not measured" + (" (FAIL under --lips-strict):" if strict else ":")]
+        by_reason: dict[str, list[str]] = {}  # one reason (e.g. the data set is absent) said once
+        for e in skipped_gates:
+            by_reason.setdefault(str(e.get("reason") or "not run"), []).append(f"{e.get('metric')}{who(e.get('model'))}")
+        for reason, names in by_reason.items():
+            text = f"{', '.join(names)}: {reason}"
             out += textwrap.wrap(text, width, initial_indent="  ", subsequent_indent="    ", break_on_hyphens=False)
     failed = failures(report)
     if failed:
