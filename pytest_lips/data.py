@@ -484,7 +484,9 @@ def _load_via_load_atoms(cache_dir: Path, allow_download: bool, split_seed: int)
     try:
         import load_atoms
     except ImportError:
-        raise DataUnavailable(f"LiPS-25 not found: no --lips-data and load-atoms is not installed; {_HOW_TO_GET}") from None
+        raise DataUnavailable(
+            f"LiPS-25 not found: no --lips-data and load-atoms is not installed; {_HOW_TO_GET}"
+        ) from None
     try:
         from load_atoms.database.importers.lips_25 import Importer
     except ImportError:

@@ -460,8 +460,8 @@ def load_baseline(path: str | os.PathLike) -> Baseline:
         baseline = Baseline.from_report(report, path)
     else:
         raise LipsUsageError(
-            f"--lips-baseline: {path} is neither a pytest-lips baseline nor a report (no \"kind\": "
-            f"\"{BASELINE_KIND}\" and no \"results\"); record one from a complete run with "
+            f'--lips-baseline: {path} is neither a pytest-lips baseline nor a report (no "kind": '
+            f'"{BASELINE_KIND}" and no "results"); record one from a complete run with '
             "--lips-save-baseline PATH, or from a report with python -m pytest_lips baseline lips-report.json -o PATH"
         )
     if not any(baseline.metrics.values()):

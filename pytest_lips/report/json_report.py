@@ -199,7 +199,7 @@ def summarize(report: Mapping[str, Any]) -> dict[str, Any]:
         gate = "INTERRUPTED"  # incomplete: never PASS, whatever was measured before the interrupt
     from ..gates import gate_text
 
-    summary = {"gate": gate, "models": models, "outcomes": dict(sorted(outcome_counts.items()))}
+    summary: dict[str, Any] = {"gate": gate, "models": models, "outcomes": dict(sorted(outcome_counts.items()))}
     summary["not_run"] = len(not_run)
     summary["gate_text"] = gate_text(summary, not_run)
     return summary

@@ -227,7 +227,9 @@ def _notes(report, rows, models, width) -> list[str]:
         out += ["", "NOT RUN, gated metrics not measured" + (" (FAIL under --lips-strict):" if strict else ":")]
         by_reason: dict[str, list[str]] = {}  # one reason (e.g. the data set is absent) said once
         for e in skipped_gates:
-            by_reason.setdefault(str(e.get("reason") or "not run"), []).append(f"{e.get('metric')}{who(e.get('model'))}")
+            by_reason.setdefault(str(e.get("reason") or "not run"), []).append(
+                f"{e.get('metric')}{who(e.get('model'))}"
+            )
         for reason, names in by_reason.items():
             text = f"{', '.join(names)}: {reason}"
             out += textwrap.wrap(text, width, initial_indent="  ", subsequent_indent="    ", break_on_hyphens=False)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -121,7 +120,7 @@ def test_deselected_gate_is_not_run_and_fails_under_strict(pytester: pytest.Pyte
 
 def test_gate_items_exist_for_every_gated_metric(pytester: pytest.Pytester, lips_inputs) -> None:
     """Every gated metric of thresholds.yaml has a gate item, and that item is collected under its id."""
-    from pytest_lips.gates import GATE_ITEMS, gated_metrics, gate_nodeid
+    from pytest_lips.gates import GATE_ITEMS, gate_nodeid, gated_metrics
     from pytest_lips.profiles import TASK_NAMES
     from pytest_lips.thresholds import default_thresholds
 
@@ -192,9 +191,7 @@ def test_negative_threshold_on_a_max_metric_is_refused(pytester: pytest.Pytester
 
 def test_sections_of_unselected_tasks_are_validated(pytester: pytest.Pytester, lips_inputs) -> None:
     profile = pytester.path / "typo.yaml"
-    profile.write_text(
-        Path(lips_inputs["profile"]).read_text() + "task1:\n  fmax_eV_A: 0.05\n  max_stepz: 5\n"
-    )
+    profile.write_text(Path(lips_inputs["profile"]).read_text() + "task1:\n  fmax_eV_A: 0.05\n  max_stepz: 5\n")
     args = [a for a in lips_args(lips_inputs) if not a.startswith("--lips-profile")]
     usage_error(
         pytester.runpytest(*args, f"--lips-profile={profile}", "--lips-tasks=test_split"),
