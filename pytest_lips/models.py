@@ -328,6 +328,13 @@ def _load_graph_pes_file(path: Path, device: str, name: str | None) -> LipsModel
         with quiet_library_warnings():  # e3nn's torch.jit.script/load while a MACE model unpickles
             model = load_model(path)
     except Exception as exc:  # torch raises many types for non-model files
+        library = library_at_fault(exc)
+        if library:  # e.g. e3nn 0.6.0 (installed by sevenn) cannot unpickle graph-pes's e3nn 0.4.4 objects
+            raise LipsModelError(
+                f"--lips-model {path}: loading failed inside {library} ({type(exc).__name__}: {_first_line(exc)}): "
+                "the file was most likely saved with another version of that library; install the version "
+                "graph-pes requires (or the one the model was saved with) in this environment"
+            ) from None
         raise LipsModelError(
             f"--lips-model {path}: not a graph-pes model file ({type(exc).__name__}: {_first_line(exc)}). "
             "Save models with torch.save(model, path) or graph-pes training; other calculators plug in "
@@ -619,6 +626,69 @@ def unique_names(names: list[str]) -> list[str]:
         counts[base] = counts.get(base, 0) + 1
         out.append(base if counts[base] == 1 else f"{base}-{counts[base]}")
     return out
+
+
+#: Top-level modules whose frames never name the library at fault of a failed load (the loaders themselves).
+_LOADER_MODULES = frozenset({"torch", "graph_pes", "pytest_lips", "pickle", "_pickle", "copyreg", "_pytest", "pluggy"})
+
+
+def library_at_fault(exc: BaseException) -> str:
+    """``"e3nn 0.6.0 (graph-pes 1.0.2 requires e3nn==0.4.4)"`` when ``exc`` was raised inside a third-party
+    library (the innermost frame outside the standard library, torch, graph-pes and pytest-lips), else ``""``.
+
+    The library's version is its distribution's; what graph-pes requires of it is read from graph-pes's
+    metadata (shown only when the installed version does not satisfy it)."""
+    import sys
+    from importlib.metadata import PackageNotFoundError, packages_distributions, version
+
+    tb = exc.__traceback__
+    innermost = ""
+    while tb is not None:
+        module = str(tb.tb_frame.f_globals.get("__name__") or "")
+        top = module.split(".", 1)[0]
+        if top and top not in _LOADER_MODULES and top not in sys.stdlib_module_names and top != "__main__":
+            innermost = top
+        tb = tb.tb_next
+    if not innermost:
+        return ""
+    dist = (packages_distributions().get(innermost) or [innermost])[0]
+    try:
+        installed = version(dist)
+    except PackageNotFoundError:
+        return f"module {innermost} (not an installed distribution)"
+    required = required_by("graph-pes", dist)
+    if required and not _satisfies(installed, required):
+        return f"{dist} {installed} (graph-pes {version('graph-pes')} requires {dist}{required})"
+    return f"{dist} {installed}"
+
+
+def required_by(distribution: str, dependency: str) -> str:
+    """The version specifier ``distribution`` declares for ``dependency`` (``"==0.4.4"``), ``""`` if none."""
+    from importlib.metadata import PackageNotFoundError, requires
+
+    try:
+        from packaging.requirements import Requirement
+        from packaging.utils import canonicalize_name
+    except ImportError:  # pragma: no cover - packaging comes with pytest
+        return ""
+    try:
+        declared = requires(distribution) or []
+    except PackageNotFoundError:
+        return ""
+    for line in declared:
+        req = Requirement(line)
+        if canonicalize_name(req.name) == canonicalize_name(dependency) and (req.marker is None or "extra" not in str(req.marker)):
+            return str(req.specifier)
+    return ""
+
+
+def _satisfies(installed: str, specifier: str) -> bool:
+    try:
+        from packaging.specifiers import SpecifierSet
+
+        return SpecifierSet(specifier).contains(installed, prereleases=True)
+    except Exception:  # noqa: BLE001 - an unparsable version: do not claim a mismatch
+        return True
 
 
 def _first_line(exc: BaseException) -> str:

@@ -378,8 +378,12 @@ class LipsSession:
 
     def _load_model(self, spec: str, name: str) -> LipsModel:
         from .models import load_lips_model
+        from .quiet import quiet_library_warnings
 
-        return load_lips_model(spec, device=self.settings.device, name=name, elements=self.system.elements)
+        # before pytest captures warnings: a factory importing graph-pes/e3nn would print torch.jit
+        # deprecations above the header (the filters are narrow: the user's own warnings still show)
+        with quiet_library_warnings():
+            return load_lips_model(spec, device=self.settings.device, name=name, elements=self.system.elements)
 
     def selected_items(self) -> list[Any]:
         """The items this process will run, after deselection (``-k``, ``-m``, ``--lf``, ``--deselect``)."""
@@ -404,7 +408,8 @@ class LipsSession:
                 self._models[name] = self._load_model(spec, name)
             except LipsModelError as exc:
                 self._model_errors[name] = str(exc)
-                pytest.fail(str(exc), pytrace=False)
+            if name in self._model_errors:  # failed outside the except block: no "During handling of ..." chain
+                pytest.fail(self._model_errors[name], pytrace=False)
         return self._models[name]
 
     @cached_property
@@ -517,14 +522,22 @@ class LipsSession:
             extra = run.get("extra") or {}
             if not extra.get("engine"):
                 continue
-            entry = models.setdefault(str(run.get("model", "")), {"engines": set(), "batch_sizes": set()})
+            entry = models.setdefault(
+                str(run.get("model", "")), {"engines": set(), "batch_sizes": set(), "reasons": set()}
+            )
             entry["engines"].add(str(extra.get("engine_identity") or extra["engine"]))
+            if extra.get("engine_reason"):
+                entry["reasons"].add(str(extra["engine_reason"]))
             if extra.get("batch_size") is not None:
                 entry["batch_sizes"].add(int(extra["batch_size"]))
         return {
             "choice": self.settings.engine,
             "models": {
-                name: {"engines": sorted(e["engines"]), "batch_sizes": sorted(e["batch_sizes"])}
+                name: {
+                    "engines": sorted(e["engines"]),
+                    "batch_sizes": sorted(e["batch_sizes"]),
+                    "reason": "; ".join(sorted(e["reasons"])),
+                }
                 for name, e in sorted(models.items())
             },
         }
@@ -739,6 +752,10 @@ class LipsSession:
     def record_run(self, node: pytest.Item, model: Any, run: RunRecord) -> None:
         if not run.model:
             run.model = getattr(model, "name", "") or ""
+        if run.extra.get("engine") and "engine_reason" not in run.extra:  # why auto picked ASE or torch-sim
+            from .md.engines import engine_reason
+
+            run.extra["engine_reason"] = engine_reason(self.settings.engine, model)
         node.user_properties.append((PROPERTY_RUN, run.to_dict()))
         self._record_provenance(node)
 

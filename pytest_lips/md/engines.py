@@ -806,6 +806,21 @@ def select_engine(choice: str, model: Any = None, **torch_sim_options: Any) -> M
     return AseEngine()
 
 
+def engine_reason(choice: str, model: Any = None) -> str:
+    """Why :func:`select_engine` picks its engine for ``choice`` and ``model``, as one phrase for the report."""
+    choice = (choice or "auto").strip().lower().replace("_", "-")
+    if choice != "auto":
+        return f"--lips-engine {choice}"
+    if not torch_sim_available():
+        return "auto: torch-sim is not installed (pip install 'pytest-lips[torch-sim]', Python >= 3.12), so ASE"
+    if model is not None and _supports_torch_sim(model):
+        return "auto: torch-sim is installed and the model gives a torch-sim model (graph-pes), so torch-sim"
+    return (
+        "auto: the model is a plain ASE calculator (no graph-pes or torch-sim model), which torch-sim cannot batch, "
+        "so ASE"
+    )
+
+
 def _supports_torch_sim(model: Any) -> bool:
     flag = getattr(model, "supports_torch_sim", None)
     if flag is not None:

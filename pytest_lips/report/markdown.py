@@ -71,6 +71,19 @@ def render_markdown(
     else:
         out += _multi(rows, models)
 
+    caveats = [
+        (row.key, model, cell.metric["details"]["unconverged"])
+        for row in rows
+        for model in models
+        if (cell := row.cells.get(model)) is not None and (cell.metric.get("details") or {}).get("unconverged")
+    ]
+    if caveats:
+        out += ["### Relaxations NOT CONVERGED", ""]
+        for key, model, names in caveats:
+            who = f" ({_esc_inline(model)})" if len(models) > 1 else ""
+            out.append(f"- `{key}`{who}: E_f from unconverged relaxations of {_esc_inline(', '.join(names))}")
+        out.append("")
+
     skipped_gates = report.get("not_run") or []
     if skipped_gates:
         out += ["### Gated metrics NOT RUN", ""]

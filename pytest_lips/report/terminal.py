@@ -85,6 +85,12 @@ def _header(report, models, width) -> list[str]:
         )
         for difference in base.get("provenance_differences") or []:
             lines += textwrap.wrap(f"baseline NOT LIKE FOR LIKE: {difference}", width, subsequent_indent="  ")
+    engines = ((report.get("environment") or {}).get("md_engine") or {}).get("models") or {}
+    for name, info in engines.items():  # which MD engine computed Tasks 3-4, and why (--lips-engine auto)
+        if info.get("reason"):
+            who = f" [{name}]" if len(engines) > 1 else ""
+            text = f"MD engine{who}: {', '.join(info.get('engines') or [])} ({info['reason']})"
+            lines += textwrap.wrap(text, width, subsequent_indent="  ")
     data = (report.get("provenance") or {}).get("data") or {}
     for note in data.get("notes") or []:
         lines += textwrap.wrap(f"data: {note}", width, subsequent_indent="  ")
@@ -220,6 +226,16 @@ def _notes(report, rows, models, width) -> list[str]:
     if absent:
         out += ["", "n/a, not measured:"]
         for text in absent:
+            out += textwrap.wrap(text, width, initial_indent="  ", subsequent_indent="    ", break_on_hyphens=False)
+    caveats = [
+        f"{row.key}{who(model)}: E_f from unconverged relaxations of {', '.join(cell.metric['details']['unconverged'])}"
+        for row in rows
+        for model in models
+        if (cell := row.cells.get(model)) is not None and (cell.metric.get("details") or {}).get("unconverged")
+    ]
+    if caveats:
+        out += ["", "relaxation NOT CONVERGED (see the metric's note):"]
+        for text in caveats:
             out += textwrap.wrap(text, width, initial_indent="  ", subsequent_indent="    ", break_on_hyphens=False)
     skipped_gates = report.get("not_run") or []
     if skipped_gates:

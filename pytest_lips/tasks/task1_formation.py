@@ -50,7 +50,7 @@ from ..errors import LipsDataError, LipsSimulationError, LipsUsageError
 from ..evaluation import calculator_factory
 from ..profiles import protocol_from_section
 from ..reference import ReferencePack, Task1Entry
-from ..results import Metric
+from ..results import Metric, format_number
 
 TASK = "task1"
 MODES = ("relaxed", "single_point")
@@ -291,6 +291,20 @@ def formation_energies(
     }
 
 
+def unconverged_relaxations(
+    ran: Mapping[str, Mapping[str, Mapping[str, Any]]], mode: str, names: list[str], end_members: Mapping[str, str]
+) -> list[str]:
+    """Crystals of a metric (``names`` and the end members it is referenced to) whose ``mode`` result is a
+    relaxation that did not converge (``converged: false``), end members marked, in name order."""
+    out = []
+    ends = set(end_members.values())
+    for name in sorted(set(names) | ends):
+        result = (ran.get(name) or {}).get(mode) or {}
+        if result.get("converged") is False:
+            out.append(f"{name} (end member)" if name in ends else name)
+    return out
+
+
 def analyse(
     pack: ReferencePack,
     results: Mapping[str, Mapping[str, Mapping[str, Any]]],
@@ -362,6 +376,13 @@ def analyse(
                     note += f"; not run: {', '.join(sorted(skipped))}"
                 if subset:
                     note += "; extrapolation set, reported apart"
+                unconverged = unconverged_relaxations(ran, mode, names, pack.end_members)
+                if unconverged:  # E_f from the last step of a relaxation that did not reach fmax
+                    note += (
+                        f"; relaxation NOT CONVERGED within {protocol.max_steps} steps (fmax "
+                        f"{format_number(protocol.fmax_eV_A)} eV/Å) for {', '.join(unconverged)}: E_f from its last "
+                        "step (raise task1.max_steps in the profile)"
+                    )
                 used = sorted(set(caveats) & (set(names) | set(pack.end_members.values())))
                 if used:
                     note += "; reference caveats: " + ", ".join(f"{n} ({caveats[n].split(':')[0]})" for n in used)
@@ -383,6 +404,7 @@ def analyse(
                             {"name": n, "in_metric": n in names, **per_structure[n]} for n in sorted(per_structure)
                         ],
                         "not_run": skipped,
+                        "unconverged": unconverged_relaxations(ran, mode, names, pack.end_members),
                         "reference_caveats": caveats,
                         "end_members": end_member_info,
                         "protocol": protocol.to_dict(),
