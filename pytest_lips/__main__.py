@@ -186,7 +186,10 @@ def _cmd_compare(args) -> int:
     for tasks in report["results"].values():
         for task in tasks.values():
             for m in task.get("metrics", []):
-                result = baseline.check(Metric.from_dict(m), tolerances)
+                metric = Metric.from_dict(m)
+                result = baseline.check(metric, tolerances)
+                if result is None and metric.gated and thresholds.for_metric(metric.key):
+                    result = baseline.missing(metric, tolerances)  # a partial baseline compares nothing: FAILED
                 if result is not None:
                     comparisons.append(result)
                     task["baseline"] = [c for c in task.get("baseline", []) if c.get("metric") != m["key"]]

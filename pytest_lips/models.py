@@ -677,7 +677,8 @@ def required_by(distribution: str, dependency: str) -> str:
         return ""
     for line in declared:
         req = Requirement(line)
-        if canonicalize_name(req.name) == canonicalize_name(dependency) and (req.marker is None or "extra" not in str(req.marker)):
+        optional = req.marker is not None and "extra" in str(req.marker)
+        if canonicalize_name(req.name) == canonicalize_name(dependency) and not optional:
             return str(req.specifier)
     return ""
 

@@ -498,7 +498,7 @@ def _parse_metrics(raw: Any, where: str) -> dict[str, dict[str, dict[str, Any]]]
             ):  # NaN / Infinity (which Python's json reads) would switch the comparison off
                 raise LipsUsageError(
                     f"{where}: metric {key!r} of model {model!r} has value {value!r}; a baseline value must be "
-                    f"a finite number (or null for a metric that was not measured); {fix}"
+                    f"a number (finite: not NaN or Infinity; null for a metric that was not measured); {fix}"
                 )
         out[str(model)] = {str(k): dict(v) for k, v in entries.items()}
     return out

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -172,7 +173,7 @@ def test_non_finite_baseline_value_is_refused(pytester: pytest.Pytester, lips_in
     usage_error(
         pytester.runpytest(*lips_args(lips_inputs, f"--lips-baseline={baseline}")),
         f"*--lips-baseline {baseline}: metric 'test_split.*' of model 'good' has value *; a baseline value must be "
-        "a finite number*",
+        "a number (finite: not NaN or Infinity*",
     )
 
 
@@ -236,3 +237,150 @@ def test_pack_refresh_command_after_editing_a_pack(tmp_path: Path) -> None:
     )
     assert missing.returncode == 2 and "Traceback" not in missing.stderr
     assert "nowhere" in missing.stderr and len(missing.stderr.strip().splitlines()) == 1
+
+
+FAKE_LIBRARY = '''\
+import torch
+
+
+class Irreps(torch.nn.Module):
+    """Unpickles only with the layout that pickled it (as e3nn 0.6.0 meeting a graph-pes e3nn 0.4.4 model)."""
+
+    def __getstate__(self):
+        return {**self.__dict__, "pairs": (1, 2, 3)}
+
+    def __setstate__(self, state):
+        first, second = state["pairs"]
+        super().__setstate__(state)
+'''
+
+
+def _model_with_fake_library(root: Path) -> Path:
+    """A graph-pes model file holding an object of ``fakelib`` 0.6.0 (an installed distribution) that
+    fails to unpickle with the error e3nn 0.6.0 gives on graph-pes's e3nn 0.4.4 objects."""
+    (root / "fakelib").mkdir()
+    (root / "fakelib" / "__init__.py").write_text(FAKE_LIBRARY)
+    info = root / "fakelib-0.6.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: fakelib\nVersion: 0.6.0\n")
+    (info / "top_level.txt").write_text("fakelib\n")
+    path = root / "saved-with-fakelib.pt"
+    script = textwrap.dedent(f"""\
+        import sys, torch
+        sys.path[:0] = [{str(root)!r}, {str(Path(__file__).parent)!r}]
+        from conftest import make_model
+        from fakelib import Irreps
+        model = make_model()
+        model.irreps = Irreps()
+        torch.save(model, {str(path)!r})
+    """)
+    subprocess.run([sys.executable, "-c", script], check=True)
+    return path
+
+
+def test_model_load_failure_names_the_library_and_prints_once_under_xdist(
+    pytester: pytest.Pytester, lips_inputs, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("xdist")
+    import os
+
+    model = _model_with_fake_library(pytester.path)
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(pytester.path), os.environ.get("PYTHONPATH", "")]))
+    args = [a for a in lips_args(lips_inputs) if not a.startswith("--lips-model")]
+    result = pytester.runpytest(f"--lips-model={model}", *args, "-n", "2")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    out = result.stdout.str()
+    message = (
+        f"--lips-model {model}: loading failed inside fakelib 0.6.0 (ValueError: too many values to unpack "
+        "(expected 2)): the file was most likely saved with another version of that library*"
+    )
+    result.stdout.fnmatch_lines([message])
+    assert "not a graph-pes model file" not in out
+    assert "During handling of the above exception" not in out
+    errors = out.count("ERROR at setup of")
+    printed = [line for line in out.splitlines() if line.startswith(f"--lips-model {model}: loading failed")]
+    assert errors > 0 and len(printed) == errors  # once per item
+
+
+def test_library_requirement_is_read_from_graph_pes_metadata() -> None:
+    from importlib.metadata import requires
+
+    from pytest_lips.models import required_by
+
+    declared = [r for r in requires("graph-pes") or [] if r.replace(" ", "").startswith("e3nn")]
+    assert declared, "graph-pes declares no e3nn requirement"
+    assert required_by("graph-pes", "e3nn") == declared[0].replace(" ", "")[len("e3nn") :]
+    assert required_by("graph-pes", "no-such-library") == ""
+
+
+FACTORY_IMPORTING_GRAPH_PES = """
+import torch
+from graph_pes.utils.calculator import GraphPESCalculator
+
+
+def make():
+    return GraphPESCalculator(torch.load({path!r}, weights_only=False), skin=0.0)
+"""
+
+
+def test_factory_model_prints_no_library_warnings_before_the_header(pytester: pytest.Pytester, lips_inputs) -> None:
+    pytester.makepyfile(factory_model=FACTORY_IMPORTING_GRAPH_PES.format(path=str(lips_inputs["model"])))
+    args = [a for a in lips_args(lips_inputs) if not a.startswith("--lips-model")]
+    result = pytester.runpytest_subprocess("--lips-model=factory_model:make", *args, "--collect-only", "-q")
+    assert result.ret == pytest.ExitCode.OK, result.stderr.str()[-2000:]
+    assert "DeprecationWarning" not in result.stdout.str() + result.stderr.str()
+
+
+# -- item 9: facts that change a verdict's meaning ----------------------------------------------------
+
+SHORT_RELAX_AND_MD = """\
+name: short-relax-md
+protocol_version: "1"
+description: issue 23 -- Task 1 relaxations cut at 1 step, one tiny Task 4 run
+task1:
+  fmax_eV_A: 0.001
+  max_steps: 1
+  structures: [Li2P2S6]
+task4:
+  n_atoms: 42
+  relax_fmax_eV_A: 0.5
+  relax_max_steps: 2
+  temperatures_K: [1000]
+  pressures_Pa: [1.0e+8]
+  repeats: 1
+  timestep_fs: 1.0
+  production_ps: 0.005
+  sample_interval_fs: 5.0
+"""
+
+
+def test_unconverged_relaxation_and_engine_choice_are_said(pytester: pytest.Pytester, lips_inputs) -> None:
+    pytester.makepyfile(factory_model=FACTORY_IMPORTING_GRAPH_PES.format(path=str(lips_inputs["model"])))
+    pytester.syspathinsert()
+    profile = pytester.path / "short.yaml"
+    profile.write_text(SHORT_RELAX_AND_MD)
+    report = pytester.path / "r.json"
+    result = pytester.runpytest(
+        "--lips-model=factory_model:make",
+        f"--lips-profile={profile}",
+        "--lips-engine=auto",
+        f"--lips-report={report}",
+        f"--lips-cache-dir={pytester.path / 'cache'}",
+        "-p",
+        "no:randomly",
+        *LOOSE_TASK1,
+    )
+    flat = " ".join(result.stdout.str().split())
+    data = json.loads(report.read_text())
+    task1 = {m["key"]: m for m in data["results"]["factory_model.make"]["task1"]["metrics"]}
+    relaxed = task1["task1.ef_rmse_relaxed"]
+    assert "relaxation NOT CONVERGED within 1 steps" in relaxed["note"]
+    assert "Li2P2S6" in relaxed["details"]["unconverged"] and "P2S5 (end member)" in relaxed["details"]["unconverged"]
+    assert task1["task1.ef_rmse_single_point"]["details"]["unconverged"] == []  # no relaxation there
+    assert "relaxation NOT CONVERGED (see the metric's note):" in result.stdout.str()
+    assert "task1.ef_rmse_relaxed: E_f from unconverged relaxations of" in flat
+    # --lips-engine auto: the report and the summary say which engine and why
+    engine = data["environment"]["md_engine"]["models"]["factory_model.make"]
+    assert engine["engines"][0].startswith("ase-")
+    assert engine["reason"].startswith("auto: the model is a plain ASE calculator")
+    assert "MD engine: ase-" in flat and "(auto: the model is a plain ASE calculator" in flat
