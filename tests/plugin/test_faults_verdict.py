@@ -287,7 +287,7 @@ def test_model_load_failure_names_the_library_and_prints_once_under_xdist(
     model = _model_with_fake_library(pytester.path)
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(pytester.path), os.environ.get("PYTHONPATH", "")]))
     args = [a for a in lips_args(lips_inputs) if not a.startswith("--lips-model")]
-    result = pytester.runpytest(f"--lips-model={model}", *args, "-n", "2")
+    result = pytester.runpytest_subprocess(f"--lips-model={model}", *args, "-n", "2")  # workers need PYTHONPATH
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     out = result.stdout.str()
     message = (
