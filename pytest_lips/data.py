@@ -517,6 +517,11 @@ def _load_via_load_atoms(cache_dir: Path, allow_download: bool, split_seed: int)
         dataset = load_atoms.load_dataset(LOAD_ATOMS_ID, root=root)
         structures = list(dataset)
     except Exception as exc:  # network errors come in many types (requests, urllib3, OSError, ...)
+        if type(exc).__name__ == "UnknownDatasetException":  # its catalogue does not list LiPS-25 (0.3.10)
+            version = getattr(load_atoms, "__version__", None) or _distribution_version("load-atoms") or "?"
+            raise DataUnavailable(
+                f"LiPS-25 not found: no --lips-data, and load-atoms {version} has no 'LiPS-25' entry; {_HOW_TO_GET}"
+            ) from None
         raise DataUnavailable(
             f"LiPS-25 not found: no --lips-data, and load-atoms could not get it ({type(exc).__name__}: {exc}); "
             f"{_HOW_TO_GET}"
