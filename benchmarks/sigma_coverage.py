@@ -1,77 +1,103 @@
-"""Coverage of the nominal 95 % σ298 interval on simulated Task 3 data sets of known σ298.
+"""σ298 coverage, bias and verdict rates of the Task 3 designs, from simulated Li trajectories.
 
 Usage::
 
-    python benchmarks/sigma_coverage.py [--sets 1000] [--seed 0] [--verdict-sets 400]
+    nice python benchmarks/sigma_coverage.py [--sets-ci 400] [--sets-paper 100] [--seed 0]
+    nice python benchmarks/sigma_coverage.py --designs ci --ci-variants   # the ci design study
 
-For the Task 3 designs of the ``paper`` and ``ci`` profiles and a 2-repeat design (5 temperatures ×
-2 repeats), simulates Arrhenius data sets with per-repeat scatter, scatter the per-run errors do not
-see, Arrhenius misfit and measured temperatures (assumptions: module docstring of
-:mod:`pytest_lips.analysis.sigma_simulation`), runs
-:func:`pytest_lips.analysis.conductivity.calibrated_conductivity_at_298` on each and prints the
-fraction of intervals that hold the true σ298 (target ≥ 0.93), the fraction of data sets that gave
-an interval at all, and the median interval width in decades (the accepted band 17–61 mS/cm is
-0.55 decades wide: an interval must be narrower than that to PASS).
+For each design — ``paper`` (5 T × 3 repeats), 5 T × 2 repeats and ``ci`` as shipped — each true σ298
+(3, 30, 300 mS/cm; the accepted band is 17–61) and each hidden run-to-run scatter (0 and 30 %),
+simulates data sets of trajectories (:mod:`pytest_lips.analysis.sigma_simulation`: Li hopping on a
+lattice with a Poisson rate that gives the true D, Ornstein–Uhlenbeck vibration, a drifting framework,
+a mean-1 lognormal factor on each run's hop rate for the hidden scatter; Ea uniform in 0.15–0.40 eV per
+set; n_Li and volume of the design's cell from the pack), feeds them through Task 3's own chain
+(``reduce_run_frames`` → ``analyse`` → default thresholds, :mod:`pytest_lips.tasks.task3_simulation`)
+and prints: the number of sets; the fraction with a finite 95 % interval; its coverage (target ≥ 0.93);
+the median σ̂298 / σ298 with a 95 % interval of that median (target within 0.85–1.15); the PASS / FAIL /
+INCONCLUSIVE fractions. Frames of the 500-ps designs are simulated every 2.5 ps (not 100 fs; the MSD
+fit window 25–125 ps still has 40 lags) to keep the run time modest; ``ci`` uses its own 20 fs.
 
-Then, per design, the verdicts of the gate (PASS / FAIL / INCONCLUSIVE) for models of a fixed true
-σ298 from 100x below to 100x above the band: how far outside the band a model must be for a design to
-FAIL it, and how often it gives a wrong verdict (FAIL inside the band, PASS outside).
-
-Per-run scatter: 0.20 (relative sd at the middle temperature) for the paper-length designs, an
-assumption; 0.30 for ``ci``, measured: per-run relative standard errors of 0.22-0.38 for the example
-model in 84-atom runs of 4-7 ps at 700-1000 K.
+``--ci-variants`` adds candidate ci designs of about the same or larger MD cost (the design study of
+``reference_data/protocols/ci.yaml``).
 """
 
 from __future__ import annotations
 
 import argparse
+import time
+from dataclasses import replace
 
-from pytest_lips.analysis.sigma_simulation import simulate_coverage, simulate_verdicts
+from pytest_lips.analysis.sigma_simulation import HopModel
 from pytest_lips.profiles import load_profile
+from pytest_lips.tasks.task3_conductivity import Task3Protocol
+from pytest_lips.tasks.task3_simulation import simulate_design
 
-#: Relative per-run scatter at the middle temperature of each design (module docstring).
-SCATTER = {"paper": 0.20, "ci": 0.30, "5T x 2 repeats": 0.20}
-#: True sigma298 values of the verdict table, mS/cm (band 17-61).
-SIGMA_TRUE_mS_cm = (0.17, 0.57, 1.7, 5.7, 30.0, 183.0, 610.0, 1830.0, 6100.0)
+SIGMA_TRUE_mS_cm = (3.0, 30.0, 300.0)
+HIDDEN_SCATTER = (0.0, 0.3)
+#: Frame interval used for the simulated 500-ps designs, fs (module docstring).
+LONG_RUN_SAMPLE_FS = 2500.0
 
 
-def designs() -> dict[str, tuple[tuple[float, ...], int]]:
-    """{name: (temperatures_K, repeats)} from the shipped profiles, plus a 2-repeat design."""
-    out = {}
-    for name in ("paper", "ci"):
-        section = load_profile(name).section("task3")
-        out[name] = (tuple(float(t) for t in section["temperatures_K"]), int(section["repeats"]))
-    out["5T x 2 repeats"] = (out["paper"][0], 2)
+def designs(ci_variants: bool) -> dict[str, tuple[Task3Protocol, float | None]]:
+    """{name: (protocol, simulated sample interval in fs or None for the protocol's own)}."""
+    paper = Task3Protocol.from_section(load_profile("paper").section("task3"))
+    ci = Task3Protocol.from_section(load_profile("ci").section("task3"))
+    out: dict[str, tuple[Task3Protocol, float | None]] = {
+        "paper 5Tx3": (paper, LONG_RUN_SAMPLE_FS),
+        "5Tx2": (replace(paper, repeats=2), LONG_RUN_SAMPLE_FS),
+        "ci": (ci, None),
+    }
+    if ci_variants:
+        base = replace(ci, temperatures_K=(700.0, 800.0, 900.0, 1000.0), repeats=1, production_ps=4.5)
+        out["ci 4Tx1x15ps"] = (replace(base, production_ps=15.0), None)
+        out["ci 4Tx2x7ps"] = (replace(base, repeats=2, production_ps=7.0), None)
+        out["ci 6Tx1x10ps"] = (
+            replace(base, temperatures_K=(600.0, 700.0, 800.0, 900.0, 1000.0, 1100.0), production_ps=10.0),
+            None,
+        )
     return out
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--sets", type=int, default=1000, help="simulated data sets per design")
+    parser.add_argument("--sets-ci", type=int, default=400, help="simulated data sets per cell, ci-sized designs")
+    parser.add_argument("--sets-paper", type=int, default=100, help="simulated data sets per cell, 500-ps designs")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--verdict-sets", type=int, default=400, help="data sets per design and true sigma298")
+    parser.add_argument("--designs", default="", help="comma-separated subset of the design names (default: all)")
+    parser.add_argument("--ci-variants", action="store_true", help="add candidate ci designs")
+    parser.add_argument("--sigma", default="", help="comma-separated true sigma298 values, mS/cm (default 3,30,300)")
+    parser.add_argument("--hidden", default="", help="comma-separated hidden scatter values (default 0,0.3)")
     args = parser.parse_args()
-    print(f"{'design':<16} {'temperatures_K':<28} {'repeats':>7} {'coverage':>9} {'estimable':>9} {'width_dec':>9}")
-    worst = 1.0
-    for name, (temps, repeats) in designs().items():
-        result = simulate_coverage(temps, repeats, n_sets=args.sets, seed=args.seed, scatter=SCATTER[name])
-        worst = min(worst, result.coverage)
-        print(
-            f"{name:<16} {','.join(f'{t:g}' for t in temps):<28} {repeats:>7} {result.coverage:>9.3f} "
-            f"{result.estimable:>9.3f} {result.median_width_decades:>9.2f}"
-        )
-    print(f"worst coverage {worst:.3f} (target >= 0.93 for a nominal 95 % interval)")
-    print()
-    print("verdicts of the gate (band 17-61 mS/cm) by true sigma298: PASS / FAIL / INCONCLUSIVE fractions")
-    print(f"{'design':<16} " + " ".join(f"{s:>14g}" for s in SIGMA_TRUE_mS_cm))
-    for name, (temps, repeats) in designs().items():
-        cells = []
-        for sigma in SIGMA_TRUE_mS_cm:
-            r = simulate_verdicts(
-                temps, repeats, sigma, n_sets=args.verdict_sets, seed=args.seed, scatter=SCATTER[name]
-            )
-            cells.append(f"{r.passed:.2f}/{r.failed:.2f}/{r.inconclusive:.2f}")
-        print(f"{name:<16} " + " ".join(f"{c:>14}" for c in cells))
+    sigmas = tuple(float(v) for v in args.sigma.split(",")) if args.sigma else SIGMA_TRUE_mS_cm
+    hidden = tuple(float(v) for v in args.hidden.split(",")) if args.hidden else HIDDEN_SCATTER
+    chosen = [d.strip() for d in args.designs.split(",") if d.strip()]
+    print(
+        f"{'design':<15} {'sigma298':>8} {'hidden':>6} {'sets':>5} {'interval':>8} {'coverage':>8} "
+        f"{'median':>6} {'median 95% CI':>13} {'PASS':>5} {'FAIL':>5} {'INCONCL':>7} {'s/set':>6}"
+    )
+    for name, (protocol, sample_fs) in designs(args.ci_variants).items():
+        if chosen and not any(name.startswith(c) for c in chosen):
+            continue
+        n_sets = args.sets_paper if sample_fs is not None else args.sets_ci
+        for sigma in sigmas:
+            for h in hidden:
+                start = time.perf_counter()
+                r = simulate_design(
+                    protocol,
+                    sigma,
+                    n_sets,
+                    seed=args.seed,
+                    model=HopModel(hidden_scatter=h),
+                    sample_interval_fs=sample_fs,
+                )
+                per_set = (time.perf_counter() - start) / n_sets
+                lo, hi = r.median_ratio_interval
+                print(
+                    f"{name:<15} {sigma:>8g} {h:>6.0%} {r.n_sets:>5} {r.with_interval:>8.2f} {r.coverage:>8.3f} "
+                    f"{r.median_ratio:>6.2f} {f'[{lo:.2f}, {hi:.2f}]':>13} {r.passed:>5.2f} {r.failed:>5.2f} "
+                    f"{r.inconclusive:>7.2f} {per_set:>6.2f}",
+                    flush=True,
+                )
 
 
 if __name__ == "__main__":

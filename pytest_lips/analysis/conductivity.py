@@ -246,6 +246,15 @@ def _exp(x: float) -> float:
     return math.exp(x) if x < 709.0 else math.inf
 
 
+def _not_estimable(
+    per_temperature: dict[float, dict], reason: str, temperature_K: float, confidence: float
+) -> ConductivityEstimate:
+    nan2 = (math.nan, math.nan)
+    return ConductivityEstimate(
+        math.nan, nan2, math.nan, math.nan, nan2, per_temperature, reason, float(temperature_K), confidence, None
+    )
+
+
 def calibrated_conductivity_at_298(
     runs: Sequence[RunDiffusion],
     n_carriers: int,
@@ -256,26 +265,38 @@ def calibrated_conductivity_at_298(
 ) -> ConductivityEstimate:
     """σ298 with an interval that carries per-run errors, scatter between repeats and Arrhenius misfit.
 
-    1. Per nominal temperature: the Arrhenius abscissa is the mean *measured* temperature of its runs
-       (nominal where not measured); D̄ is the mean of the repeats; its variance is the larger of the
-       mean per-run variance / R (within-run information) and the sample variance of the repeats / R
-       (scatter between repeats, when R ≥ 2). A temperature with D̄ ≤ 0 cannot enter a log fit and is
-       left out (listed in ``per_temperature`` with ``used=False``); single runs with D ≤ 0 are data.
-    2. Weighted least squares of ln D̄ on 1/(k_B T) with σ_lnD = sd(D̄)/D̄.
-    3. Misfit: with ≥ 3 temperatures the covariance is multiplied by the Birge ratio
-       max(1, χ²/(n_T − 2)); if the ratio exceeds 1 the quantile is Student-t with n_T − 2 degrees of
-       freedom, otherwise normal. With 2 temperatures no misfit can be seen; the interval then rests on
-       the per-temperature variances alone (the method text says so).
-    4. ln D(298 K) ± q · se (delta method) → Nernst–Einstein σ at ``temperature_K``.
-    5. Decidability: when the Ea interval reaches 0 eV or below (D not resolved to rise with T), the
+    Every temperature enters (none is selected on its own outcome: a rule such as "keep a temperature
+    when its Li MSD is large" keeps the runs whose noise came out high and biases σ298 upward).
+
+    1. Per nominal temperature k: the Arrhenius abscissa is the mean *measured* temperature of its R_k
+       runs (nominal where not measured); D̄_k is the mean of the repeats (a run with D ≤ 0 is data).
+    2. Variance model of one run: its per-run variance (the mean squared per-run standard error at
+       that temperature) plus a hidden relative scatter τ² D̂_k² that per-ion errors cannot see,
+       evaluated on the *fitted* line D̂_k, not on the noisy D̄_k (weights that follow a point's own
+       noise pull the line towards low draws). τ² is pooled over the temperatures with R_k ≥ 2 by the
+       method of moments from the scatter between repeats beyond the per-run errors (≥ 0), with its
+       Satterthwaite degrees of freedom ν_τ (≤ Σ (R_k − 1)). Var D̄_k = (per-run + τ² D̂_k²) / R_k.
+    3. Weighted least squares of D̄_k on exp(ln D0 − Ea/(k_B T)) in D (not ln D: a mean ≤ 0 is data),
+       iterated with the variances of step 2 (at most 50 times).
+    4. Misfit: with ≥ 3 temperatures the covariance is multiplied by max(1, χ²/(n_T − 2)).
+    5. Quantile: Student-t with ν degrees of freedom, the Satterthwaite combination of the per-run part
+       (ν = ∞) and the τ² part (ν_τ) of var ln D(298 K); with ≥ 3 temperatures and χ²/(n_T − 2) > 1,
+       ν = min(that, n_T − 2) (the scale is then estimated from n_T − 2 residuals). With one run per
+       temperature and ≥ 3 temperatures (no τ² estimable) the scale always comes from the residuals:
+       ν = n_T − 2.
+    6. ln D(298 K) ± q · se (delta method) → Nernst–Einstein σ at ``temperature_K``.
+    7. Decidability: when the Ea interval reaches 0 eV or below (D not resolved to rise with T), the
        interval is still returned but ``undecidable_reason`` says why it must not decide a gate: a
        negative slope from noise extrapolates to an arbitrarily large σ298 whose whole interval can
        lie above the band (measured: a 3 x 3.5 ps ci run of the example model gave Ea −0.30
        [−0.74, 0.15] eV and σ298 [74, 1.3e12] mS/cm, where 7–8 ps runs gave Ea 0.20–0.24 eV).
+    8. Data that do not determine a line (fewer than 2 temperatures with a mean D > 0 and a known
+       error, a singular or non-finite fit) give NaN with the reason in ``method``, never an exception.
 
-    Calibration: ``benchmarks/sigma_coverage.py`` (assumptions stated there). The interval is for the
-    Arrhenius extrapolation of this cell's tracer D: it does not include finite-size effects, a Haven
-    ratio ≠ 1, or a change of mechanism between the lowest simulated temperature and 298 K.
+    Calibration: ``benchmarks/sigma_coverage.py`` (simulated trajectories through Task 3's chain). The
+    interval is for the Arrhenius extrapolation of this cell's tracer D: it does not include finite-size
+    effects, a Haven ratio ≠ 1, or a change of mechanism between the lowest simulated temperature and
+    298 K.
 
     Args:
         runs: one :class:`RunDiffusion` per completed run.
@@ -283,7 +304,7 @@ def calibrated_conductivity_at_298(
         temperature_K: target temperature, K; confidence: level of the interval.
 
     Returns:
-        :class:`ConductivityEstimate` (``interval_mS_cm`` NaN when fewer than 2 temperatures are usable).
+        :class:`ConductivityEstimate` (``interval_mS_cm`` NaN when the data do not determine a line).
     """
     if not 0.0 < confidence < 1.0:
         raise ValueError(f"confidence must be in (0, 1), got {confidence}")
@@ -293,7 +314,7 @@ def calibrated_conductivity_at_298(
             raise ValueError(f"run at {run.temperature_K:g} K has a non-finite D ({run.D_cm2_s})")
         groups.setdefault(float(run.temperature_K), []).append(run)
     per_temperature: dict[float, dict] = {}
-    x_list, y_list, s_list, used = [], [], [], []
+    x_list, y_list, within_list, between_list, R_list, used = [], [], [], [], [], []
     for T_nominal in sorted(groups):
         group = groups[T_nominal]
         D = np.array([r.D_cm2_s for r in group], dtype=float)
@@ -303,16 +324,17 @@ def calibrated_conductivity_at_298(
         T_fit = float(T_meas.mean()) if measured else T_nominal
         R = D.size
         mean = float(D.mean())
-        within = float(np.mean(se**2) / R) if np.all(np.isfinite(se)) else math.nan
-        between = float(D.var(ddof=1) / R) if R >= 2 else math.nan
-        var = float(np.nanmax([within, between])) if np.isfinite([within, between]).any() else math.nan
-        ok = math.isfinite(var) and var > 0
+        per_run = float(np.mean(se**2)) if np.all(np.isfinite(se)) else math.nan
+        s2 = float(D.var(ddof=1)) if R >= 2 else math.nan
+        if not math.isfinite(per_run) and math.isfinite(s2):
+            per_run = s2  # no per-run errors: the repeats' scatter is the per-run variance
+        ok = math.isfinite(per_run) and per_run > 0
         per_temperature[T_nominal] = {
             "D_cm2_s": D.tolist(),
             "D_mean_cm2_s": mean,
-            "D_sem_cm2_s": math.sqrt(var) if math.isfinite(var) else math.nan,
-            "D_sem_within_cm2_s": math.sqrt(within) if math.isfinite(within) else math.nan,
-            "D_sem_between_cm2_s": math.sqrt(between) if math.isfinite(between) else math.nan,
+            "D_sem_cm2_s": math.sqrt(per_run / R) if ok else math.nan,
+            "D_sem_within_cm2_s": math.sqrt(per_run / R) if ok else math.nan,
+            "D_sem_between_cm2_s": math.sqrt(s2 / R) if math.isfinite(s2) else math.nan,
             "n_repeats": R,
             "temperature_fit_K": T_fit,
             "temperature_measured": measured,
@@ -321,64 +343,112 @@ def calibrated_conductivity_at_298(
         if ok:
             x_list.append(float(inverse_thermal_energy(T_fit)))
             y_list.append(mean)
-            s_list.append(math.sqrt(var))
+            within_list.append(per_run)
+            between_list.append(s2)
+            R_list.append(R)
             used.append(T_nominal)
 
     def sigma(D_value: float) -> float:
         return float(nernst_einstein_conductivity_mS_cm(D_value, n_carriers, volume_A3, temperature_K, charge))
 
-    nan2 = (math.nan, math.nan)
     if len(used) < 2 or sum(m > 0 for m in y_list) < 2:
         reason = (
             f"fewer than 2 temperatures with mean D > 0 and a known uncertainty "
             f"(usable: {', '.join(f'{t:g}' for t in used) or 'none'} K)"
         )
-        return ConductivityEstimate(
-            math.nan, nan2, math.nan, math.nan, nan2, per_temperature, reason, float(temperature_K), confidence, None
-        )
-    x, D_mean, sd_D = np.array(x_list), np.array(y_list), np.array(s_list)
+        return _not_estimable(per_temperature, reason, temperature_K, confidence)
+    x, D_mean = np.array(x_list), np.array(y_list)
+    within, s2_between, R_k = np.array(within_list), np.array(between_list), np.array(R_list, dtype=float)
     A = np.column_stack([np.ones_like(x), -x])  # ln D = ln D0 − Ea x
     positive = D_mean > 0
-    # start: unweighted line through the positive means; then weighted least squares in D itself
-    # (not in ln D: a mean with a large relative error, or ≤ 0, is data with its own error bar)
-    start = np.linalg.lstsq(A[positive], np.log(D_mean[positive]), rcond=None)[0]
+    beta = np.linalg.lstsq(A[positive], np.log(D_mean[positive]), rcond=None)[0]
+    repeated = np.isfinite(s2_between) & (R_k >= 2)
+    tau2, nu_tau = 0.0, math.inf
+    fit_fail = ""
+    with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
+        for _ in range(50):
+            D_hat = np.exp(A @ beta)
+            per_run = _per_run_variance_on_line(within, D_hat, R_k)
+            if repeated.any():
+                tau2, nu_tau = _pooled_hidden_scatter(
+                    s2_between[repeated], per_run[repeated], D_hat[repeated], R_k[repeated], tau2
+                )
+            var = (per_run + tau2 * D_hat**2) / R_k
+            sd = np.sqrt(var)
+            if not (np.all(np.isfinite(D_hat)) and np.all(sd > 0)):
+                fit_fail = "the fitted line left the range of floating-point numbers"
+                break
 
-    def residuals(beta: np.ndarray) -> np.ndarray:
-        return (D_mean - np.exp(A @ beta)) / sd_D
+            def residuals(b: np.ndarray, sd: np.ndarray = sd) -> np.ndarray:
+                return (D_mean - np.exp(A @ b)) / sd
 
-    def jacobian(beta: np.ndarray) -> np.ndarray:
-        return -(np.exp(A @ beta) / sd_D)[:, None] * A
+            def jacobian(b: np.ndarray, sd: np.ndarray = sd) -> np.ndarray:
+                return -(np.exp(A @ b) / sd)[:, None] * A
 
-    solution = optimize.least_squares(residuals, start, jac=jacobian, method="lm")
-    beta = solution.x
-    J = jacobian(beta)
-    cov = np.linalg.inv(J.T @ J)
-    chi2 = float(np.sum(residuals(beta) ** 2))
+            try:
+                new = optimize.least_squares(residuals, beta, jac=jacobian, method="lm").x
+            except (ValueError, np.linalg.LinAlgError) as exc:
+                fit_fail = f"weighted Arrhenius fit failed ({exc})"
+                break
+            converged = bool(np.all(np.abs(new - beta) <= 1e-9 * (1.0 + np.abs(beta))))
+            beta = new
+            if converged:
+                break
+        if not fit_fail:
+            D_hat = np.exp(A @ beta)
+            per_run = _per_run_variance_on_line(within, D_hat, R_k)
+            var = (per_run + tau2 * D_hat**2) / R_k
+            J = -(D_hat / np.sqrt(var))[:, None] * A
+            info = J.T @ J
+            if not np.all(np.isfinite(info)) or np.linalg.cond(info) > 1e14:
+                fit_fail = "the data do not determine the Arrhenius line (singular fit: D does not resolve a slope)"
+    if fit_fail:
+        return _not_estimable(per_temperature, fit_fail, temperature_K, confidence)
+    cov = np.linalg.inv(info)
+    chi2 = float(np.sum(((D_mean - D_hat) ** 2) / var))
+    for k, T_nominal in enumerate(used):
+        per_temperature[T_nominal]["D_sem_cm2_s"] = float(np.sqrt(var[k]))
+        per_temperature[T_nominal]["D_fit_cm2_s"] = float(D_hat[k])
 
-    dof = len(used) - 2
+    n_T = len(used)
+    dof = n_T - 2
     birge = max(1.0, chi2 / dof) if dof >= 1 else 1.0
     cov = cov * birge
-    if birge > 1.0:
-        # misfit beyond the error bars: covariance scaled by the Birge ratio χ²/dof, and a Student-t
-        # quantile because that ratio is estimated from n_T − 2 residuals
-        q = float(sps.t.ppf(0.5 + confidence / 2.0, df=dof))
-        how = f"Arrhenius misfit χ²/dof = {chi2 / dof:.2f} > 1: covariance scaled by it, Student-t (dof {dof})"
-    else:
-        q = float(sps.norm.ppf(0.5 + confidence / 2.0))
-        how = (
-            f"no Arrhenius misfit beyond the errors (χ²/dof = {chi2 / dof:.2f}), normal quantile"
-            if dof >= 1
-            else "2 temperatures: Arrhenius misfit not estimable, normal quantile"
-        )
     x298 = float(inverse_thermal_energy(temperature_K))
     g = np.array([1.0, -x298])
+    # Satterthwaite degrees of freedom of var ln D298 from its per-run part (known) and τ² part (ν_τ)
+    if tau2 > 0 and math.isfinite(nu_tau):
+        grad = (g @ cov @ A.T) * (D_hat / var) / birge  # d lnD298 / d D̄_k (unscaled weights)
+        part_tau = float(np.sum(grad**2 * tau2 * D_hat**2 / R_k))
+        part_run = float(np.sum(grad**2 * per_run / R_k))
+        nu = (part_tau + part_run) ** 2 / (part_tau**2 / nu_tau) if part_tau > 0 else math.inf
+    else:
+        nu = math.inf
+    if dof >= 1 and (birge > 1.0 or not repeated.any()):
+        nu = min(nu, float(dof))
+        how = (
+            f"χ²/dof = {chi2 / dof:.2f}; covariance scaled by max(1, χ²/dof), Student-t (dof {nu:.3g}: "
+            "the scale is estimated from the Arrhenius residuals)"
+        )
+    elif dof >= 1:
+        how = f"no Arrhenius misfit beyond the errors (χ²/dof = {chi2 / dof:.2f})"
+    else:
+        how = "2 temperatures: Arrhenius misfit not estimable"
+    if repeated.any():
+        how += f"; hidden run-to-run scatter τ = {math.sqrt(tau2):.3g} (relative, pooled, dof {nu_tau:.3g})"
+    q = (
+        float(sps.t.ppf(0.5 + confidence / 2.0, df=nu))
+        if math.isfinite(nu)
+        else float(sps.norm.ppf(0.5 + confidence / 2.0))
+    )
+    how += f"; quantile {q:.3g}" + (f" (Student-t, dof {nu:.3g})" if math.isfinite(nu) else " (normal)")
     ln_D298 = float(g @ beta)
     se298 = float(np.sqrt(g @ cov @ g))
     D298 = _exp(ln_D298)
     Ea, Ea_se = float(beta[1]), float(np.sqrt(cov[1, 1]))
     fit = ArrheniusFit(
         activation_energy_eV=Ea,
-        prefactor_cm2_s=math.exp(beta[0]),
+        prefactor_cm2_s=_exp(float(beta[0])),
         activation_energy_err_eV=Ea_se,
         ln_prefactor=float(beta[0]),
         ln_prefactor_err=float(np.sqrt(cov[0, 0])),
@@ -388,8 +458,8 @@ def calibrated_conductivity_at_298(
         weighted=True,
     )
     method = (
-        f"weighted Arrhenius fit of ln(mean D) over {len(used)} temperatures (per-temperature "
-        f"variance: max of per-run errors and scatter between repeats); {how}; "
+        f"weighted Arrhenius fit of mean D over {n_T} temperatures (per-temperature variance: per-run "
+        f"errors plus hidden scatter on the fitted line); {how}; "
         f"{confidence:.0%} delta-method interval of ln D({temperature_K:g} K)"
     )
     Ea_interval = (Ea - q * Ea_se, Ea + q * Ea_se)
@@ -414,3 +484,50 @@ def calibrated_conductivity_at_298(
         arrhenius=fit,
         undecidable_reason=undecidable,
     )
+
+
+def _per_run_variance_on_line(mean_se2: np.ndarray, D_hat: np.ndarray, R: np.ndarray) -> np.ndarray:
+    """Per-run variance of D at each temperature from a smooth law fitted to all runs' errors, cm⁴/s².
+
+    The per-ion standard error of a run follows its own noise: a run whose Li happened to hop less has
+    a smaller D *and* a smaller error, and weights 1/se² would pull the line towards such draws. The
+    per-run variance is therefore modelled as a + b·D̂ (vibration floor plus hop shot noise, which grows
+    with the number of hops, i.e. with D) on the fitted line D̂, with a, b ≥ 0 fitted to the squared
+    errors of all runs (non-negative least squares, rows scaled by the previous prediction: relative
+    residuals). With 2 temperatures (no check of the law possible) the runs' own errors are used.
+    """
+    w = np.sqrt(R)
+    pred = np.full_like(mean_se2, float(np.average(mean_se2, weights=R)))
+    if mean_se2.size < 3:
+        return mean_se2
+    X = np.column_stack([np.ones_like(D_hat), D_hat])
+    for _ in range(3):
+        scale = w / pred
+        coef, _ = optimize.nnls(X * scale[:, None], mean_se2 * scale)
+        new = X @ coef
+        if not np.all(new > 0):
+            break
+        pred = new
+    return pred
+
+
+def _pooled_hidden_scatter(
+    s2: np.ndarray, per_run: np.ndarray, D_hat: np.ndarray, R: np.ndarray, tau2_start: float
+) -> tuple[float, float]:
+    """Relative run-to-run variance τ² beyond the per-run errors, pooled over temperatures, and its dof.
+
+    Method of moments: E[s_k²] = per-run_k + τ² D̂_k² for the sample variance s_k² of the R_k repeats
+    (R_k − 1 dof). Each temperature's estimate r_k = (s_k² − per-run_k) / D̂_k² is weighted by
+    1 / var(r_k) ∝ (R_k − 1) / c_k² with c_k = per-run_k / D̂_k² + τ² (two passes); τ² = max(0, Σ w r / Σ w).
+    Degrees of freedom: Satterthwaite, (Σ w c)² / Σ (w c)² / (R_k − 1).
+    """
+    tau2 = tau2_start
+    r = (s2 - per_run) / D_hat**2
+    for _ in range(2):
+        c = per_run / D_hat**2 + tau2
+        w = (R - 1.0) / c**2
+        tau2 = max(0.0, float(np.sum(w * r) / np.sum(w)))
+    c = per_run / D_hat**2 + tau2
+    w = (R - 1.0) / c**2
+    nu = float(np.sum(w * c) ** 2 / np.sum((w * c) ** 2 / (R - 1.0)))
+    return tau2, nu

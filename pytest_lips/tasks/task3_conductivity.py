@@ -594,23 +594,35 @@ def analyse(
             float(r["temperature_K"]), float(r["D_cm2_s"]), math.nan if se is None else float(se), _measured_T(r)
         )
 
+    n_li = int(ok[0]["n_li"]) if ok else 1
+    volume_A3 = float(np.mean([r["volume_A3"] for r in ok])) if ok else 1.0
+    charge = int(ok[0].get("mobile_ion_charge", 1)) if ok else 1  # the pack's mobile ion (Li+: 1)
+    # every temperature enters the fit: none is kept or dropped on its own outcome (selection bias)
+    estimate = (
+        calibrated_conductivity_at_298([run_diffusion(r) for r in ok], n_li, volume_A3, charge=charge) if ok else None
+    )
     per_T_details: dict[str, Any] = {}
     for T in sorted(by_T):
         msd_end = float(np.mean([r["msd_end_of_fit_A2"] for r in by_T[T]]))
         T_meas = [_measured_T(r) for r in by_T[T]]
+        window_end = float(np.mean([r["fit_window_ps"][1] for r in by_T[T]]))
+        D_fit = estimate.per_temperature[T].get("D_fit_cm2_s", math.nan) if estimate is not None else math.nan
+        # expected Li MSD from hops at the end of the fit window on the fitted line (not this temperature's
+        # own noisy MSD): 6 D̂ t, with D̂ in Å²/ps
+        msd_line = 6.0 * D_fit * 1e4 * window_end
         per_T_details[_temperature_label(T)] = {
             "D_cm2_s": [float(r["D_cm2_s"]) for r in by_T[T]],
             "D_stderr_cm2_s": [r.get("D_stderr_cm2_s") for r in by_T[T]],
             "msd_end_of_fit_A2": msd_end,
+            "msd_hops_fitted_A2": _finite_or_none(msd_line),
             "temperature_K_measured": [None if math.isnan(t) else t for t in T_meas],
             "production_ps": [r.get("production_ps_analysed", protocol.production_ps) for r in by_T[T]],
-            "resolved": bool(msd_end >= protocol.gate_min_msd_A2),
+            "resolved": bool(msd_line >= protocol.gate_min_msd_A2),
         }
-    all_T = calibrated_conductivity_at_298([run_diffusion(r) for r in ok], 1, 1.0) if ok else None
     metrics: list[Metric] = []
     for T in sorted(by_T):
         label = _temperature_label(T)
-        stats_T = all_T.per_temperature[T] if all_T is not None else {}
+        stats_T = estimate.per_temperature[T] if estimate is not None else {}
         mean, sem = float(stats_T.get("D_mean_cm2_s", math.nan)), float(stats_T.get("D_sem_cm2_s", math.nan))
         interval = (mean - 1.96 * sem, mean + 1.96 * sem) if math.isfinite(sem) else None
         metrics.append(
@@ -624,12 +636,13 @@ def analyse(
                 n=len(by_T[T]),
                 gated=False,
                 note=(
-                    f"mean over {len(by_T[T])} run(s) at {T:g} K; 95 % interval from the larger of the per-run "
-                    "errors and the scatter between repeats"
+                    f"mean over {len(by_T[T])} run(s) at {T:g} K; 95 % interval from the per-run errors and the "
+                    "hidden run-to-run scatter"
                     + (
                         ""
                         if per_T_details[label]["resolved"]
-                        else f"; not resolved (mean Li MSD {per_T_details[label]['msd_end_of_fit_A2']:.3g} Å^2 < "
+                        else f"; hops not resolved (Li MSD from hops on the fitted line "
+                        f"{per_T_details[label]['msd_hops_fitted_A2'] or math.nan:.3g} Å^2 < "
                         f"{protocol.gate_min_msd_A2:g} Å^2 at the end of the fit window)"
                     )
                 ),
@@ -642,12 +655,6 @@ def analyse(
         )
 
     resolved = [T for T in sorted(by_T) if per_T_details[_temperature_label(T)]["resolved"]]
-    unresolved = [T for T in sorted(by_T) if T not in resolved]
-    if unresolved:
-        notes.append(
-            f"Li diffusion not resolved at {', '.join(_temperature_label(t) for t in unresolved)} K (mean Li MSD at "
-            f"the end of the fit window < {protocol.gate_min_msd_A2:g} Å^2): left out of the Arrhenius fit"
-        )
     if missing_T:
         notes.append(f"no completed run at {', '.join(_temperature_label(t) for t in missing_T)} K")
     if any(math.isnan(_measured_T(r)) for r in ok):
@@ -671,7 +678,8 @@ def analyse(
         "D_cm2_s": [float(np.mean([r["D_cm2_s"] for r in by_T[T]])) for T in sorted(by_T)],
         "D_repeats_cm2_s": [[float(r["D_cm2_s"]) for r in by_T[T]] for T in sorted(by_T)],
         "D_err_cm2_s": [
-            _finite_or_none(1.959964 * all_T.per_temperature[T]["D_sem_cm2_s"]) if all_T else None for T in sorted(by_T)
+            _finite_or_none(1.959964 * estimate.per_temperature[T]["D_sem_cm2_s"]) if estimate else None
+            for T in sorted(by_T)
         ],
         "per_temperature": per_T_details,
         "resolved_temperatures_K": [float(T) for T in resolved],
@@ -683,25 +691,27 @@ def analyse(
         details["decide_on"] = "interval"
     if failed:
         notes.append("σ298 is not computed because runs stopped early (the model is not stable in this MD)")
-    elif len(resolved) < 2:
-        notes.append(
-            f"Li diffusion resolved at {len(resolved)} temperature(s): no Arrhenius extrapolation "
-            "(longer production, or task3.max_production_ps, would resolve it)"
-        )
+    elif estimate is None:
+        notes.append("no completed run with a D: no Arrhenius extrapolation")
     else:
-        fit_runs = [run_diffusion(r) for T in resolved for r in by_T[T]]
-        n_li = int(ok[0]["n_li"])
-        volume_A3 = float(np.mean([r["volume_A3"] for r in ok]))
-        charge = int(ok[0].get("mobile_ion_charge", 1))  # the pack's mobile ion (Li+: 1)
-        estimate = calibrated_conductivity_at_298(fit_runs, n_carriers=n_li, volume_A3=volume_A3, charge=charge)
-        details["fit_temperatures_K"] = [T for T in resolved if estimate.per_temperature[T]["used"]]
+        details["fit_temperatures_K"] = [T for T in sorted(by_T) if estimate.per_temperature[T]["used"]]
         details["fit_temperatures_measured_K"] = [
             estimate.per_temperature[T]["temperature_fit_K"] for T in details["fit_temperatures_K"]
         ]
         details["interval_method"] = estimate.method
-        if estimate.undecidable_reason:
-            details["undecidable"] = estimate.undecidable_reason
-            notes.append(estimate.undecidable_reason)
+        undecidable = estimate.undecidable_reason
+        if math.isfinite(estimate.sigma298_mS_cm) and len(resolved) < 2:
+            undecidable = (
+                f"Li hops resolved at {len(resolved)} temperature(s): the fitted line gives less than "
+                f"{protocol.gate_min_msd_A2:g} Å^2 of Li MSD from hops at the end of the fit window at "
+                f"{', '.join(_temperature_label(t) for t in sorted(by_T) if t not in resolved)} K, so the MSD "
+                "there is mostly vibration and caging and cannot decide (longer production, or "
+                "task3.max_production_ps, would resolve it)"
+                + (f"; {estimate.undecidable_reason}" if estimate.undecidable_reason else "")
+            )
+        if undecidable:
+            details["undecidable"] = undecidable
+            notes.append(undecidable)
         if math.isfinite(estimate.sigma298_mS_cm):
             sigma.value = estimate.sigma298_mS_cm
             sigma.interval = _finite_interval(estimate.interval_mS_cm)
@@ -718,7 +728,7 @@ def analyse(
                 scale = estimate.D298_cm2_s / estimate.sigma298_mS_cm
                 details["D298_interval_cm2_s"] = [sigma.interval[0] * scale, sigma.interval[1] * scale]
         else:
-            notes.append(estimate.method)
+            notes.append(f"no Arrhenius extrapolation: {estimate.method}")
     production = [float(r["production_ps_analysed"]) for r in ok if r.get("production_ps_analysed") is not None]
     if production:
         details["production_ps"] = max(production)
