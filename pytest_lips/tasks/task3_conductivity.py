@@ -605,7 +605,7 @@ def analyse(
     for T in sorted(by_T):
         msd_end = float(np.mean([r["msd_end_of_fit_A2"] for r in by_T[T]]))
         T_meas = [_measured_T(r) for r in by_T[T]]
-        window_end = float(np.mean([r["fit_window_ps"][1] for r in by_T[T]]))
+        window_end = float(np.mean([_window_end_ps(r, protocol) for r in by_T[T]]))
         D_fit = estimate.per_temperature[T].get("D_fit_cm2_s", math.nan) if estimate is not None else math.nan
         # expected Li MSD from hops at the end of the fit window on the fitted line (not this temperature's
         # own noisy MSD): 6 D̂ t, with D̂ in Å²/ps
@@ -737,6 +737,15 @@ def analyse(
         metric.note = note
         metric.details = dict(details)
     return [sigma, ea, *metrics]
+
+
+def _window_end_ps(run: dict[str, Any], protocol: Task3Protocol) -> float:
+    """Last lag of a run's MSD fit window, ps (from the protocol when the result does not carry it)."""
+    window = run.get("fit_window_ps")
+    if window is not None:
+        return float(window[1])
+    production = float(run.get("production_ps_analysed") or protocol.production_ps)
+    return production * protocol.msd_max_lag_fraction * protocol.fit_end_fraction
 
 
 def _finite_or_none(value: float) -> float | None:

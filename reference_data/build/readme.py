@@ -335,7 +335,7 @@ Energies per atom and pressures relative to the tightest point of each series (c
 {convergence.CONV_ECUT_AT_KDENSITY_A:g} Å; k series at {convergence.CONV_K_AT_ECUT_eV:g} eV); SCF 1e-7 eV/electron.
 
 {_table(conv, ["series", "ecut_eV", "kdensity_A", "kpts", "dE_meV_atom", "pressure_GPa", "dP_GPa", "wall_s"])}
-Formation-type reaction check, Li2P2S6 + 2 Li2S → 2 γ-Li3PS4 (P–P-bonded P2S6 units become PS4 tetrahedra; starting geometries, production k meshes), energy per atom:
+Formation-type reaction check, Li2P2S6 + 2 Li2S → 2 γ-Li3PS4 (edge-sharing P2S6²⁻ units, two PS4 tetrahedra with P···P 2.93 Å and no P–P bond, become isolated PS4 tetrahedra; starting geometries, production k meshes), energy per atom:
 
 {_table(reac, ["ecut_eV", "ef_meV_atom", "wall_s"])}
 Choice: the absolute energy per atom converges slowly with the cutoff (PAW setups with hard S/P partial
