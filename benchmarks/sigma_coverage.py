@@ -50,6 +50,7 @@ def designs(ci_variants: bool) -> dict[str, tuple[Task3Protocol, float | None]]:
     if ci_variants:
         base = replace(ci, temperatures_K=(700.0, 800.0, 900.0, 1000.0), repeats=1, production_ps=4.5)
         out["ci 4Tx1x15ps"] = (replace(base, production_ps=15.0), None)
+        out["ci 4Tx2x4.5ps"] = (replace(base, repeats=2), None)
         out["ci 4Tx2x7ps"] = (replace(base, repeats=2, production_ps=7.0), None)
         out["ci 6Tx1x10ps"] = (
             replace(base, temperatures_K=(600.0, 700.0, 800.0, 900.0, 1000.0, 1100.0), production_ps=10.0),

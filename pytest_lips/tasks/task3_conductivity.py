@@ -28,10 +28,15 @@ thresholds ``task3.sigma298_min``/``_max``: PASS inside, FAIL wholly outside, ot
 see :func:`pytest_lips.thresholds.evaluate_interval`), ``task3.activation_energy`` [eV] and
 ``task3.D_<T>K`` [cm^2/s] (reported).
 
-Resolution: temperatures whose mean Li MSD at the end of the fit window is below ``gate_min_msd_A2``
-(default 4 Å², a root-mean-square displacement of 2 Å — less than one Li–Li site distance) are
-"unresolved" and left out of the fit; with fewer than two resolved temperatures σ298 has no interval
-and is INCONCLUSIVE with that reason. A run that stopped early (blow-up) makes σ298 NaN, which fails.
+Resolution: every temperature enters the Arrhenius fit with its errors (none is kept or dropped on its
+own outcome: keeping a temperature only when its own Li MSD came out large kept the runs whose noise
+was high and biased σ298 upward). A temperature counts as "resolved" when the *fitted line* gives at
+least ``gate_min_msd_A2`` (default 4 Å², 2 Å RMS displacement from hops alone) of Li MSD from hops at
+the end of its fit window, 6 D̂(T) t_end; with fewer than two resolved temperatures σ298 is reported
+with its interval but may not decide (INCONCLUSIVE with that reason): the MSD is then mostly vibration
+and caging, where the straight-line D is not a hop rate. A run that stopped early (blow-up) makes σ298
+NaN, which fails. Data that do not determine a line (Li that barely moved) give NaN with the reason:
+INCONCLUSIVE, never an exception.
 With ``max_production_ps``, undecided runs are continued in chunks (:func:`continuation_jobs`,
 :func:`extend_arrays`) until σ298 is decided.
 """
@@ -108,9 +113,9 @@ class Task3Protocol:
         The fit window never starts before this lag, ps (keeps the sub-picosecond caging regime out
         of short runs; the fraction alone would start at 0.1 ps in a 2 ps window).
     gate_min_msd_A2:
-        A temperature is "resolved" when its mean Li MSD at the end of the fit window is at least
-        this, Å² (2 Å RMS displacement: of the order of one Li–Li site distance); only resolved
-        temperatures enter the Arrhenius fit.
+        A temperature is "resolved" when the fitted Arrhenius line gives at least this Li MSD from hops
+        at the end of its fit window (6 D̂ t_end), Å² (2 Å RMS displacement: of the order of one Li–Li
+        site distance). Every temperature enters the fit; σ298 may decide only with ≥ 2 resolved.
     max_production_ps:
         ``None``: every run has ``production_ps``. A number: if σ298 is not decided after
         ``production_ps``, the runs are continued from their last state in chunks of
@@ -567,9 +572,9 @@ def analyse(
     σ298 is decided on its calibrated 95 % interval (``details["decide_on"] = "interval"``, see
     :func:`pytest_lips.thresholds.evaluate_interval`): PASS when the whole interval lies inside the
     band, FAIL when wholly outside, otherwise INCONCLUSIVE. The interval
-    (:func:`pytest_lips.analysis.calibrated_conductivity_at_298`) uses the resolved temperatures only
-    (mean Li MSD at the end of the fit window ≥ ``gate_min_msd_A2``); with fewer than 2 resolved
-    temperatures there is no interval and σ298 is INCONCLUSIVE with that reason. Runs with D ≤ 0 are
+    (:func:`pytest_lips.analysis.calibrated_conductivity_at_298`) uses every temperature; σ298 may
+    decide only when the fitted line resolves Li hops (≥ ``gate_min_msd_A2`` of MSD from hops at the
+    end of the fit window) at ≥ 2 temperatures, else it is INCONCLUSIVE with that reason. Runs with D ≤ 0 are
     data (they lower their temperature's mean). A run that stopped early makes σ298 NaN, which FAILS.
     ``seed`` is unused (kept for callers; the interval is analytic).
 
