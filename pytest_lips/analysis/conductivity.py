@@ -324,16 +324,16 @@ def calibrated_conductivity_at_298(
         T_fit = float(T_meas.mean()) if measured else T_nominal
         R = D.size
         mean = float(D.mean())
-        per_run = float(np.mean(se**2)) if np.all(np.isfinite(se)) else math.nan
+        run_var = float(np.mean(se**2)) if np.all(np.isfinite(se)) else math.nan
         s2 = float(D.var(ddof=1)) if R >= 2 else math.nan
-        if not math.isfinite(per_run) and math.isfinite(s2):
-            per_run = s2  # no per-run errors: the repeats' scatter is the per-run variance
-        ok = math.isfinite(per_run) and per_run > 0
+        if not math.isfinite(run_var) and math.isfinite(s2):
+            run_var = s2  # no per-run errors: the repeats' scatter is the per-run variance
+        ok = math.isfinite(run_var) and run_var > 0
         per_temperature[T_nominal] = {
             "D_cm2_s": D.tolist(),
             "D_mean_cm2_s": mean,
-            "D_sem_cm2_s": math.sqrt(per_run / R) if ok else math.nan,
-            "D_sem_within_cm2_s": math.sqrt(per_run / R) if ok else math.nan,
+            "D_sem_cm2_s": math.sqrt(run_var / R) if ok else math.nan,
+            "D_sem_within_cm2_s": math.sqrt(run_var / R) if ok else math.nan,
             "D_sem_between_cm2_s": math.sqrt(s2 / R) if math.isfinite(s2) else math.nan,
             "n_repeats": R,
             "temperature_fit_K": T_fit,
@@ -343,7 +343,7 @@ def calibrated_conductivity_at_298(
         if ok:
             x_list.append(float(inverse_thermal_energy(T_fit)))
             y_list.append(mean)
-            within_list.append(per_run)
+            within_list.append(run_var)
             between_list.append(s2)
             R_list.append(R)
             used.append(T_nominal)

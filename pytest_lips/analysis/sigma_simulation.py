@@ -61,7 +61,7 @@ def arrhenius_D_A2_ps(
     """True tracer D at ``temperature_K`` (Å²/ps) on the Arrhenius line through σ298 (mS/cm) with Ea (eV)."""
     D298_cm2_s = sigma298_mS_cm / nernst_einstein_conductivity_mS_cm(1.0, n_li, volume_A3, ROOM_TEMPERATURE_K)
     ln_ratio = activation_energy_eV / BOLTZMANN_eV_K * (1.0 / ROOM_TEMPERATURE_K - 1.0 / temperature_K)
-    return D298_cm2_s * math.exp(ln_ratio) * _CM2_S_TO_A2_PS
+    return float(D298_cm2_s) * math.exp(ln_ratio) * _CM2_S_TO_A2_PS
 
 
 def simulate_li_frames(
@@ -91,7 +91,7 @@ def simulate_li_frames(
         steps = np.bincount(cell, weights=sign, minlength=n_steps * n_li * 3).reshape(n_steps, n_li, 3)
     else:  # many hops per frame: net hops per axis and frame, Poisson(+) − Poisson(−)
         lam = D_A2_ps / model.hop_A**2 * frame_ps
-        steps = rng.poisson(lam, (n_steps, n_li, 3)) - rng.poisson(lam, (n_steps, n_li, 3))
+        steps = (rng.poisson(lam, (n_steps, n_li, 3)) - rng.poisson(lam, (n_steps, n_li, 3))).astype(float)
     sites = np.zeros((n_frames, n_li, 3))
     sites[1:] = np.cumsum(steps, axis=0) * model.hop_A
     sites += rng.integers(0, 8, (1, n_li, 3)) * model.hop_A

@@ -209,7 +209,6 @@ def test_failed_run_makes_sigma_nan():
     assert "decide_on" not in sigma.details and all(v.passed is False for v in _verdicts(sigma))
 
 
-
 def test_end_to_end_tiny_cell(li7p3s11):
     from graph_pes.models import LennardJones
     from graph_pes.utils.calculator import GraphPESCalculator
@@ -290,3 +289,17 @@ def test_runs_continue_from_their_last_state_in_chunks(li7p3s11):
     outside = Metric("task3.sigma298", 1.0, "mS/cm", interval=(0.5, 2.0), details={"decide_on": "interval"})
     assert not task3.sigma298_decided(straddle, default_thresholds())
     assert task3.sigma298_decided(outside, default_thresholds())
+
+
+def test_li_that_barely_moved_gives_a_verdict_with_a_reason_not_an_error():
+    """ci runs at 700-1000 K whose Li barely moved (D -0.92, +1.00, -5.80, +5.96 x 1e-8 cm^2/s, errors
+    3-5 x 1e-8): analyse() raised numpy.linalg.LinAlgError (Singular matrix), a harness ERROR. Now
+    σ298 has no interval and is INCONCLUSIVE with the reason."""
+    protocol = task3.Task3Protocol.from_section(load_profile("ci").section("task3"))
+    results = _synthetic(protocol, n_li=28, volume=1662.4)
+    for r, D, se in zip(results, (-0.92e-8, 1.00e-8, -5.80e-8, 5.96e-8), (3e-8, 3e-8, 5e-8, 5e-8)):
+        r["D_cm2_s"], r["D_stderr_cm2_s"] = D, se
+    sigma = task3.analyse(results, protocol)[0]
+    assert sigma.interval is None and "do not determine the Arrhenius line" in sigma.note
+    verdicts = _verdicts(sigma)
+    assert verdicts and all(v.inconclusive and v.passed is None for v in verdicts)
