@@ -103,19 +103,28 @@ class RunStore:
         except (TypeError, ValueError) as exc:
             raise LipsDataError(f"cannot write result {key!r} to {path}: {exc}") from exc
         tmp = path.with_suffix(path.suffix + f".tmp{os.getpid()}")
+        failure = self._replace_atomically(path, tmp, lambda p: self._write_text(p, text))
+        if failure is not None:
+            self._unwritten[key] = result
+            self._write_failed("a result", path, failure)
+            return
+        self._unwritten.pop(key, None)
+
+    @staticmethod
+    def _replace_atomically(path: Path, tmp: Path, write: Callable[[Path], None]) -> OSError | None:
+        """``write(tmp)``, then rename ``tmp`` onto ``path``; an ``OSError`` (disk full, read-only) is returned,
+        not raised, with the temporary file removed."""
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            self._write_text(tmp, text)
+            write(tmp)
             os.replace(tmp, path)
         except OSError as exc:
             try:
                 tmp.unlink(missing_ok=True)
             except OSError:
                 pass
-            self._unwritten[key] = result
-            self._write_failed("a result", path, exc)
-            return
-        self._unwritten.pop(key, None)
+            return exc
+        return None
 
     @staticmethod
     def _write_text(path: Path, text: str) -> None:
@@ -132,17 +141,10 @@ class RunStore:
         keep in the result. A failed write keeps the arrays in memory (:meth:`load_arrays` finds them)."""
         path = self.path_for(key, ".npz")
         tmp = path.with_suffix(f".tmp{os.getpid()}.npz")
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._write_arrays(tmp, arrays)
-            os.replace(tmp, path)
-        except OSError as exc:
-            try:
-                tmp.unlink(missing_ok=True)
-            except OSError:
-                pass
+        failure = self._replace_atomically(path, tmp, lambda p: self._write_arrays(p, arrays))
+        if failure is not None:
             self._unwritten_arrays[path.name] = {name: np.asarray(value) for name, value in arrays.items()}
-            self._write_failed("MD frames", path, exc)
+            self._write_failed("MD frames", path, failure)
         else:
             self._unwritten_arrays.pop(path.name, None)
         return path.name

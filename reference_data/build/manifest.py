@@ -93,8 +93,9 @@ TASK2_MIN_PER_REGIME = 2
 TASK2_REGIMES = ("crystal", "liquid", "amorphous")
 
 
-def assemble_task2() -> tuple[int, int, dict[str, int]]:
-    """Concatenate the finished snapshots (in time order); returns (done, total, done per regime)."""
+def assemble_task2(task2_file: str = TASK2_FILE) -> tuple[int, int, dict[str, int]]:
+    """Concatenate the finished snapshots (in time order) into ``task2_file`` (relative to the pack); returns
+    (done, total, done per regime)."""
     snaps_path = PACK_DIR / "task2" / "snapshots_chgnet.extxyz"
     n_total = len(read(snaps_path, index=":")) if snaps_path.exists() else 0
     done = sorted((PACK_DIR / "task2" / "dft").glob("*.extxyz"))
@@ -103,7 +104,7 @@ def assemble_task2() -> tuple[int, int, dict[str, int]]:
         frames = [read(p) for p in done]
         for fr in frames:
             per_regime[str(fr.info.get("regime"))] = per_regime.get(str(fr.info.get("regime")), 0) + 1
-        write(PACK_DIR / TASK2_FILE, frames, format="extxyz")
+        write(PACK_DIR / task2_file, frames, format="extxyz")
     return len(done), n_total, per_regime
 
 

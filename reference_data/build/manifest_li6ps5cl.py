@@ -26,7 +26,7 @@ from ase import Atoms
 from ase.build import make_supercell
 from ase.formula import Formula
 from ase.io import read, write
-from manifest import TASK2_REGIMES, frame_split, lips_frame, sha256
+from manifest import TASK2_REGIMES, assemble_task2, frame_split, lips_frame, sha256
 from relax import complete_frames, without_repeats
 from settings import ARGYRODITE_CRYSTALS, PACK_DIR, PACK_SYSTEM, PRODUCTION, RECORD_DIR
 
@@ -133,19 +133,6 @@ def formation_energies(energies: dict[str, float], formulas: dict[str, str],
 
 
 # ---------------------------------------------------------------- assembly
-def assemble_task2() -> tuple[int, int, dict[str, int]]:
-    snaps = PACK_DIR / "task2" / "snapshots_chgnet.extxyz"
-    n_total = len(read(snaps, index=":")) if snaps.exists() else 0
-    done = sorted((PACK_DIR / "task2" / "dft").glob("*.extxyz"))
-    per_regime = {r: 0 for r in TASK2_REGIMES}
-    if done:
-        frames = [read(p) for p in done]
-        for fr in frames:
-            per_regime[str(fr.info.get("regime"))] += 1
-        write(PACK_DIR / TASK2_FILE, frames, format="extxyz")
-    return len(done), n_total, per_regime
-
-
 def assemble_task3() -> bool:
     relaxed = PACK_DIR / "task1" / "Li6PS5Cl.extxyz"
     if not relaxed.exists():
@@ -370,7 +357,7 @@ def main() -> None:
             a = read(f)
             energies[n] = a.get_potential_energy() / len(a)
     form = formation_energies(energies, formulas) if all(n in energies for n in END_MEMBERS) else {}
-    n2, n2t, regimes = assemble_task2()
+    n2, n2t, regimes = assemble_task2(TASK2_FILE)
     t3 = assemble_task3()
     nd = assemble_data()
     import readme_li6ps5cl
