@@ -221,6 +221,9 @@ def describe(rel: str) -> tuple[str, str]:
     if rel == DATA_FILE:
         return "LiPS-format training data: this pack's own PBEsol frames (energy, virial, forces, label, split)", \
             "this generator"
+    if rel.startswith("records/reproduce/"):
+        return (f"reproducibility check of {Path(rel).stem}: fresh setups + production relaxation re-run in scratch, "
+                "energy compared with the shipped one (reproduce.py)", "this generator")
     if parts[0] == "records":
         return "per-result record: settings, code version, setup checksums, wall time", "this generator"
     if rel == "README.md":

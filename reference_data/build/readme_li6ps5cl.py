@@ -50,6 +50,20 @@ def _task2_lines(n2: int, n2t: int, regimes: dict[str, int]) -> str:
             "them in an interleaved order, so a partial set covers every regime.\n")
 
 
+def _reproduce_lines() -> str:
+    recs = [json.loads(p.read_text()) for p in sorted((RECORD_DIR / "reproduce").glob("*.json"))] \
+        if (RECORD_DIR / "reproduce").exists() else []
+    if not recs:
+        return "Not yet measured for this pack.\n"
+    rows = ["| structure | shipped (eV/atom) | re-run (eV/atom) | ΔE (meV/atom) | volume shipped / re-run (Å³) | "
+            "setups identical | wall (s) |", "|---|---|---|---|---|---|---|"]
+    for r in recs:
+        rows.append(f"| {r['name']} | {r['shipped_eV_atom']:.6f} | {r['recomputed_eV_atom']:.6f} | "
+                    f"{r['abs_diff_meV_atom']:.4f} | {r['shipped_volume_A3']:.3f} / {r['recomputed_volume_A3']:.3f} | "
+                    f"{r['setups_match_shipped_record']} | {r['wall_s']:.0f} |")
+    return "\n".join(rows) + "\n"
+
+
 def write(form: dict[str, dict], sanity: dict[str, dict | None], n2: int, n2t: int, regimes: dict[str, int],
           task3_ok: bool, n_data: int) -> None:
     mq = MELT_QUENCH
@@ -109,6 +123,15 @@ production settings.
 anion-ordered, while measured Li6PS5Cl owes its conductivity to S/Cl site disorder; no literature band for
 an ordered cell was found that a gate could use (manifest `system.task3.sigma298_reason`).
 
+## Reproducibility
+
+`LIPS_PACK_SYSTEM=li6ps5cl python reference_data/build/reproduce.py NAME` re-runs the generator on one
+structure from nothing but the repository: fresh `gpaw-setup -f PBEsol Li P S Cl` setups (their sha256 compared
+with the recorded ones), the production relaxation of NAME from its prepared start into a scratch pack, and the
+relaxed energy per atom compared with the shipped one (tolerance 1 meV/atom; `records/reproduce/NAME.json`).
+Measured:
+
+{_reproduce_lines()}
 ## Training data
 
 `data/li6ps5cl_open.extxyz`: {n_data} PBEsol frames of this pack's own DFT (relaxation steps of LiCl and

@@ -1,10 +1,12 @@
 """Reproducibility check: re-run the generator on ONE structure and compare its energy (to 1 meV/atom).
 
     python reference_data/build/reproduce.py Li2S        # pyenv or Debian python; launches GPAW under MPI
+    LIPS_PACK_SYSTEM=li6ps5cl python reference_data/build/reproduce.py LiCl    # the argyrodite pack
 
 What is re-run, from nothing but the repository and the shared starting structures:
 
-1. the PBEsol PAW setups are generated afresh with ``gpaw-setup -f PBEsol Li P S`` in a scratch
+1. the PBEsol PAW setups of the pack's elements (``settings.SETUP_ELEMENTS``: Li P S, and Cl for the
+   argyrodite pack) are generated afresh with ``gpaw-setup -f PBEsol ...`` in a scratch
    directory and their sha256 compared with the ones recorded in ``records/task1/NAME.json``;
 2. the production relaxation of NAME (``relax.run``, same settings and k mesh) is run from the prepared
    starting structure into a scratch pack (``LIPS_PACK_DIR``), with those fresh setups (``LIPS_SETUP_DIR``);
@@ -27,7 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from settings import BUILD_DIR, MPI_RANKS, MPIRUN, PACK_DIR, RECORD_DIR, WORK_DIR, gpaw_env
+from settings import BUILD_DIR, MPI_RANKS, MPIRUN, PACK_DIR, RECORD_DIR, SETUP_ELEMENTS, WORK_DIR, gpaw_env
 
 
 def _sha256(path: Path) -> str:
@@ -52,7 +54,7 @@ def check(name: str = "Li2S", tol_meV_atom: float = 1.0, ranks: int = MPI_RANKS)
     shutil.rmtree(scratch, ignore_errors=True)
     (scratch / "setups").mkdir(parents=True)
     t0 = time.time()
-    subprocess.check_call(["gpaw-setup", "-f", "PBEsol", "Li", "P", "S"], cwd=scratch / "setups",
+    subprocess.check_call(["gpaw-setup", "-f", "PBEsol", *SETUP_ELEMENTS], cwd=scratch / "setups",
                           stdout=subprocess.DEVNULL)
     fresh = {p.name: _sha256(p) for p in sorted((scratch / "setups").glob("*.PBEsol"))}
     env = gpaw_env()
@@ -66,6 +68,7 @@ def check(name: str = "Li2S", tol_meV_atom: float = 1.0, ranks: int = MPI_RANKS)
     out = {
         "name": name, "natoms": natoms,
         "what": "fresh gpaw-setup PBEsol setups + full production relaxation from the prepared start",
+        "setup_elements": list(SETUP_ELEMENTS),
         "shipped_eV_atom": shipped_e, "recomputed_eV_atom": rerun_e,
         "abs_diff_meV_atom": abs(rerun_e - shipped_e) * 1000, "tol_meV_atom": tol_meV_atom,
         "shipped_volume_A3": shipped_rec["volume_A3"], "recomputed_volume_A3": rerun_rec["volume_A3"],
