@@ -40,8 +40,8 @@ Paper check
 -----------
 When the full data set is loaded (through load-atoms, or a file whose name matches the data set's
 ``file_name_pattern``), its totals are compared with Table 1 of the paper (``table1_totals``; LiPS-25:
-12,525 structures, 531,576 atoms) and with ``table1_category_counts`` where given; a mismatch is a :class:`DataDriftWarning` and a
-note in ``LipsDataset.notes`` (copied into the report).
+12,525 structures, 531,576 atoms) and with ``table1_category_counts`` where given; a mismatch is a
+:class:`DataDriftWarning` and a note in ``LipsDataset.notes`` (copied into the report).
 
 Splits
 ------
@@ -585,7 +585,8 @@ def how_to_get(spec: DataSetSpec) -> str:
     where = f"is published at {spec.url}: download" if spec.url else "is not shipped with pytest-lips: get"
     text = (
         f"{spec.name}{published} {where} its extxyz file and pass it with --lips-data "
-        f"PATH/TO/{spec.name.lower()}.extxyz (or the ini key lips_data) to run the test split and Task 2 on the data set"
+        f"PATH/TO/{spec.name.lower()}.extxyz (or the ini key lips_data) to run the test split and Task 2 on the "
+        "data set"
     )
     if spec.load_atoms_id:
         text += (
@@ -614,9 +615,7 @@ def _load_via_load_atoms(cache_dir: Path, allow_download: bool, split_seed: int,
         raise DataUnavailable(f"{name} not found: no --lips-data and load-atoms is not installed; {how}") from None
     version = getattr(load_atoms, "__version__", None) or _distribution_version("load-atoms") or "?"
     try:  # load-atoms names an importer module after the id (LiPS-25 -> lips_25)
-        importer = importlib.import_module(
-            "load_atoms.database.importers." + re.sub(r"[^a-z0-9_]", "_", ident.lower())
-        )
+        importer = importlib.import_module("load_atoms.database.importers." + re.sub(r"[^a-z0-9_]", "_", ident.lower()))
         Importer = importer.Importer
     except (ImportError, AttributeError):
         raise DataUnavailable(
