@@ -1,4 +1,10 @@
-"""The LiPS-25 data set: loading, binary cache, label categories and train/val/test splits.
+"""The data set of the pack's system (LiPS-25 for the LiPS pack): loading, binary cache, label categories
+and train/val/test splits.
+
+What is known about the data set — its name, where it is published, its load-atoms id, the totals of
+its paper's Table 1, its label categories and their rules, its split names — is data of the reference
+pack (the manifest's ``system.dataset``, :class:`DataSetSpec`), not code of this module; a pack that
+declares no data set has no test split (:func:`no_data_set_reason`).
 
 Public API (what the plugin's ``lips_dataset`` fixture calls)::
 
@@ -32,10 +38,10 @@ even when size and mtime are restored, and ``fresh=True`` (``--lips-fresh``) alw
 
 Paper check
 -----------
-When the full LiPS-25 is loaded (through load-atoms, or a file whose name says LiPS-25), its totals
-are compared with Table 1 of the paper (:data:`PAPER_TOTALS`: 12,525 structures, 531,576 atoms)
-and with :data:`PAPER_CATEGORY_COUNTS` where given; a mismatch is a :class:`DataDriftWarning` and a
-note in ``LipsDataset.notes`` (copied into the report).
+When the full data set is loaded (through load-atoms, or a file whose name matches the data set's
+``file_name_pattern``), its totals are compared with Table 1 of the paper (``table1_totals``; LiPS-25:
+12,525 structures, 531,576 atoms) and with ``table1_category_counts`` where given; a mismatch is a
+:class:`DataDriftWarning` and a note in ``LipsDataset.notes`` (copied into the report).
 
 Splits
 ------
@@ -51,6 +57,7 @@ crc32(label))``), so it is identical on every machine, in every xdist worker and
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 import os
 import re
@@ -59,6 +66,7 @@ import warnings
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -76,16 +84,6 @@ SPLIT_NAMES: tuple[str, ...] = ("train", "val", "test")
 SPLIT_FRACTIONS: tuple[float, float, float] = (0.8, 0.1, 0.1)
 #: Seed of the stratified split used when the file carries no split.
 DEFAULT_SPLIT_SEED = 20250101
-#: load-atoms id of the data set.
-LOAD_ATOMS_ID = "LiPS-25"
-#: Totals of LiPS-25 in Table 1 of Fragapane & Deringer, JCTC 2026: structures and atoms.
-PAPER_TOTALS: dict[str, int] = {"structures": 12525, "atoms": 531576}
-#: Structures per category (slugs of :data:`CATEGORIES`) in Table 1; only the categories listed here
-#: are checked.  Left empty: the per-category figures have not been transcribed into this package
-#: (fill it, or monkeypatch it, to check them too).
-PAPER_CATEGORY_COUNTS: dict[str, int] = {}
-#: File names taken to hold the full LiPS-25 (case-insensitive search in the file name).
-_FULL_NAME = re.compile(r"lips[-_ ]?25", re.IGNORECASE)
 
 _SPLIT_ALIASES = {
     "train": 0,
@@ -97,52 +95,152 @@ _SPLIT_ALIASES = {
     "testing": 2,
 }
 
-#: Categories of LiPS-25 structures (slugs used in metric keys) and their display names.
-CATEGORIES: tuple[str, ...] = (
-    "crystalline",
-    "aimd",
-    "random_hard_spheres",
-    "dimers",
-    "iter1",
-    "iter2",
-    "other",
-)
-CATEGORY_TITLES: dict[str, str] = {
-    "crystalline": "crystalline",
-    "aimd": "AIMD",
-    "random_hard_spheres": "random hard spheres",
-    "dimers": "dimers",
-    "iter1": "Iter1",
-    "iter2": "Iter2",
-    "other": "other",
-}
 
-# Ordered rules: the first pattern that matches the (lower-cased) label wins.  Labels of the
-# iterative-training rounds look like "Iter1-3" / "Iter2-5" / "iter_2"; the "Iter" rules come first
-# so that e.g. "Iter2-dimer" is counted with its round.
-_CATEGORY_RULES: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("iter1", re.compile(r"^iter[ _-]?0*1(?!\d)")),
-    ("iter2", re.compile(r"^iter[ _-]?0*2(?!\d)")),
-    ("dimers", re.compile(r"dimer")),
-    ("random_hard_spheres", re.compile(r"(hard[ _-]?sphere|^rhs|random[ _-]?(structure|hs)|^random)")),
-    ("aimd", re.compile(r"(aimd|ab[ _-]?initio[ _-]?md|^md[ _-]|melt|quench|^amorphous|^liquid)")),
-    ("crystalline", re.compile(r"(crystal|cryst|^bulk|^li\d*p\d*s\d+|^li2s|^p2s5|^p4s)")),
-)
+# ------------------------------------------------------------------------------------------------
+# The data set's facts: the pack's ``system.dataset`` section
+# ------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class DataSetSpec:
+    """What pytest-lips knows about the data set of a material system: the ``system.dataset`` section of
+    its reference pack's manifest (docs/PACK_SCHEMA.md). Nothing about a data set is written in code.
 
-
-def label_category(label: str) -> str:
-    """Map a LiPS-25 structure label to its category slug (one of :data:`CATEGORIES`).
-
-    ``"Iter1-3"`` → ``"iter1"``, ``"Iter2-5"`` → ``"iter2"``, labels mentioning ``dimer`` →
-    ``"dimers"``, hard-sphere/random labels → ``"random_hard_spheres"``, AIMD (``aimd``,
-    ``melt``, ``quench``) → ``"aimd"``, crystal labels (``crystal…``, ``bulk…`` or a formula such
-    as ``Li3PS4_beta``) → ``"crystalline"``; anything else → ``"other"``.
+    name: the data set's name (messages, load-atoms lookups unless ``load_atoms_id`` says otherwise).
+    url: where it is published (the message that says how to get it).
+    source: the publication (reported).
+    load_atoms_id: its load-atoms id, or "" when load-atoms does not carry it.
+    file_name_pattern: a regular expression (case-insensitive); a ``--lips-data`` file whose name matches
+        is taken to be the full data set and compared with ``table1_totals`` / ``table1_category_counts``.
+    table1_totals: published totals ``{"structures": S, "atoms": N}`` (empty: not checked).
+    table1_category_counts: published structures per category (only the categories listed are checked).
+    categories: category slugs in display order (metric keys ``test_split.<slug>.*``).
+    category_titles: display name of each slug.
+    category_rules: ordered ``(slug, regex)``; the first regex that matches the lower-cased label wins.
+    default_category: the category of a label no rule matches.
+    splits: the split names of the data set (``train``, ``val``, ``test``).
     """
-    text = str(label).strip().lower()
-    for category, pattern in _CATEGORY_RULES:
-        if pattern.search(text):
-            return category
-    return "other"
+
+    name: str
+    url: str = ""
+    source: str = ""
+    load_atoms_id: str = ""
+    file_name_pattern: str = ""
+    table1_totals: dict[str, int] = field(default_factory=dict)
+    table1_category_counts: dict[str, int] = field(default_factory=dict)
+    categories: tuple[str, ...] = ()
+    category_titles: dict[str, str] = field(default_factory=dict)
+    category_rules: tuple[tuple[str, str], ...] = ()
+    default_category: str = "other"
+    splits: tuple[str, ...] = SPLIT_NAMES
+
+    @classmethod
+    def from_section(cls, section: Any, where: Any = "manifest") -> DataSetSpec:
+        """Parse a ``system.dataset`` mapping; a :class:`LipsDataError` names the key and the fix."""
+        if not isinstance(section, dict) or not section.get("name"):
+            raise LipsDataError(f"{where}: system.dataset needs a name (see docs/PACK_SCHEMA.md)")
+
+        def counts(key: str) -> dict[str, int]:
+            value = section.get(key) or {}
+            try:
+                return {str(k): int(v) for k, v in dict(value).items()}
+            except (TypeError, ValueError):
+                raise LipsDataError(f"{where}: system.dataset.{key} must map names to whole numbers") from None
+
+        categories = tuple(str(c) for c in section.get("categories") or ())
+        default = str(section.get("default_category") or (categories[-1] if categories else "other"))
+        categories = categories or (default,)  # no categories: every structure is in the default one
+        if default not in categories:
+            raise LipsDataError(f"{where}: system.dataset.default_category {default!r} is not in categories")
+        rules: list[tuple[str, str]] = []
+        for k, rule in enumerate(section.get("category_rules") or ()):
+            try:
+                slug, pattern = str(rule["category"]), str(rule["pattern"])
+                re.compile(pattern)
+            except (KeyError, TypeError, re.error) as exc:
+                raise LipsDataError(
+                    f"{where}: system.dataset.category_rules[{k}] needs category and a valid regex pattern ({exc})"
+                ) from None
+            if slug not in categories:
+                raise LipsDataError(f"{where}: system.dataset.category_rules[{k}]: {slug!r} is not in categories")
+            rules.append((slug, pattern))
+        splits = tuple(str(s) for s in section.get("splits") or SPLIT_NAMES)
+        unknown = [s for s in splits if s.lower() not in _SPLIT_ALIASES]
+        if unknown:
+            raise LipsDataError(f"{where}: system.dataset.splits {unknown} are not train, val or test")
+        titles = {str(k): str(v) for k, v in dict(section.get("category_titles") or {}).items()}
+        pattern = str(section.get("file_name_pattern") or "")
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise LipsDataError(f"{where}: system.dataset.file_name_pattern is not a regex ({exc})") from None
+        return cls(
+            name=str(section["name"]),
+            url=str(section.get("url") or ""),
+            source=str(section.get("source") or ""),
+            load_atoms_id=str(section.get("load_atoms_id") or ""),
+            file_name_pattern=pattern,
+            table1_totals=counts("table1_totals"),
+            table1_category_counts=counts("table1_category_counts"),
+            categories=categories,
+            category_titles={c: titles.get(c, c) for c in categories},
+            category_rules=tuple(rules),
+            default_category=default,
+            splits=splits,
+        )
+
+    def title(self, category: str) -> str:
+        """Display name of a category slug."""
+        return self.category_titles.get(category, category)
+
+    def label_category(self, label: str) -> str:
+        """The category slug of a structure label: the first rule whose regex matches the lower-cased label,
+        else :attr:`default_category`."""
+        text = str(label).strip().lower()
+        for category, pattern in _compiled_rules(self.category_rules):
+            if pattern.search(text):
+                return category
+        return self.default_category
+
+    def is_full_data_set_file(self, path: Path | str) -> bool:
+        """Whether a ``--lips-data`` file's name says it holds the full data set (then checked against Table 1)."""
+        return bool(self.file_name_pattern) and re.search(self.file_name_pattern, Path(path).name, re.I) is not None
+
+
+@lru_cache(maxsize=16)
+def _compiled_rules(rules: tuple[tuple[str, str], ...]) -> tuple[tuple[str, re.Pattern[str]], ...]:
+    return tuple((slug, re.compile(pattern)) for slug, pattern in rules)
+
+
+def data_set_of(system: Any) -> DataSetSpec | None:
+    """The data set a :class:`~pytest_lips.system.PackSystem` declares (``system.dataset``), or None."""
+    section = getattr(system, "dataset", None)
+    return DataSetSpec.from_section(section, f"system {getattr(system, 'name', '?')}") if section else None
+
+
+def default_data_set() -> DataSetSpec:
+    """The data set of the shipped default pack (LiPS-25)."""
+    from .system import default_system
+
+    spec = data_set_of(default_system())
+    if spec is None:  # pragma: no cover - the shipped pack declares one
+        raise LipsDataError("the shipped default pack declares no data set (system.dataset); reinstall pytest-lips")
+    return spec
+
+
+def no_data_set_reason(pack_name: str) -> str:
+    """Why data-set items are SKIPPED on a pack that declares no data set."""
+    return (
+        f"pack {pack_name} declares no data set (system.dataset in its manifest): the test split and the "
+        "data-set part of Task 2 need one (docs/PACK_SCHEMA.md)"
+    )
+
+
+def label_category(label: str, spec: DataSetSpec | None = None) -> str:
+    """Map a structure label to its category slug by the data set's ``category_rules`` (default: the shipped
+    pack's LiPS-25: ``"Iter1-3"`` → ``"iter1"``, labels mentioning ``dimer`` → ``"dimers"``, hard-sphere/random
+    labels → ``"random_hard_spheres"``, AIMD (``aimd``, ``melt``, ``quench``) → ``"aimd"``, crystal labels
+    (``crystal…``, ``bulk…`` or a formula such as ``Li3PS4_beta``) → ``"crystalline"``; anything else →
+    ``"other"``)."""
+    return (spec or default_data_set()).label_category(label)
 
 
 class DataUnavailable(LipsError):
@@ -202,6 +300,8 @@ class LipsDataset:
     loaded_from_cache: bool = False
     #: Remarks about the data for the report (e.g. a mismatch with the paper's Table 1).
     notes: list[str] = field(default_factory=list)
+    #: The data set's facts (categories, Table 1) from the pack; None: the shipped pack's (LiPS-25).
+    spec: DataSetSpec | None = None
     _categories: np.ndarray | None = field(default=None, repr=False)
 
     # -- sizes ----------------------------------------------------------------------------------
@@ -239,11 +339,18 @@ class LipsDataset:
 
     # -- labels and categories --------------------------------------------------------------------
     @property
+    def data_set(self) -> DataSetSpec:
+        """The data set's facts (:attr:`spec`, or the shipped pack's when none was given)."""
+        return self.spec if self.spec is not None else default_data_set()
+
+    @property
     def categories(self) -> np.ndarray:
-        """(S,) category slug of every structure (see :func:`label_category`)."""
+        """(S,) category slug of every structure (see :meth:`DataSetSpec.label_category`)."""
         if self._categories is None:
+            spec = self.data_set
             unique, inverse = np.unique(self.labels, return_inverse=True)
-            mapped = np.array([label_category(u) for u in unique], dtype=f"<U{_max_len(CATEGORIES)}")
+            width = _max_len([*spec.categories, spec.default_category])
+            mapped = np.array([spec.label_category(u) for u in unique], dtype=f"<U{width}")
             self._categories = mapped[inverse] if len(unique) else np.array([], dtype="<U1")
         return self._categories
 
@@ -255,7 +362,7 @@ class LipsDataset:
 
     def category_counts(self, indices: Sequence[int] | np.ndarray | None = None) -> dict[str, int]:
         cats = self.categories if indices is None else self.categories[np.asarray(indices, dtype=int)]
-        return {c: int(np.sum(cats == c)) for c in CATEGORIES if np.any(cats == c)}
+        return {c: int(np.sum(cats == c)) for c in self.data_set.categories if np.any(cats == c)}
 
     # -- per structure access ---------------------------------------------------------------------
     def atom_slice(self, i: int) -> slice:
@@ -397,27 +504,37 @@ def load_lips_dataset(
     allow_download: bool = True,
     split_seed: int = DEFAULT_SPLIT_SEED,
     fresh: bool = False,
+    spec: DataSetSpec | None = None,
+    system: Any = None,
 ) -> LipsDataset:
-    """Load LiPS-25 from ``path`` or load-atoms, through the binary cache in ``cache_dir``.
+    """Load the data set ``spec`` (default: the shipped pack's, LiPS-25) from ``path`` or load-atoms, through
+    the binary cache in ``cache_dir``.
 
     ``fresh=True`` (``--lips-fresh``) re-hashes the file instead of trusting the checksum memo.
 
     Raises :class:`DataUnavailable` when no source is available and :class:`LipsDataError` for a
-    broken file (truncated, missing energies/forces, inconsistent split keys).
+    broken file (truncated, missing energies/forces, inconsistent split keys). With ``system`` (a
+    :class:`~pytest_lips.system.PackSystem`) the data set is the one it declares, and a system that declares
+    none raises :class:`DataUnavailable` with :func:`no_data_set_reason`.
     """
+    if spec is None and system is not None:
+        spec = data_set_of(system)
+        if spec is None:
+            raise DataUnavailable(no_data_set_reason(getattr(system, "pack", "") or getattr(system, "name", "?")))
+    spec = spec if spec is not None else default_data_set()
     cache_dir = Path(cache_dir)
     if path is not None:
         path = Path(path)
         if not path.is_file():
             raise LipsDataError(
-                f"--lips-data: {path} does not exist or is not a file; give the path of the LiPS-25 "
-                f"extxyz file (e.g. lips-25.extxyz from load-atoms) or leave the option out"
+                f"--lips-data: {path} does not exist or is not a file; give the path of the {spec.name} "
+                f"extxyz file (e.g. {spec.name.lower()}.extxyz from load-atoms) or leave the option out"
             )
-        dataset = _load_file(path, cache_dir, split_seed, fresh=fresh)
-        if _FULL_NAME.search(path.name):
+        dataset = _load_file(path, cache_dir, split_seed, fresh=fresh, spec=spec)
+        if spec.is_full_data_set_file(path):
             _check_against_paper(dataset)
         return dataset
-    dataset = _load_via_load_atoms(cache_dir, allow_download, split_seed)
+    dataset = _load_via_load_atoms(cache_dir, allow_download, split_seed, spec)
     _check_against_paper(dataset)
     return dataset
 
@@ -425,13 +542,15 @@ def load_lips_dataset(
 def paper_differences(
     dataset: LipsDataset, totals: dict[str, int] | None = None, category_counts: dict[str, int] | None = None
 ) -> list[str]:
-    """How ``dataset`` differs from the paper's Table 1 (empty list: it matches).
+    """How ``dataset`` differs from its publication's Table 1 (empty list: it matches).
 
-    Compares the number of structures and atoms with ``totals`` (default :data:`PAPER_TOTALS`) and the
-    structures per category with ``category_counts`` (default :data:`PAPER_CATEGORY_COUNTS`).
+    Compares the number of structures and atoms with ``totals`` (default: the data set's
+    ``table1_totals``) and the structures per category with ``category_counts`` (default: its
+    ``table1_category_counts``).
     """
-    totals = PAPER_TOTALS if totals is None else totals
-    category_counts = PAPER_CATEGORY_COUNTS if category_counts is None else category_counts
+    spec = dataset.data_set
+    totals = spec.table1_totals if totals is None else totals
+    category_counts = spec.table1_category_counts if category_counts is None else category_counts
     found = {"structures": len(dataset), "atoms": dataset.total_atoms}
     out = [
         f"{what}: {found[what]:,} loaded, {expected:,} in the paper's Table 1"
@@ -440,7 +559,7 @@ def paper_differences(
     ]
     counts = dataset.category_counts()
     out += [
-        f"{CATEGORY_TITLES.get(cat, cat)} structures: {counts.get(cat, 0):,} loaded, {expected:,} in Table 1"
+        f"{spec.title(cat)} structures: {counts.get(cat, 0):,} loaded, {expected:,} in Table 1"
         for cat, expected in category_counts.items()
         if counts.get(cat, 0) != expected
     ]
@@ -452,7 +571,7 @@ def _check_against_paper(dataset: LipsDataset) -> None:
     if not differences:
         return
     note = (
-        f"{dataset.source} is taken to be the full LiPS-25 but differs from the paper ("
+        f"{dataset.source} is taken to be the full {dataset.data_set.name} but differs from the paper ("
         + "; ".join(differences)
         + "): metrics are not comparable with published numbers"
     )
@@ -460,15 +579,21 @@ def _check_against_paper(dataset: LipsDataset) -> None:
     warnings.warn(f"pytest-lips: {note}", DataDriftWarning, stacklevel=3)
 
 
-#: Where LiPS-25 lives and how to pass it (the paper's data availability statement).
-LIPS25_URL = "https://github.com/nfragapane/lips-25"
-
-_HOW_TO_GET = (
-    "LiPS-25 (Fragapane & Deringer, JCTC 2026) is published at "
-    f"{LIPS25_URL}: download its extxyz file and pass it with --lips-data PATH/TO/lips-25.extxyz "
-    "(or the ini key lips_data) to run the test split and Task 2 on the data set; "
-    "a load-atoms version that lists 'LiPS-25' also downloads it into the cache dir when network access is allowed"
-)
+def how_to_get(spec: DataSetSpec) -> str:
+    """Where the data set lives and how to pass it (from the pack's ``system.dataset``: source, url)."""
+    published = f" ({spec.source})" if spec.source else ""
+    where = f"is published at {spec.url}: download" if spec.url else "is not shipped with pytest-lips: get"
+    text = (
+        f"{spec.name}{published} {where} its extxyz file and pass it with --lips-data "
+        f"PATH/TO/{spec.name.lower()}.extxyz (or the ini key lips_data) to run the test split and Task 2 on the "
+        "data set"
+    )
+    if spec.load_atoms_id:
+        text += (
+            f"; a load-atoms version that lists '{spec.load_atoms_id}' also downloads it into the cache dir when "
+            "network access is allowed"
+        )
+    return text
 
 
 def _distribution_version(name: str) -> str | None:
@@ -480,71 +605,77 @@ def _distribution_version(name: str) -> str | None:
         return None
 
 
-def _load_via_load_atoms(cache_dir: Path, allow_download: bool, split_seed: int) -> LipsDataset:
+def _load_via_load_atoms(cache_dir: Path, allow_download: bool, split_seed: int, spec: DataSetSpec) -> LipsDataset:
+    ident, name, how = spec.load_atoms_id, spec.name, how_to_get(spec)
+    if not ident:
+        raise DataUnavailable(f"{name} not found: no --lips-data, and load-atoms does not carry it; {how}")
     try:
         import load_atoms
     except ImportError:
+        raise DataUnavailable(f"{name} not found: no --lips-data and load-atoms is not installed; {how}") from None
+    version = getattr(load_atoms, "__version__", None) or _distribution_version("load-atoms") or "?"
+    try:  # load-atoms names an importer module after the id (LiPS-25 -> lips_25)
+        importer = importlib.import_module("load_atoms.database.importers." + re.sub(r"[^a-z0-9_]", "_", ident.lower()))
+        Importer = importer.Importer
+    except (ImportError, AttributeError):
         raise DataUnavailable(
-            f"LiPS-25 not found: no --lips-data and load-atoms is not installed; {_HOW_TO_GET}"
-        ) from None
-    try:
-        from load_atoms.database.importers.lips_25 import Importer
-    except ImportError:
-        version = getattr(load_atoms, "__version__", None) or _distribution_version("load-atoms") or "?"
-        raise DataUnavailable(
-            f"LiPS-25 not found: no --lips-data, and load-atoms {version} has no 'LiPS-25' entry; {_HOW_TO_GET}"
+            f"{name} not found: no --lips-data, and load-atoms {version} has no '{ident}' entry; {how}"
         ) from None
     try:
         expected = str(Importer.file_to_download().expected_hash)
     except Exception:  # pragma: no cover - load-atoms internals changed
         expected = "unknown"
-    key = f"load-atoms-{LOAD_ATOMS_ID}-{expected}"
+    key = f"load-atoms-{ident}-{expected}"
     cache_path = _cache_path(cache_dir, key)
-    source = f"load-atoms:{LOAD_ATOMS_ID}"
+    source = f"load-atoms:{ident}"
     cached = _read_cache(cache_path, key, source)
     if cached is not None:
-        return _finish(cached, cache_path, key, source, split_seed, from_cache=True)
+        return _finish(cached, cache_path, key, source, split_seed, from_cache=True, spec=spec)
 
     root = cache_dir / "load-atoms"
-    have_local = (
-        any(root.glob(f"{LOAD_ATOMS_ID}.*")) and (root / "database-entries" / f"{LOAD_ATOMS_ID}.yaml").is_file()
-    )
+    have_local = any(root.glob(f"{ident}.*")) and (root / "database-entries" / f"{ident}.yaml").is_file()
     if not allow_download and not have_local:
         raise DataUnavailable(
-            f"LiPS-25 not found: no --lips-data, downloads are disabled and {root} holds no copy; {_HOW_TO_GET}"
+            f"{name} not found: no --lips-data, downloads are disabled and {root} holds no copy; {how}"
         )
     try:
-        dataset = load_atoms.load_dataset(LOAD_ATOMS_ID, root=root)
+        dataset = load_atoms.load_dataset(ident, root=root)
         structures = list(dataset)
     except Exception as exc:  # network errors come in many types (requests, urllib3, OSError, ...)
-        if type(exc).__name__ == "UnknownDatasetException":  # its catalogue does not list LiPS-25 (0.3.10)
-            version = getattr(load_atoms, "__version__", None) or _distribution_version("load-atoms") or "?"
+        if type(exc).__name__ == "UnknownDatasetException":  # its catalogue does not list the id (0.3.10)
             raise DataUnavailable(
-                f"LiPS-25 not found: no --lips-data, and load-atoms {version} has no 'LiPS-25' entry; {_HOW_TO_GET}"
+                f"{name} not found: no --lips-data, and load-atoms {version} has no '{ident}' entry; {how}"
             ) from None
         raise DataUnavailable(
-            f"LiPS-25 not found: no --lips-data, and load-atoms could not get it ({type(exc).__name__}: {exc}); "
-            f"{_HOW_TO_GET}"
+            f"{name} not found: no --lips-data, and load-atoms could not get it ({type(exc).__name__}: {exc}); {how}"
         ) from None
     arrays = _arrays_from_structures(structures, source)
     _write_cache(cache_path, arrays, key, source)
-    return _finish(arrays, cache_path, key, source, split_seed, from_cache=False)
+    return _finish(arrays, cache_path, key, source, split_seed, from_cache=False, spec=spec)
 
 
-def _load_file(path: Path, cache_dir: Path, split_seed: int, fresh: bool = False) -> LipsDataset:
+def _load_file(
+    path: Path, cache_dir: Path, split_seed: int, fresh: bool = False, spec: DataSetSpec | None = None
+) -> LipsDataset:
     sha = file_sha256_memo(path, cache_dir, fresh=fresh)
     cache_path = _cache_path(cache_dir, sha)
     source = str(path)
     cached = _read_cache(cache_path, sha, source)
     if cached is not None:
-        return _finish(cached, cache_path, sha, source, split_seed, from_cache=True)
+        return _finish(cached, cache_path, sha, source, split_seed, from_cache=True, spec=spec)
     arrays = parse_extxyz(path)
     _write_cache(cache_path, arrays, sha, source)
-    return _finish(arrays, cache_path, sha, source, split_seed, from_cache=False)
+    return _finish(arrays, cache_path, sha, source, split_seed, from_cache=False, spec=spec)
 
 
 def _finish(
-    arrays: dict[str, np.ndarray], cache_path: Path | None, sha: str, source: str, split_seed: int, from_cache: bool
+    arrays: dict[str, np.ndarray],
+    cache_path: Path | None,
+    sha: str,
+    source: str,
+    split_seed: int,
+    from_cache: bool,
+    spec: DataSetSpec | None = None,
 ) -> LipsDataset:
     split = _split_from_file(arrays["file_split"], source)
     if split is None:
@@ -568,6 +699,7 @@ def _finish(
         sha256=sha,
         cache_path=cache_path,
         loaded_from_cache=from_cache,
+        spec=spec,
     )
 
 
@@ -575,7 +707,7 @@ def _finish(
 # Parsing
 # ------------------------------------------------------------------------------------------------
 _FIX_FILE = (
-    "re-download the file (load-atoms: delete ~/.load-atoms/LiPS-25.* and load it again) or "
+    "re-download the file (load-atoms: delete its copy under the cache dir's load-atoms/ and load it again) or "
     "regenerate it; every frame needs info 'energy' (eV), 'label' and per-atom 'forces' (eV/Å)"
 )
 
@@ -841,20 +973,21 @@ def file_sha256_memo(path: Path, cache_dir: Path, fresh: bool = False) -> str:
 
 __all__ = [
     "CACHE_VERSION",
-    "CATEGORIES",
-    "CATEGORY_TITLES",
     "DEFAULT_SPLIT_SEED",
-    "PAPER_CATEGORY_COUNTS",
-    "PAPER_TOTALS",
     "SPLIT_KEY",
     "SPLIT_NAMES",
     "CacheRebuiltWarning",
     "DataDriftWarning",
+    "DataSetSpec",
     "DataUnavailable",
     "LipsDataset",
+    "data_set_of",
+    "default_data_set",
     "file_sha256",
+    "how_to_get",
     "label_category",
     "load_lips_dataset",
+    "no_data_set_reason",
     "paper_differences",
     "parse_extxyz",
     "stratified_split",

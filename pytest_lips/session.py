@@ -639,6 +639,7 @@ class LipsSession:
                 cache_dir=self.settings.cache_dir / "data",
                 allow_download=not self.settings.offline,
                 fresh=self.settings.fresh,
+                system=self.system,
             )
         except DataUnavailable as exc:
             pytest.skip(str(exc))

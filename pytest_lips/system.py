@@ -18,7 +18,7 @@ Everything the tasks need to know about the chemistry is data of the pack, not c
       task4: {composition: Li7P3S11, density_g_cm3: 1.88}
       thresholds:                       # the pack's defaults, between thresholds.yaml and the user's layers
         task1.ef_rmse_relaxed: {value: 10.0, unit: meV/atom, direction: max, source: "..."}
-      dataset: {...}                    # facts of a data set that belongs to the system (informative)
+      dataset: {name: ..., categories: [...], ...}   # the system's data set (test split); absent: none
 
 A manifest of ``schema_version: 1`` has no ``system`` section: its chemistry is that of the shipped
 default pack (the LiPS pack), and :attr:`PackSystem.note` says so.  See docs/PACK_SCHEMA.md.
@@ -26,6 +26,7 @@ default pack (the LiPS pack), and :attr:`PackSystem.note` says so.  See docs/PAC
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -79,6 +80,8 @@ class PackSystem:
     dataset: dict[str, Any] = field(default_factory=dict)
     #: Non-empty when the chemistry was inferred (a schema-1 pack).
     note: str = ""
+    #: The ``name`` of the pack whose manifest declares this system ("" when parsed from a bare section).
+    pack: str = ""
 
     def end_member_counts(self) -> dict[str, dict[str, int]]:
         """Atoms per element of one formula unit of each end member."""
@@ -221,8 +224,8 @@ def parse_system(raw: dict[str, Any], where: Any) -> PackSystem:
             f"{base.name} pack (elements {', '.join(base.elements)}; end members {', '.join(base.end_members)}); "
             "re-generate the pack with a system section to state it"
         )
-        return PackSystem(**{**base.__dict__, "note": note})
-    return parse_system_section(raw["system"], where)
+        return PackSystem(**{**base.__dict__, "note": note, "pack": str(raw.get("name") or "")})
+    return dataclasses.replace(parse_system_section(raw["system"], where), pack=str(raw.get("name") or ""))
 
 
 def system_of_manifest(raw: dict[str, Any], where: Any = "manifest") -> PackSystem:
@@ -253,7 +256,7 @@ def default_system() -> PackSystem:
     raw = _read_yaml(path)
     if "system" not in raw:
         raise LipsDataError(f"{path}: the shipped default pack has no system section; reinstall pytest-lips")
-    return parse_system_section(raw["system"], path)
+    return dataclasses.replace(parse_system_section(raw["system"], path), pack=str(raw.get("name") or ""))
 
 
 @lru_cache(maxsize=32)

@@ -2,8 +2,9 @@
 
 * Task 1 – parity of formation energies, model vs DFT, extrapolation set marked, plus residuals;
 * Task 2 – force RMSE along the melt–quench trajectory, regimes shaded, temperature on a 2nd axis;
-* Task 3 – Arrhenius plot: D(T) per temperature (and repeats), the fit, its extrapolation to 298 K and
-  the accepted σ298 band converted to D;
+* Task 3 – Arrhenius plot: D(T) at every temperature (and repeats), unresolved temperatures (the fitted
+  line's hop MSD below ``gate_min_msd_A2``) marked, the fit through all of them with its 95 % band, its
+  extrapolation to 298 K, D(298 K) with its interval and the accepted σ298 band converted to D;
 * Task 4 – T × p grid coloured by survival, with completed/repeats and close-contact percentages.
 
 Uses matplotlib's object API with the Agg canvas (no pyplot, no global backend change). A plot whose
@@ -307,7 +308,8 @@ class _Arrhenius:
     T_K: np.ndarray  # nominal
     D: np.ndarray
     err: np.ndarray | None  # half-width of the 95 % interval of the mean
-    fitted: np.ndarray  # bool per temperature: used in the Arrhenius fit
+    fitted: np.ndarray  # bool per temperature: used in the Arrhenius fit (every temperature under issue 26's rule)
+    unresolved: np.ndarray  # bool per temperature: the fitted line's hop MSD there is below gate_min_msd_A2
     repeats: list[np.ndarray]
     ea: float | None
     d0: float | None
@@ -315,11 +317,21 @@ class _Arrhenius:
     d298_interval: tuple[float, float] | None
     band: tuple[np.ndarray, np.ndarray, np.ndarray] | None  # (x, low, high) of the fit's 95 % band
     band_note: str
-    excluded_note: str
+    unresolved_note: str  # legend text of the unresolved temperatures ("" when none)
+    unfitted_note: str  # legend text of temperatures left out of the fit (older reports; "" when none)
+    undecidable: str  # why σ298 may not decide ("" when it may)
+    ion: str  # the mobile ion's element ("" when the report does not say)
     n_resolved: int
 
 
+def _labels(T: np.ndarray, mask: np.ndarray) -> str:
+    return ", ".join(f"{t:g} K" for t in T[mask])
+
+
 def _arrhenius_data(metric: Mapping[str, Any]) -> _Arrhenius:
+    """The drawable content of ``task3.sigma298``'s details (REPORT_SCHEMA.md, "Task 3"). A temperature is
+    unresolved as the task judged it: ``per_temperature[T].resolved`` (the fitted line's hop MSD
+    ``msd_hops_fitted_A2`` ≥ ``protocol.gate_min_msd_A2``), else membership of ``resolved_temperatures_K``."""
     d = metric.get("details") or {}
     _need(d, "temperatures_K", "D_cm2_s")
     T = np.array([_f(x) for x in d["temperatures_K"]])
@@ -361,23 +373,34 @@ def _arrhenius_data(metric: Mapping[str, Any]) -> _Arrhenius:
             band = (xs, lo, hi)
         except _Skip as skip:
             band_note = str(skip)
-    resolved_T = {round(float(t), 6) for t in d.get("resolved_temperatures_K") or T[fitted]}
-    unresolved = [f"{t:g} K" for t, f in zip(T, fitted) if not f and round(float(t), 6) not in resolved_T]
-    unfitted = [f"{t:g} K" for t, f in zip(T, fitted) if not f and round(float(t), 6) in resolved_T]
-    min_msd = (d.get("protocol") or {}).get("gate_min_msd_A2")
-    notes = []
-    if unresolved:
-        why = f"Li MSD < {min_msd:g} Å²" if min_msd is not None else "Li MSD too small"
-        notes.append(f"not resolved ({why}), excluded from the fit: {', '.join(unresolved)}")
-    if unfitted:
-        notes.append(f"not fitted: {', '.join(unfitted)}")
-    excluded_note = "; ".join(notes)
+    per_T = d.get("per_temperature") or {}
+    resolved_list = d.get("resolved_temperatures_K")
+    resolved_T = {round(float(t), 6) for t in resolved_list or []}
+    unresolved = np.zeros(len(T), dtype=bool)
+    for k, t in enumerate(T):
+        entry = per_T.get(_temperature_label(t)) or {}
+        if "resolved" in entry:
+            unresolved[k] = not bool(entry["resolved"])
+        elif resolved_list is not None:
+            unresolved[k] = round(float(t), 6) not in resolved_T
+    gate = (d.get("protocol") or {}).get("gate_min_msd_A2")
+    ion = str(d.get("mobile_ion") or "")
+    unresolved_note = ""
+    if unresolved.any():
+        what = f"{ion} MSD from hops" if ion else "MSD from hops"
+        rule = f" < {float(gate):g} Å²" if gate is not None else " too small"
+        unresolved_note = f"hops not resolved ({what} on the fitted line{rule}): {_labels(T, unresolved)}"
+    unfitted = ~fitted & np.isfinite(D)
+    unfitted_note = f"not in the fit: {_labels(T, unfitted)}" if unfitted.any() else ""
+    n_resolved = int(np.sum(~unresolved & fitted))
+    undecidable = str(d.get("undecidable") or "")
     return _Arrhenius(
         x=x,
         T_K=T,
         D=D,
         err=err,
         fitted=fitted,
+        unresolved=unresolved,
         repeats=repeats,
         ea=_f(ea) if good_fit else None,
         d0=_f(d0) if good_fit else None,
@@ -385,8 +408,11 @@ def _arrhenius_data(metric: Mapping[str, Any]) -> _Arrhenius:
         d298_interval=d298_interval,
         band=band,
         band_note=band_note,
-        excluded_note=excluded_note,
-        n_resolved=len(resolved_T),
+        unresolved_note=unresolved_note,
+        unfitted_note=unfitted_note,
+        undecidable=undecidable,
+        ion=ion,
+        n_resolved=n_resolved,
     )
 
 
@@ -394,8 +420,12 @@ def _draw_arrhenius(
     ax, data: _Arrhenius, colour: str, *, name: str = "", x_offset: float = 0.0, detailed: bool = True
 ) -> list[float]:
     """Draw one model's Arrhenius data on ``ax``; return every y value drawn (for the axis limits).
-    Fitted temperatures are filled markers with their 95 % error bars, excluded ones open grey
-    markers crossed out; the fit line (solid over the data, dashed down to 298 K) and its 95 % band."""
+
+    Every temperature is drawn with its 95 % error bar: resolved ones filled, unresolved ones (the fitted
+    line's hop MSD below ``gate_min_msd_A2``: in the fit, but their MSD is mostly vibration) open, with a
+    legend entry naming them; temperatures left out of the fit (older reports) grey and crossed out.
+    The fit line (solid over the data, dashed down to 298 K), its 95 % band (shaded) and D(298 K) with its
+    interval. A mean D ≤ 0 cannot sit on the log axis: :func:`_draw_floor` marks it at the axis floor."""
     prefix = f"{name}: " if name else ""
     ys: list[float] = []
     ok = np.isfinite(data.D) & np.isfinite(data.x)
@@ -408,7 +438,12 @@ def _draw_arrhenius(
                 ax.scatter(np.full(len(r), xi), r, s=12, color="0.6", zorder=2, label="repeats" if first else None)
                 ys += list(r)
                 first = False
-    for sel, fitted in ((pos & data.fitted, True), (pos & ~data.fitted, False)):
+    kinds = (
+        ("resolved", pos & data.fitted & ~data.unresolved),
+        ("unresolved", pos & data.fitted & data.unresolved),
+        ("unfitted", pos & ~data.fitted),
+    )
+    for kind, sel in kinds:
         if not sel.any():
             continue
         yerr = None
@@ -419,45 +454,34 @@ def _draw_arrhenius(
             ys += list(data.D[sel] + e)
             ys += [v for v in data.D[sel] - e if v > 0]
         ys += list(data.D[sel])
-        if fitted:
-            label = f"{prefix}D(T) fitted" if name else "D(T), mean of repeats (95 % CI), fitted"
-            ax.errorbar(
-                data.x[sel] + x_offset,
-                data.D[sel],
-                yerr=yerr,
-                fmt="o",
-                color=colour,
-                ms=6,
-                capsize=3,
-                zorder=4,
-                label=label,
-            )
+        style: dict[str, Any]
+        if kind == "resolved":
+            label = f"{prefix}D(T), hops resolved" if name else "D(T), mean of repeats (95 % CI)"
+            style = dict(fmt="o", color=colour, ms=6)
+        elif kind == "unresolved":
+            label = f"{prefix}{data.unresolved_note}"
+            style = dict(fmt="o", color=colour, mfc="white", mec=colour, mew=1.8, ms=8, elinewidth=1.0, ls="none")
         else:
-            grey = "0.45" if detailed else colour  # several models: each keeps its colour
-            ax.errorbar(
-                data.x[sel] + x_offset,
-                data.D[sel],
-                yerr=yerr,
-                fmt="o",
-                mfc="white",
-                mec=grey,
-                ecolor="0.6" if detailed else colour,
-                ms=7,
-                capsize=3,
-                zorder=4,
-                label=f"{prefix}{data.excluded_note}" if data.excluded_note else None,
-            )
-            ax.scatter(data.x[sel] + x_offset, data.D[sel], marker="x", s=30, color=grey, zorder=5)
+            grey = "0.45" if detailed else colour
+            label = f"{prefix}{data.unfitted_note}"
+            style = dict(fmt="o", mfc="white", mec=grey, ecolor="0.6" if detailed else colour, ms=7)
+        container = ax.errorbar(
+            data.x[sel] + x_offset, data.D[sel], yerr=yerr, capsize=3, zorder=4, label=label, **style
+        )
+        container.lines[0].set_gid(f"lips-{kind}")  # the markers (tests and tools find them by gid)
+        if kind == "unfitted":
+            ax.scatter(data.x[sel] + x_offset, data.D[sel], marker="x", s=30, color="0.45", zorder=5)
     if data.ea is not None and data.d0 is not None and data.fitted.any():
         x_fit = data.x[data.fitted]
         x298 = 1000.0 / T_ROOM_K
         xs = np.linspace(x_fit.min(), x_fit.max(), 50)
-        line = dict(color=colour, lw=1.5)
         ax.plot(
             xs,
             data.d0 * np.exp(-data.ea * xs / (KB_EV * 1000.0)),
-            **line,
+            color=colour,
+            lw=1.5,
             label=f"{prefix}Arrhenius fit, E$_a$ = {data.ea:.3g} eV",
+            gid="lips-fit",
         )
         xe = np.linspace(x_fit.max(), x298, 50)
         ax.plot(
@@ -467,10 +491,13 @@ def _draw_arrhenius(
             lw=1.2,
             ls="--",
             label="extrapolation to 298 K" if detailed else None,
+            gid="lips-extrapolation",
         )
     if data.band is not None:
         bx, lo, hi = data.band
-        ax.fill_between(bx, lo, hi, color=colour, alpha=0.15, lw=0, label=f"{prefix}95 % band of the fit")
+        ax.fill_between(
+            bx, lo, hi, color=colour, alpha=0.15, lw=0, label=f"{prefix}95 % band of the fit", gid="lips-fit-band"
+        )
         ys += [float(lo.min()), float(hi.max())]
     if data.d298 is not None:
         yerr298 = None
@@ -479,7 +506,7 @@ def _draw_arrhenius(
             yerr298 = [[max(data.d298 - max(lo298, 0.0), 0.0) * (1 - 1e-9)], [max(hi298 - data.d298, 0.0)]]
             ys += [hi298] + ([lo298] if lo298 > 0 else [])
         ys.append(data.d298)
-        ax.errorbar(
+        container = ax.errorbar(
             [1000.0 / T_ROOM_K + x_offset],
             [data.d298],
             yerr=yerr298,
@@ -492,7 +519,29 @@ def _draw_arrhenius(
             zorder=6,
             label=None if not detailed else "D(298 K) with 95 % interval",
         )
+        container.lines[0].set_gid("lips-d298")
     return ys
+
+
+def _draw_floor(ax, data: _Arrhenius, colour: str, *, name: str = "", x_offset: float = 0.0) -> None:
+    """Temperatures whose mean D is ≤ 0 (no place on a log axis): a downward triangle at the axis floor."""
+    sel = np.isfinite(data.D) & np.isfinite(data.x) & (data.D <= 0)
+    if not sel.any():
+        return
+    lo, hi = ax.get_ylim()
+    prefix = f"{name}: " if name else ""
+    ax.scatter(
+        data.x[sel] + x_offset,
+        np.full(int(sel.sum()), lo * (hi / lo) ** 0.02),
+        marker="v",
+        s=40,
+        facecolor="white",
+        edgecolor=colour,
+        zorder=5,
+        label=f"{prefix}mean D ≤ 0 (at the axis floor): {_labels(data.T_K, sel)}",
+        gid="lips-nonpositive",
+    )
+    ax.set_ylim(lo, hi)
 
 
 def _accepted_band(ax, details: Mapping[str, Any], thresholds) -> list[float]:
@@ -512,8 +561,9 @@ def _accepted_band(ax, details: Mapping[str, Any], thresholds) -> list[float]:
     return [lo, hi]
 
 
-def _finish_arrhenius(ax, xs: list[float], ys: list[float]) -> None:
-    """Log y axis that contains every drawn value; x from the data to 298 K; T on the top axis."""
+def _finish_arrhenius(ax, xs: list[float], ys: list[float], ion: str = "") -> None:
+    """Log y axis that contains every drawn value (each error bar end); x from the data to 298 K; T on the
+    top axis; the y label names the pack's mobile ion when the report gives it."""
     ax.set_yscale("log")
     positive = [y for y in ys if y is not None and math.isfinite(y) and y > 0]
     if positive:
@@ -522,23 +572,36 @@ def _finish_arrhenius(ax, xs: list[float], ys: list[float]) -> None:
     x298 = 1000.0 / T_ROOM_K
     ax.set_xlim(min(min(xs), x298) - 0.12, max(max(xs), x298) + 0.2)
     ax.set_xlabel("1000 / T (1/K)")
-    ax.set_ylabel("Li diffusion coefficient D (cm²/s)")
+    ax.set_ylabel(
+        f"{ion} diffusion coefficient D (cm²/s)" if ion else "diffusion coefficient D of the mobile ion (cm²/s)"
+    )
     top = ax.secondary_xaxis("top", functions=(_inv1000, _inv1000))
     top.set_xlabel("T (K)")
     ax.grid(True, which="major", alpha=0.3)
 
 
+def _undecided_text(data: _Arrhenius) -> str:
+    if data.d298 is None:
+        why = f"{data.n_resolved} temperature(s) resolved, 2 needed" if data.n_resolved < 2 else "the fit gave none"
+        return f"no extrapolation to 298 K: {why}"
+    if data.n_resolved < 2 or data.undecidable:
+        return f"σ$_{{298}}$ cannot decide: hops resolved at {data.n_resolved} temperature(s), 2 needed"
+    return ""
+
+
 def plot_task3_arrhenius(metrics: Mapping[str, Mapping[str, Any]], *, model: str = "", thresholds=None):
-    """log D vs 1000/T: fitted temperatures with 95 % error bars, unresolved ones open and crossed out
-    (left out of the fit), the Arrhenius fit with its 95 % band down to 298 K, D(298 K) with its
-    interval, and the accepted σ298 band at 298 K; the y axis holds every error bar."""
+    """log D vs 1000/T: every temperature with its 95 % error bar (those whose fitted-line hop MSD is below
+    ``gate_min_msd_A2`` open and named in the legend as unresolved), the Arrhenius fit through all of them
+    with its 95 % band (shaded) down to 298 K, D(298 K) with its interval, and the accepted σ298 band at
+    298 K; the axes hold every error bar."""
     metric = metrics.get("task3.sigma298") or {}
     d = metric.get("details") or {}
     data = _arrhenius_data(metric)
     fig, ax = _new_figure(8, 5.6)
     ys = _draw_arrhenius(ax, data, "#1f77b4")
     ys += _accepted_band(ax, d, thresholds)
-    _finish_arrhenius(ax, list(data.x[np.isfinite(data.x)]), ys)
+    _finish_arrhenius(ax, list(data.x[np.isfinite(data.x)]), ys, data.ion)
+    _draw_floor(ax, data, "#1f77b4")
     top = ax.child_axes[-1] if ax.child_axes else None
     if top is not None:
         ticks = sorted({*[float(v) for v in data.T_K[np.isfinite(data.T_K)]], T_ROOM_K})
@@ -551,10 +614,10 @@ def plot_task3_arrhenius(metrics: Mapping[str, Mapping[str, Any]], *, model: str
         if interval and None not in interval:
             text += f" [{interval[0]:.3g}, {interval[1]:.3g}] (95 %)"
         ax.plot([], [], " ", label=text)
-    if data.d298 is None:
-        why = f"{data.n_resolved} temperature(s) resolved, 2 needed" if data.n_resolved < 2 else "the fit gave none"
-        ax.plot([], [], " ", label=f"no extrapolation to 298 K: {why}")
-    elif data.band_note:
+    undecided = _undecided_text(data)
+    if undecided:
+        ax.plot([], [], " ", label=undecided)
+    if data.d298 is not None and data.band_note:
         ax.plot([], [], " ", label=f"(no band: {data.band_note})")
     ax.legend(fontsize=7.5, loc="lower left")
     ax.set_title(f"Task 3 — Arrhenius — {model}", fontsize=11)
@@ -767,14 +830,15 @@ def plot_compare_metrics(report: Mapping[str, Any], *, keys: list[str] | None = 
 
 
 def plot_compare_arrhenius(report: Mapping[str, Any], *, thresholds=None):
-    """Arrhenius data, fits and 95 % bands of every model on one axis, with the accepted σ298 band."""
+    """Arrhenius data, fits and 95 % bands of every model on one axis, with the accepted σ298 band; each
+    model's unresolved temperatures open markers named in the legend."""
     thresholds = thresholds if thresholds is not None else report.get("thresholds") or {}
     fig, ax = _new_figure(9, 6)
     ys: list[float] = []
     xs: list[float] = []
     band_drawn = False
     any_d298 = False
-    drawn = 0
+    drawn: list[tuple[_Arrhenius, str, str, float]] = []
     models = sorted(report.get("results") or {})
     for i, model in enumerate(models):
         metric = _metric(report, model, "task3.sigma298")
@@ -787,23 +851,25 @@ def plot_compare_arrhenius(report: Mapping[str, Any], *, thresholds=None):
         offset = 0.012 * (i - (len(models) - 1) / 2)  # σ298 stars side by side
         ys += _draw_arrhenius(ax, data, model_colour(i), name=model, x_offset=offset, detailed=False)
         any_d298 = any_d298 or data.d298 is not None
-        if data.d298 is None:
-            ax.plot(
-                [], [], " ", label=f"{model}: no extrapolation to 298 K ({data.n_resolved} temperature(s) resolved)"
-            )
+        undecided = _undecided_text(data)
+        if undecided:
+            ax.plot([], [], " ", label=f"{model}: {undecided}")
         xs += list(data.x[np.isfinite(data.x)])
         if not band_drawn:
             band = _accepted_band(ax, metric.get("details") or {}, thresholds)
             ys += band
             band_drawn = bool(band)
-        drawn += 1
+        drawn.append((data, model_colour(i), model, offset))
     if not drawn:
         raise _Skip("no model has Task 3 Arrhenius data")
-    _finish_arrhenius(ax, xs, ys)
+    ions = {data.ion for data, *_ in drawn if data.ion}
+    _finish_arrhenius(ax, xs, ys, ions.pop() if len(ions) == 1 else "")
+    for data, colour, model, offset in drawn:
+        _draw_floor(ax, data, colour, name=model, x_offset=offset)
     if any_d298:
         ax.plot([], [], "*", color="0.3", ms=10, label="D(298 K) with 95 % interval (per model colour)")
-    ax.legend(fontsize=7, loc="lower left", ncol=1 if drawn < 3 else 2)
-    ax.set_title("Task 3 — Arrhenius, all models (open crossed markers: excluded from the fit)", fontsize=10)
+    ax.legend(fontsize=7, loc="lower left", ncol=1 if len(drawn) < 3 else 2)
+    ax.set_title("Task 3 — Arrhenius, all models (open markers: hops not resolved on the fitted line)", fontsize=10)
     return fig
 
 

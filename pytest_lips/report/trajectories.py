@@ -1,12 +1,13 @@
 """Task 3 trajectories for re-analysis by others: extended XYZ files that ASE and kinisi read.
 
 ``--lips-save-trajectories DIR`` writes one file per MD run, ``DIR/<model>/<run_id>.extxyz``. Each
-frame holds the Li atoms of the production run, UNWRAPPED (continuous across the periodic boundary)
-and in the framework's centre-of-mass frame (the framework (P, S) drift is already subtracted, as in
+frame holds the atoms of the pack's mobile ion (``system.mobile_ion``; Li for the LiPS pack) of the
+production run, UNWRAPPED (continuous across the periodic boundary) and in the framework's
+centre-of-mass frame (the framework (P, S for the LiPS pack) drift is already subtracted, as in
 the plugin's own MSD), with the simulation cell (``Lattice``, Å, ``pbc="T T T"``) and per-frame
 ``time_ps`` (from the start of the production) and ``temperature_K`` (kinetic temperature of the
 whole cell) in the comment line. Read with ``ase.io.read(path, ":")``; kinisi:
-``DiffusionAnalyzer.from_ase(frames, specie="Li", time_step=..., step_skip=...)`` (its unwrapping
+``DiffusionAnalyzer.from_ase(frames, specie=<the mobile ion>, time_step=..., step_skip=...)`` (its unwrapping
 leaves already-unwrapped positions unchanged).
 """
 
@@ -21,7 +22,7 @@ import numpy as np
 from ase import Atoms
 from ase.io import write
 
-__all__ = ["li_frames_from_arrays", "save_run_trajectory", "write_extxyz_trajectory"]
+__all__ = ["ion_frames_from_arrays", "save_run_trajectory", "write_extxyz_trajectory"]
 
 
 def write_extxyz_trajectory(
@@ -58,13 +59,14 @@ def write_extxyz_trajectory(
     return path
 
 
-def li_frames_from_arrays(positions_li_com_A: np.ndarray) -> np.ndarray:
-    """Li positions in the framework centre-of-mass frame from Task 3's stored ``(F, n_li + 1, 3)`` array.
+def ion_frames_from_arrays(positions_ion_com_A: np.ndarray) -> np.ndarray:
+    """Mobile-ion positions in the framework centre-of-mass frame from Task 3's stored ``(F, n_ion + 1, 3)``
+    array (``n_li`` in the stored arrays: the pack's mobile ion, Li for the LiPS pack).
 
     The last row of each frame is the framework centre of mass; its displacement from frame 0 is
-    subtracted from every Li (Å, shape ``(F, n_li, 3)``).
+    subtracted from every ion (Å, shape ``(F, n_ion, 3)``).
     """
-    arr = np.asarray(positions_li_com_A, dtype=float)
+    arr = np.asarray(positions_ion_com_A, dtype=float)
     return arr[:, :-1, :] - (arr[:, -1:, :] - arr[:1, -1:, :])
 
 
@@ -74,18 +76,21 @@ def save_run_trajectory(
     run_id: str,
     arrays: Mapping[str, np.ndarray],
     info: Mapping[str, Any] | None = None,
+    *,
+    mobile_ion: str,
 ) -> Path:
-    """Write one Task 3 run from its stored arrays (``positions_A`` Li + framework COM, ``cells_A``,
-    ``temperatures_K``, ``frame_interval_ps``, ``n_li``) to ``directory/<model>/<run_id>.extxyz``."""
-    li = li_frames_from_arrays(arrays["positions_A"])
+    """Write one Task 3 run from its stored arrays (``positions_A`` mobile ions + framework COM, ``cells_A``,
+    ``temperatures_K``, ``frame_interval_ps``, ``n_li``) to ``directory/<model>/<run_id>.extxyz``; the atoms are
+    of element ``mobile_ion`` (the pack's ``system.mobile_ion``)."""
+    ions = ion_frames_from_arrays(arrays["positions_A"])
     safe = re.sub(r"[^A-Za-z0-9_.+-]+", "_", model or "model")
     cells = np.asarray(arrays["cells_A"], dtype=float)
-    if cells.ndim == 3 and cells.shape[0] != li.shape[0]:
+    if cells.ndim == 3 and cells.shape[0] != ions.shape[0]:
         cells = cells[-1]
     return write_extxyz_trajectory(
         Path(directory) / safe / f"{run_id}.extxyz",
-        f"Li{li.shape[1]}",
-        li,
+        f"{mobile_ion}{ions.shape[1]}",
+        ions,
         cells,
         arrays.get("temperatures_K"),
         float(np.asarray(arrays["frame_interval_ps"])),

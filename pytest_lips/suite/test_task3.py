@@ -216,6 +216,7 @@ def test_task3_sigma298(pytestconfig, lips_model, lips_reference, lips_store, li
                     lips_model.name,
                     run_id,
                     lips_store.load_arrays(result["frames_npz"]),
+                    mobile_ion=session.system.mobile_ion,
                 )
     if not gated:
         metrics[0].gated = False

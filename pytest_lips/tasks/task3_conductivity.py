@@ -602,6 +602,7 @@ def analyse(
     n_li = int(ok[0]["n_li"]) if ok else 1
     volume_A3 = float(np.mean([r["volume_A3"] for r in ok])) if ok else 1.0
     charge = int(ok[0].get("mobile_ion_charge", 1)) if ok else 1  # the pack's mobile ion (Li+: 1)
+    ion = str(ok[0].get("mobile_ion") or "mobile-ion") if ok else "mobile-ion"  # its element, for the messages
     # every temperature enters the fit: none is kept or dropped on its own outcome (selection bias)
     estimate = (
         calibrated_conductivity_at_298([run_diffusion(r) for r in ok], n_li, volume_A3, charge=charge) if ok else None
@@ -646,7 +647,7 @@ def analyse(
                     + (
                         ""
                         if per_T_details[label]["resolved"]
-                        else f"; hops not resolved (Li MSD from hops on the fitted line "
+                        else f"; hops not resolved ({ion} MSD from hops on the fitted line "
                         f"{per_T_details[label]['msd_hops_fitted_A2'] or math.nan:.3g} Å^2 < "
                         f"{protocol.gate_min_msd_A2:g} Å^2 at the end of the fit window)"
                     )
@@ -691,6 +692,7 @@ def analyse(
         "fit_temperatures_K": [],
         "failed_runs": [r["record"]["run_id"] for r in failed],
         "protocol": protocol.to_dict(),
+        "mobile_ion": ion if ok else None,  # the diffusing element (plots label their axes with it)
     }
     if not failed:
         details["decide_on"] = "interval"
@@ -707,8 +709,8 @@ def analyse(
         undecidable = estimate.undecidable_reason
         if math.isfinite(estimate.sigma298_mS_cm) and len(resolved) < 2:
             undecidable = (
-                f"Li hops resolved at {len(resolved)} temperature(s): the fitted line gives less than "
-                f"{protocol.gate_min_msd_A2:g} Å^2 of Li MSD from hops at the end of the fit window at "
+                f"{ion} hops resolved at {len(resolved)} temperature(s): the fitted line gives less than "
+                f"{protocol.gate_min_msd_A2:g} Å^2 of {ion} MSD from hops at the end of the fit window at "
                 f"{', '.join(_temperature_label(t) for t in sorted(by_T) if t not in resolved)} K, so the MSD "
                 "there is mostly vibration and caging and cannot decide (longer production, or "
                 "task3.max_production_ps, would resolve it)"

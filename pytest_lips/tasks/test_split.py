@@ -37,7 +37,7 @@ from ..analysis.errors import (
     summarise_by_group,
 )
 from ..analysis.offsets import ElementOffsets, check_offset_mode, fit_element_offsets
-from ..data import CATEGORIES, CATEGORY_TITLES, LipsDataset
+from ..data import DataSetSpec, LipsDataset, default_data_set
 from ..errors import LipsUsageError
 from ..evaluation import Predictions, evaluate, model_name
 from ..profiles import protocol_from_section
@@ -123,6 +123,8 @@ class TestSplitResult:
     energy_offset: str = "none"
     wall_s: float = 0.0
     protocol: dict[str, Any] = field(default_factory=dict)
+    #: The data set's facts (category order and titles); None: the shipped pack's.
+    data_set: DataSetSpec | None = None
 
 
 def fit_offsets_on_train(model: Any, dataset: LipsDataset, protocol: TestSplitProtocol) -> ElementOffsets:
@@ -174,12 +176,14 @@ def run(
         energy_offset=mode,
         wall_s=time.perf_counter() - start,
         protocol=protocol.to_dict(),
+        data_set=dataset.data_set,
     )
 
 
 def analyse(result: TestSplitResult, model: str = "") -> list[Metric]:
     """Metrics of one evaluation (units meV/atom, eV/Å, GPa)."""
     n = len(result.indices)
+    spec = result.data_set if result.data_set is not None else default_data_set()
     subsample = (
         f"seeded subsample of {n} of the {result.n_split} {result.protocol.get('split', 'test')} structures "
         f"(max_structures={result.protocol.get('max_structures')}, seed={result.protocol.get('subsample_seed')})"
@@ -205,7 +209,7 @@ def analyse(result: TestSplitResult, model: str = "") -> list[Metric]:
             "force_rmse_eV_A": f_by_cat[c].rmse,
             "force_mae_eV_A": f_by_cat[c].mae,
         }
-        for c in CATEGORIES
+        for c in spec.categories
         if c in e_by_cat
     }
     common = {
@@ -269,10 +273,10 @@ def analyse(result: TestSplitResult, model: str = "") -> list[Metric]:
                 note="no reference stresses (virials) in the evaluated structures",
             )
         )
-    for c in CATEGORIES:
+    for c in spec.categories:
         if c not in e_by_cat:
             continue
-        cat_note = f"{CATEGORY_TITLES[c]} structures only; reported, not gated ({note})"
+        cat_note = f"{spec.title(c)} structures only; reported, not gated ({note})"
         for suffix, summary, unit in (("energy_rmse", e_by_cat[c], "meV/atom"), ("force_rmse", f_by_cat[c], "eV/Å")):
             metrics.append(
                 Metric(

@@ -398,13 +398,37 @@ def system_section() -> dict:
         "task4": {"composition": "Li7P3S11", "density_g_cm3": 1.88,
                   "note": "random hard-sphere cells of the Li7P3S11 composition at the density of the pack's "
                           "crystalline Li7P3S11 cell (1.88 g/cm³)"},
-        "dataset": {
-            "name": "LiPS-25",
-            "source": "Fragapane & Deringer, J. Chem. Theory Comput. 2026, 22, 3646 (load-atoms id LiPS-25)",
-            "table1_totals": {"structures": 12525, "atoms": 531576},
-            "categories": ["crystalline", "aimd", "random_hard_spheres", "dimers", "iter1", "iter2", "other"],
-        },
+        "dataset": DATASET,
     }
+
+
+#: LiPS-25, the data set of this system (pytest_lips.data.DataSetSpec reads it; docs/PACK_SCHEMA.md).
+#: The category rules are ordered: the first regex matching the lower-cased label wins (the "Iter"
+#: rounds first, so that e.g. "Iter2-dimer" counts with its round); no match: default_category.
+DATASET = {
+    "name": "LiPS-25",
+    "source": "Fragapane & Deringer, J. Chem. Theory Comput. 2026, 22, 3646 (load-atoms id LiPS-25)",
+    "url": "https://github.com/nfragapane/lips-25",
+    "load_atoms_id": "LiPS-25",
+    "file_name_pattern": "lips[-_ ]?25",
+    "table1_totals": {"structures": 12525, "atoms": 531576},
+    # Table 1's structures per category; left empty: not transcribed yet (only the listed ones are checked)
+    "table1_category_counts": {},
+    "categories": ["crystalline", "aimd", "random_hard_spheres", "dimers", "iter1", "iter2", "other"],
+    "category_titles": {"crystalline": "crystalline", "aimd": "AIMD", "random_hard_spheres": "random hard spheres",
+                        "dimers": "dimers", "iter1": "Iter1", "iter2": "Iter2", "other": "other"},
+    "category_rules": [
+        {"category": "iter1", "pattern": r"^iter[ _-]?0*1(?!\d)"},
+        {"category": "iter2", "pattern": r"^iter[ _-]?0*2(?!\d)"},
+        {"category": "dimers", "pattern": r"dimer"},
+        {"category": "random_hard_spheres",
+         "pattern": r"(hard[ _-]?sphere|^rhs|random[ _-]?(structure|hs)|^random)"},
+        {"category": "aimd", "pattern": r"(aimd|ab[ _-]?initio[ _-]?md|^md[ _-]|melt|quench|^amorphous|^liquid)"},
+        {"category": "crystalline", "pattern": r"(crystal|cryst|^bulk|^li\d*p\d*s\d+|^li2s|^p2s5|^p4s)"},
+    ],
+    "default_category": "other",
+    "splits": ["train", "val", "test"],
+}
 
 
 def write_manifest(task1: list[dict], n_task2: int, n_task2_total: int, task2_regimes: dict[str, int],

@@ -5,7 +5,7 @@ import pytest
 from ase.io import read
 
 from pytest_lips.analysis.diffusion import estimate_diffusion
-from pytest_lips.report.trajectories import li_frames_from_arrays, save_run_trajectory
+from pytest_lips.report.trajectories import ion_frames_from_arrays, save_run_trajectory
 
 
 def _arrays(seed=0, n_frames=601, n_li=28, dt_ps=0.05, D_A2_ps=0.05, box=15.0):
@@ -26,11 +26,11 @@ def _arrays(seed=0, n_frames=601, n_li=28, dt_ps=0.05, D_A2_ps=0.05, box=15.0):
 
 def test_saved_trajectory_reads_back_with_ase(tmp_path):
     arrays = _arrays(n_frames=21)
-    path = save_run_trajectory(tmp_path, "my model", "T600K-r1", arrays)
+    path = save_run_trajectory(tmp_path, "my model", "T600K-r1", arrays, mobile_ion="Li")
     assert path == tmp_path / "my_model" / "T600K-r1.extxyz"
     frames = read(path, ":")
     assert len(frames) == 21 and frames[0].get_chemical_symbols() == ["Li"] * 28
-    np.testing.assert_allclose(frames[7].positions, li_frames_from_arrays(arrays["positions_A"])[7], atol=1e-6)
+    np.testing.assert_allclose(frames[7].positions, ion_frames_from_arrays(arrays["positions_A"])[7], atol=1e-6)
     np.testing.assert_allclose(frames[7].cell.array, arrays["cells_A"][7], atol=1e-8)
     assert frames[7].info["time_ps"] == pytest.approx(0.35)
     assert frames[7].info["temperature_K"] == pytest.approx(arrays["temperatures_K"][7])
@@ -58,7 +58,7 @@ def test_kinisi_on_a_saved_trajectory_agrees_with_the_plugin(tmp_path):
         fit_end_fraction=0.5,
         fit_min_lag_ps=1.0,
     )
-    frames = read(save_run_trajectory(tmp_path, "m", "T600K-r1", arrays), ":")
+    frames = read(save_run_trajectory(tmp_path, "m", "T600K-r1", arrays, mobile_ion="Li"), ":")
     # 60 lags (every 2nd frame) up to the end of our fit window: kinisi's GLS degrades on dense lag grids
     i_end = round(ours.window_ps[1] / dt_ps)
     dt_unit = sc.scalar(dt_ps, unit="ps")

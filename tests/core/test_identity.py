@@ -171,22 +171,27 @@ def test_rank_deficient_offsets_warn() -> None:
     assert [fitted.values_eV[z] for z in (3, 15, 16)] == pytest.approx([1.0, 2.0, 3.0])
 
 
-def test_small_file_named_lips25_warns_about_table1(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_small_file_named_lips25_warns_about_table1(tmp_path: Path) -> None:
     path = tmp_path / "LiPS-25.extxyz"
     write_dataset(path, lj(), n_per_label=2)
     with pytest.warns(DataDriftWarning, match="12,525 in the paper"):
         dataset = load_lips_dataset(path, tmp_path / "cache", allow_download=False)
     assert dataset.notes and "not comparable" in dataset.describe()["notes"][0]
-    from pytest_lips import data
+    import dataclasses
 
-    monkeypatch.setattr(data, "PAPER_TOTALS", {"structures": len(dataset), "atoms": dataset.total_atoms})
+    from pytest_lips.data import default_data_set
+
+    # Table 1 is the pack's (system.dataset): a data set whose Table 1 matches the file draws no warning
+    spec = dataclasses.replace(
+        default_data_set(), table1_totals={"structures": len(dataset), "atoms": dataset.total_atoms}
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("error", DataDriftWarning)
-        assert not load_lips_dataset(path, tmp_path / "cache", allow_download=False).notes
+        assert not load_lips_dataset(path, tmp_path / "cache", allow_download=False, spec=spec).notes
     counts = dataset.category_counts()
-    monkeypatch.setattr(data, "PAPER_CATEGORY_COUNTS", {"dimers": counts["dimers"] + 1})
+    spec = dataclasses.replace(spec, table1_category_counts={"dimers": counts["dimers"] + 1})
     with pytest.warns(DataDriftWarning, match="dimers structures"):
-        load_lips_dataset(path, tmp_path / "cache", allow_download=False)
+        load_lips_dataset(path, tmp_path / "cache", allow_download=False, spec=spec)
     other = tmp_path / "mine.extxyz"
     write_dataset(other, lj(), n_per_label=2)
     with warnings.catch_warnings():  # a file not named LiPS-25 is not compared with the paper

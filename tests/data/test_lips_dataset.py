@@ -221,3 +221,64 @@ def test_load_atoms_path_converts_and_caches(files, tmp_path, monkeypatch):
     assert again.loaded_from_cache
     np.testing.assert_array_equal(again.energies, ds.energies)
     assert sorted(set(ds.labels)) == sorted(LABELS)
+
+
+# -- the data set's facts come from the pack (system.dataset) ------------------------------------------------
+def test_data_set_spec_rules_titles_and_default_category():
+    from pytest_lips.data import DataSetSpec
+
+    spec = DataSetSpec.from_section(
+        {
+            "name": "Toy-3",
+            "categories": ["melts", "crystals", "rest"],
+            "category_titles": {"melts": "MD melts"},
+            "category_rules": [{"category": "melts", "pattern": "melt"}, {"category": "crystals", "pattern": "^x"}],
+        },
+        "toy/manifest.yaml",
+    )
+    assert spec.default_category == "rest"  # the last category unless stated
+    assert [spec.label_category(s) for s in ("Melt-1", "X_12", "melt_x", "other")] == [
+        "melts",
+        "crystals",
+        "melts",
+        "rest",
+    ]
+    assert spec.title("melts") == "MD melts" and spec.title("crystals") == "crystals"
+    assert not spec.is_full_data_set_file("toy-3.extxyz")  # no file_name_pattern: never compared with Table 1
+    assert spec.splits == ("train", "val", "test")
+
+
+@pytest.mark.parametrize(
+    ("changes", "match"),
+    [
+        ({"name": ""}, "system.dataset needs a name"),
+        (
+            {"category_rules": [{"category": "nope", "pattern": "x"}]},
+            r"category_rules\[0\]: 'nope' is not in categories",
+        ),
+        (
+            {"category_rules": [{"category": "a", "pattern": "("}]},
+            r"category_rules\[0\] needs category and a valid regex",
+        ),
+        ({"default_category": "zzz"}, "default_category 'zzz' is not in categories"),
+        ({"splits": ["train", "holdout"]}, r"splits \['holdout'\] are not train, val or test"),
+        ({"table1_totals": {"structures": "many"}}, "table1_totals must map names to whole numbers"),
+    ],
+)
+def test_bad_data_set_section_is_one_line_naming_the_key(changes, match):
+    from pytest_lips.data import DataSetSpec
+
+    section = {"name": "Toy", "categories": ["a", "b"], **changes}
+    with pytest.raises(LipsDataError, match=match) as info:
+        DataSetSpec.from_section(section, "toy/manifest.yaml")
+    assert str(info.value).startswith("toy/manifest.yaml: ") and "\n" not in str(info.value)
+
+
+def test_a_system_without_a_data_set_is_data_unavailable_naming_the_pack(tmp_path):
+    from pytest_lips.data import DataUnavailable
+    from pytest_lips.system import read_pack_system, resolve_pack
+
+    system = read_pack_system(resolve_pack("li6ps5cl-open-pbesol"))
+    assert system.pack == "li6ps5cl-open-pbesol" and not system.dataset
+    with pytest.raises(DataUnavailable, match="pack li6ps5cl-open-pbesol declares no data set"):
+        load_lips_dataset(None, tmp_path, allow_download=False, system=system)

@@ -353,3 +353,19 @@ def test_lt_vs_ht_difference_and_missing_slots_sentence():
     missing = [c.name for c in settings.CRYSTALS if c.source is None]
     assert all(name in text for name in missing) and "LT-Li7PS6" not in text
     assert "x = 2/3" in text  # Li4P2S7
+
+
+def test_shipped_manifest_system_section_is_the_generators():
+    """Regenerating the LiPS pack keeps its system section (the data set's facts included): the shipped
+    manifest holds exactly what manifest.system_section() writes, and the plugin reads its data set from it."""
+    import yaml
+
+    from pytest_lips.data import default_data_set
+
+    shipped = yaml.safe_load((BUILD.parent / "pack" / "manifest.yaml").read_text(encoding="utf-8"))
+    assert shipped["system"] == manifest.system_section()
+    spec = default_data_set()
+    assert spec.name == manifest.DATASET["name"] and list(spec.categories) == manifest.DATASET["categories"]
+    assert [list(r) for r in spec.category_rules] == [
+        [r["category"], r["pattern"]] for r in manifest.DATASET["category_rules"]
+    ]

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 from ase import Atoms
 from ase.build import bulk
 from ase.calculators.emt import EMT
@@ -216,3 +218,94 @@ def test_model_without_cl_on_the_argyrodite_pack_is_one_usage_line(pytester: pyt
         [f"ERROR: --lips-model {model}: the model has never seen Cl (elements it knows: Li, P, S)*Li, P, S, Cl"]
     )
     assert len([line for line in result.stderr.lines if "Error" in line or "ERROR" in line]) == 1  # no traceback
+
+
+# -- the data set is the pack's (system.dataset) --------------------------------------------------------------
+def test_pack_without_a_data_set_has_one_skipped_test_split_item_saying_why(pytester: pytest.Pytester) -> None:
+    """The argyrodite pack declares no data set: the test split is one SKIPPED item per model with the reason
+    (not the LiPS-25 items, not "no tests ran"), even with a --lips-data file given."""
+    pytester.makepyfile(toy_model=MODEL_MODULE)
+    data = pytester.path / "lips-25.extxyz"
+    atoms = bulk("Cu", "fcc", a=3.61, cubic=True)
+    atoms.calc = SinglePointCalculator(atoms, energy=-1.0, forces=np.zeros((4, 3)))
+    atoms.info.update(label="crystalline_Cu", split="test")
+    write(data, atoms, format="extxyz")
+    result = pytester.runpytest_subprocess(
+        "--lips-model=toy_model:make",
+        "--lips-reference=li6ps5cl-open-pbesol",
+        "--lips-profile=smoke",
+        "--lips-tasks=test_split",
+        f"--lips-data={data}",
+        f"--lips-cache-dir={pytester.path / 'cache'}",
+        "-rs",
+        "-v",
+        "-p",
+        "no:cacheprovider",
+    )
+    assert result.ret == pytest.ExitCode.OK
+    assert result.parseoutcomes() == {"skipped": 1}
+    result.stdout.fnmatch_lines(
+        [
+            "*lips/li6ps5cl/test_test_split.py::test_test_split_energy_rmse?toy_model.make? SKIPPED*",
+            "SKIPPED*pack li6ps5cl-open-pbesol declares no data set (system.dataset in its manifest)*",
+        ]
+    )
+    assert "test_test_split_category" not in result.stdout.str()
+
+
+def test_test_split_categories_and_table1_come_from_the_packs_data_set(
+    pytester: pytest.Pytester, tmp_path: Path
+) -> None:
+    """A pack whose system.dataset declares its own categories, rules and Table 1: the test split's items and
+    metrics follow them (nothing of LiPS-25 appears), and a full-data-set file is checked against its Table 1."""
+    pack = tmp_path / "toy-pack"
+    write_toy_pack(pack)
+    manifest = yaml.safe_load((pack / "manifest.yaml").read_text())
+    manifest["system"]["dataset"] = {
+        "name": "CuAu-7",
+        "file_name_pattern": "cuau[-_]?7",
+        "table1_totals": {"structures": 999, "atoms": 4},
+        "categories": ["elemental", "ordered", "misc"],
+        "category_titles": {"elemental": "elemental fcc", "ordered": "ordered alloys"},
+        "category_rules": [{"category": "elemental", "pattern": "^fcc"}, {"category": "ordered", "pattern": "^l1"}],
+        "default_category": "misc",
+    }
+    write_manifest(pack, manifest)
+    frames = []
+    for name, label in (("Cu", "fcc_Cu"), ("Au", "fcc_Au"), ("Cu3Au", "L12_Cu3Au"), ("CuAu", "L10_CuAu")):
+        atoms = TOY_CRYSTALS[name][0]()
+        atoms.calc = EMT()
+        atoms.calc = SinglePointCalculator(atoms, energy=atoms.get_potential_energy(), forces=atoms.get_forces())
+        atoms.info.update(label=label, split="test")
+        frames.append(atoms)
+    data = tmp_path / "cuau-7.extxyz"
+    write(data, frames, format="extxyz")
+    pytester.makepyfile(toy_model=MODEL_MODULE)
+    report = tmp_path / "report.json"
+    result = pytester.runpytest_subprocess(
+        "--lips-model=toy_model:make",
+        f"--lips-reference={pack}",
+        "--lips-profile=smoke",
+        "--lips-tasks=test_split",
+        f"--lips-data={data}",
+        f"--lips-report={report}",
+        f"--lips-cache-dir={tmp_path / 'cache'}",
+        "-v",
+        "-p",
+        "no:cacheprovider",
+        "-W",
+        "ignore::pytest_lips.data.DataDriftWarning",
+    )
+    out = result.stdout.str()
+    ids = sorted(set(re.findall(r"test_test_split_category\[toy_model\.make-(\w+)-energy_rmse\]", out)))
+    assert ids == ["elemental", "misc", "ordered"]
+    assert "crystalline" not in out and "iter1" not in out
+    metrics = {
+        m["key"]: m for t in json.loads(report.read_text())["results"]["toy_model.make"].values() for m in t["metrics"]
+    }
+    assert metrics["test_split.elemental.energy_rmse"]["n"] == 2
+    assert metrics["test_split.ordered.energy_rmse"]["n"] == 2
+    assert metrics["test_split.elemental.energy_rmse"]["note"].startswith("elemental fcc structures only")
+    assert "test_split.misc.energy_rmse" not in metrics  # no structure fell through the rules
+    notes = json.dumps(json.loads(report.read_text())["provenance"].get("data", {}))
+    assert "taken to be the full CuAu-7" in notes and "999 in the paper's Table 1" in notes

@@ -214,8 +214,10 @@ def task3_metric_from_runs(
     with_activation_energy: bool = False,
 ):
     """``task3.sigma298`` as the plugin makes it: synthetic runs (Arrhenius D with noise) through
-    :func:`pytest_lips.tasks.task3_conductivity.analyse`; the temperatures in ``unresolved_K`` get a Li
-    MSD below the gate and are left out of the fit."""
+    :func:`pytest_lips.tasks.task3_conductivity.analyse`. Every temperature enters the fit (issue 26); the
+    runs at the temperatures in ``unresolved_K`` end their MSD fit window at 0.01 ps, so that the fitted
+    line's hop MSD there (6 D̂ t_end ≤ 0.2 Å²) is below ``gate_min_msd_A2`` (4 Å²): unresolved. The others'
+    window ends at 250 ps (≥ 100 Å² on the line: resolved)."""
     from pytest_lips.analysis import BOLTZMANN_eV_K
     from pytest_lips.tasks import task3_conductivity as task3
 
@@ -230,11 +232,13 @@ def task3_metric_from_runs(
                 "record": record.to_dict(),
                 "temperature_K": run.temperature_K,
                 "n_li": 224,
+                "mobile_ion": "Li",
                 "volume_A3": 14000.0,
                 "D_cm2_s": D,
                 "D_stderr_cm2_s": noise * abs(D),
                 "temperature_K_measured": run.temperature_K * (1 + 0.01 * rng.standard_normal()),
                 "msd_end_of_fit_A2": 0.5 if run.temperature_K in unresolved_K else 20.0,
+                "fit_window_ps": [0.001, 0.01] if run.temperature_K in unresolved_K else [1.0, 250.0],
             }
         )
     sigma, activation_energy = task3.analyse(results, protocol, model=model)[:2]

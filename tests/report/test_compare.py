@@ -40,16 +40,11 @@ def _two_models(pack_b: str = "c" * 64):
 
 
 # -- Arrhenius band ---------------------------------------------------------------------------------------
-@pytest.mark.xfail(
-    strict=True,
-    reason="written against the Task 3 rule that left unresolved temperatures out of the fit; issue 26 fits "
-    "every temperature (resolution now judged on the fitted line), so 'excluded' legends and NaN σ298 no longer "
-    "occur on these synthetic runs: the plot and these expectations are to be redrawn for the new rule",
-)
 def test_arrhenius_band_is_the_reported_interval_at_298_K_and_tends_to_the_Ea_interval():
     sigma, ea = task3_metric_from_runs("m", with_activation_energy=True)
     d = sigma["details"]
-    assert d["fit_temperatures_K"] == [500.0, 600.0, 700.0, 800.0]  # 400 K unresolved
+    assert d["fit_temperatures_K"] == [400.0, 500.0, 600.0, 700.0, 800.0]  # every temperature is fitted
+    assert d["resolved_temperatures_K"] == [500.0, 600.0, 700.0, 800.0]  # 400 K unresolved on the fitted line
     x298 = 1000.0 / T_ROOM_K
     lo, hi = arrhenius_band(d, np.array([x298]))
     assert lo[0] == pytest.approx(d["D298_interval_cm2_s"][0], rel=1e-8)
@@ -85,45 +80,82 @@ def _errorbar_ends(ax):
     return ends
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="written against the Task 3 rule that left unresolved temperatures out of the fit; issue 26 fits "
-    "every temperature (resolution now judged on the fitted line), so 'excluded' legends and NaN σ298 no longer "
-    "occur on these synthetic runs: the plot and these expectations are to be redrawn for the new rule",
-)
-def test_arrhenius_plot_fit_band_interval_and_excluded_temperatures(thresholds):
+def _legend(ax):
+    return [t.get_text() for t in ax.get_legend().get_texts()]
+
+
+def _container(ax, gid):
+    return [c for c in ax.containers if c.lines[0].get_gid() == gid]
+
+
+def _points(container):
+    return np.asarray(container.lines[0].get_xydata())
+
+
+def test_arrhenius_plot_fit_band_interval_and_unresolved_temperatures(thresholds):
     sigma = task3_metric_from_runs("m", unresolved_K=(400.0, 500.0))
+    d = sigma["details"]
+    assert not d["per_temperature"]["400"]["resolved"] and d["per_temperature"]["600"]["resolved"]
     fig = plot_task3_arrhenius({"task3.sigma298": sigma}, model="m", thresholds=thresholds.as_dict())
     ax = fig.axes[0]
-    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    labels = _legend(ax)
     assert any(text.startswith("Arrhenius fit") for text in labels)
     assert "95 % band of the fit" in labels
-    assert any("excluded from the fit: 400 K, 500 K" in text for text in labels)
+    assert "hops not resolved (Li MSD from hops on the fitted line < 4 Å²): 400 K, 500 K" in labels
+    assert not any("excluded" in text or "not in the fit" in text for text in labels)
     assert any(text.startswith("σ$_{298}$ = ") and "(95 %)" in text for text in labels)
     assert any("accepted band" in text for text in labels)
+    assert not any("cannot decide" in text for text in labels)  # 3 temperatures resolved
+    assert ax.get_ylabel() == "Li diffusion coefficient D (cm²/s)"
+    # every temperature is drawn: resolved filled, unresolved open, at their measured 1000/T
+    [resolved], [unresolved] = _container(ax, "lips-resolved"), _container(ax, "lips-unresolved")
+    x_measured = 1000.0 / np.array(d["fit_temperatures_measured_K"])
+    assert np.allclose(np.sort(_points(resolved)[:, 0]), np.sort(x_measured[2:]))
+    assert np.allclose(np.sort(_points(unresolved)[:, 0]), np.sort(x_measured[:2]))
+    assert np.allclose(np.sort(_points(unresolved)[:, 1]), np.sort(d["D_cm2_s"][:2]))
+    assert unresolved.lines[0].get_markerfacecolor() == "white" != resolved.lines[0].get_markerfacecolor()
+    # the fit line runs through all five temperatures (its solid part spans them) and on to 298 K, dashed
+    [fit] = [line for line in ax.lines if line.get_gid() == "lips-fit"]
+    [extra] = [line for line in ax.lines if line.get_gid() == "lips-extrapolation"]
+    assert fit.get_xdata().min() == pytest.approx(x_measured.min()) and fit.get_xdata().max() == pytest.approx(
+        x_measured.max()
+    )
+    assert extra.get_xdata()[-1] == pytest.approx(1000.0 / T_ROOM_K)
+    # the band is shaded from the data to 298 K, where its ends are the reported D(298 K) interval
+    [band] = [c for c in ax.collections if c.get_gid() == "lips-fit-band"]
+    band_xy = band.get_paths()[0].vertices
+    assert band_xy[:, 0].max() == pytest.approx(1000.0 / T_ROOM_K)
+    [star] = _container(ax, "lips-d298")
+    assert _points(star)[0, 1] == pytest.approx(d["D298_cm2_s"])
     # every error bar end (the D(298 K) interval included) lies inside the axis
     lo, hi = ax.get_ylim()
     ends = [e for e in _errorbar_ends(ax) if e > 0]
-    assert ends and all(lo <= e <= hi for e in ends)
-    assert lo <= sigma["details"]["D298_interval_cm2_s"][0] and sigma["details"]["D298_interval_cm2_s"][1] <= hi
+    assert len(ends) >= 2 * 5 + 2 and all(lo <= e <= hi for e in ends)
+    assert lo <= d["D298_interval_cm2_s"][0] and d["D298_interval_cm2_s"][1] <= hi
     x_lo, x_hi = ax.get_xlim()
-    assert x_lo < 1000 / 800 and x_hi > 1000 / T_ROOM_K
+    assert x_lo < x_measured.min() and x_hi > 1000 / T_ROOM_K
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="written against the Task 3 rule that left unresolved temperatures out of the fit; issue 26 fits "
-    "every temperature (resolution now judged on the fitted line), so 'excluded' legends and NaN σ298 no longer "
-    "occur on these synthetic runs: the plot and these expectations are to be redrawn for the new rule",
-)
-def test_arrhenius_plot_without_resolved_temperatures_says_why():
+def test_arrhenius_plot_with_one_resolved_temperature_says_sigma_cannot_decide():
     sigma = task3_metric_from_runs("m", unresolved_K=(400.0, 500.0, 600.0, 700.0))
-    assert math.isnan(sigma["value"] if sigma["value"] is not None else math.nan)
-    fig = plot_task3_arrhenius({"task3.sigma298": sigma}, model="m")
-    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
-    assert "no extrapolation to 298 K: 1 temperature(s) resolved, 2 needed" in labels
-    assert any("excluded from the fit: 400 K, 500 K, 600 K, 700 K; not fitted: 800 K" in text for text in labels)
-    assert not any(text.startswith("Arrhenius fit") for text in labels)
+    assert math.isfinite(sigma["value"]) and "hops resolved at 1 temperature(s)" in sigma["details"]["undecidable"]
+    ax = plot_task3_arrhenius({"task3.sigma298": sigma}, model="m").axes[0]
+    labels = _legend(ax)
+    assert "σ$_{298}$ cannot decide: hops resolved at 1 temperature(s), 2 needed" in labels
+    assert "hops not resolved (Li MSD from hops on the fitted line < 4 Å²): 400 K, 500 K, 600 K, 700 K" in labels
+    assert any(text.startswith("Arrhenius fit") for text in labels)  # the fit still uses every temperature
+    assert (
+        len(_points(_container(ax, "lips-unresolved")[0])) == 4
+        and len(_points(_container(ax, "lips-resolved")[0])) == 1
+    )
+    # a temperature whose mean D is ≤ 0 has no place on the log axis: marked at its floor, named
+    d = copy.deepcopy(sigma)
+    d["details"]["D_cm2_s"][0] = -1e-7
+    ax = plot_task3_arrhenius({"task3.sigma298": d}, model="m").axes[0]
+    [floor] = [c for c in ax.collections if c.get_gid() == "lips-nonpositive"]
+    y_floor = floor.get_offsets()[0][1]
+    lo, hi = ax.get_ylim()
+    assert lo < y_floor < lo * 1.5 and any("mean D ≤ 0 (at the axis floor): 400 K" in t for t in _legend(ax))
 
 
 # -- Task 1 parity -----------------------------------------------------------------------------------------
@@ -188,12 +220,6 @@ def _verdict(report, model, key):
     return next(r for r in rows if r.key == key).cells[model].verdict
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="written against the Task 3 rule that left unresolved temperatures out of the fit; issue 26 fits "
-    "every temperature (resolution now judged on the fitted line), so 'excluded' legends and NaN σ298 no longer "
-    "occur on these synthetic runs: the plot and these expectations are to be redrawn for the new rule",
-)
 def test_compare_arrhenius_and_task2_draw_every_model():
     a, b = _two_models()
     merged = merge_reports([a, b], names=["a.json", "b.json"])
@@ -202,8 +228,18 @@ def test_compare_arrhenius_and_task2_draw_every_model():
     for model in ("mace-a", "mace-b"):
         assert any(text.startswith(f"{model}: Arrhenius fit") for text in labels)
         assert f"{model}: 95 % band of the fit" in labels
-    assert any("mace-b: not resolved" in text and "400 K, 500 K" in text for text in labels)
+    assert "mace-b: hops not resolved (Li MSD from hops on the fitted line < 4 Å²): 400 K, 500 K" in labels
+    assert "mace-a: hops not resolved (Li MSD from hops on the fitted line < 4 Å²): 400 K" in labels
     assert any("accepted band" in text for text in labels)
+    assert ax.get_ylabel() == "Li diffusion coefficient D (cm²/s)"
+    # each model's five temperatures are drawn (resolved + unresolved), and the axis holds every error bar
+    assert (
+        sum(len(_points(c)) for c in ax.containers if c.lines[0].get_gid() in ("lips-resolved", "lips-unresolved"))
+        == 10
+    )
+    lo, hi = ax.get_ylim()
+    ends = [e for e in _errorbar_ends(ax) if e > 0]
+    assert len(ends) >= 2 * (2 * 5 + 2) and all(lo <= e <= hi for e in ends)
     ax2 = plot_compare_task2(merged).axes[0]
     drawn = {line.get_label() for line in ax2.lines}
     assert {"mace-a", "mace-b"} <= drawn

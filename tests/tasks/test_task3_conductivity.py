@@ -78,6 +78,7 @@ def _synthetic(protocol, Ea=0.25, D0=1e-2, noise=0.05, seed=0, n_li=224, volume=
                 "record": record.to_dict(),
                 "temperature_K": run.temperature_K,
                 "n_li": n_li,
+                "mobile_ion": "Li",  # as reduce_run records it (the pack's system.mobile_ion)
                 "volume_A3": volume,
                 "D_cm2_s": D,
                 "D_stderr_cm2_s": noise * abs(D),
@@ -160,6 +161,10 @@ def test_unresolved_temperatures_give_a_reason_not_an_error():
     )
     sigma = task3.analyse(_synthetic(protocol, D0=1e-4), protocol)[0]
     assert "Li hops resolved at 0 temperature(s)" in sigma.note and "600, 800 K" in sigma.note
+    assert sigma.details["mobile_ion"] == "Li"
+    # the message names the runs' mobile ion, not a hard-coded element
+    other = [{**r, "mobile_ion": "Na"} for r in _synthetic(protocol, D0=1e-4)]
+    assert "Na hops resolved at 0 temperature(s)" in task3.analyse(other, protocol)[0].note
     assert sigma.details["resolved_temperatures_K"] == [] and sigma.details["fit_temperatures_K"] == [600.0, 800.0]
     (verdict, *_) = _verdicts(sigma)
     assert verdict.inconclusive and verdict.passed is None
