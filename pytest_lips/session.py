@@ -29,20 +29,6 @@ if TYPE_CHECKING:
     from .system import PackSystem
     from .thresholds import ThresholdSet, Verdict
 
-TASK_ALIASES = {
-    "test_split": "test_split",
-    "split": "test_split",
-    "0": "test_split",
-    "task1": "task1",
-    "1": "task1",
-    "task2": "task2",
-    "2": "task2",
-    "task3": "task3",
-    "3": "task3",
-    "task4": "task4",
-    "4": "task4",
-}
-
 PROPERTY_METRIC = "lips_metric"
 PROPERTY_RUN = "lips_run"
 PROPERTY_MODEL = "lips_model"
@@ -224,6 +210,8 @@ def settings_from_config(config: pytest.Config) -> Settings:
         check_device(settings.device)
     tasks = value("lips_tasks")
     if tasks:
+        from .tasks.registry import find_task, task_names
+
         chosen: list[str] = []
         everything = False
         for raw in str(tasks).replace(";", ",").split(","):
@@ -233,12 +221,13 @@ def settings_from_config(config: pytest.Config) -> Settings:
             if name == "all":
                 everything = True
                 break
-            if name not in TASK_ALIASES:
+            spec = find_task(name)
+            if spec is None:
                 raise pytest.UsageError(
                     f"--lips-tasks / lips_tasks: unknown task {raw.strip()!r}; "
-                    "choose from test_split, task1, task2, task3, task4 (or all)"
+                    f"choose from {', '.join(task_names())} (or all)"
                 )
-            chosen.append(TASK_ALIASES[name])
+            chosen.append(spec.name)
         settings.tasks = None if everything else chosen
     if settings.energy_offset not in (None, "auto", "none"):
         raise pytest.UsageError(
@@ -543,12 +532,13 @@ class LipsSession:
         }
 
     def run_key(
-        self, model: LipsModel, *parts: Any, dataset: Any = None, protocol: Any = None, uses_pack: bool = True
+        self, model: LipsModel, *parts: Any, task: str | None = None, dataset: Any = None, protocol: Any = None
     ) -> str:
-        """Cache key of a computed result of ``model``: everything the result depends on.
+        """Cache key of a computed result of ``model`` (for ``task``): everything the result depends on.
 
         Built by :func:`pytest_lips.identity.result_key` from the model's identity, the reference pack's
-        content checksum (unless ``uses_pack`` is False: the test split and Task 4 never read the pack, so
+        content checksum (unless the task registry says ``task`` does not read the pack,
+        :attr:`~pytest_lips.tasks.registry.TaskSpec.uses_pack`: the test split and Task 4 never read it, so
         editing it does not recompute them), the data set's checksum and split origin (when ``dataset`` is given),
         the task protocol as canonical JSON (when ``protocol`` is given), the MD engine, base seed,
         device, profile, protocol and plugin versions, threads per process and library versions
@@ -563,7 +553,9 @@ class LipsSession:
             protocol_checksum,
             result_key,
         )
+        from .tasks.registry import task_spec
 
+        uses_pack = task is None or task_spec(task).uses_pack
         context = ResultContext(
             plugin_version=__version__,
             protocol_version=f"{PROTOCOL_VERSION}/{self.profile.protocol_version}",
