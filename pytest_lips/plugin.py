@@ -171,7 +171,8 @@ def pytest_configure(config: pytest.Config) -> None:
 
     for name, description in markers().items():
         config.addinivalue_line("markers", f"{name}: {description}")
-    from .session import LipsSession, settings_from_config
+    from .session import LipsSession
+    from .settings import settings_from_config
 
     settings = settings_from_config(config)  # raises UsageError on bad options
     if settings.model_specs:
@@ -490,7 +491,7 @@ class _LipsHooks:
         store = self.session.__dict__.get("store")  # only once some item used it
         failures = store.drain_write_failures() if store is not None else []
         if failures:  # travels to the xdist controller; one line per item at the end
-            from .session import PROPERTY_CACHE_FAILURES
+            from .gating import PROPERTY_CACHE_FAILURES
 
             item.user_properties.append((PROPERTY_CACHE_FAILURES, failures))  # read from the teardown report
             if call.when == "teardown" and report.user_properties is not item.user_properties:
