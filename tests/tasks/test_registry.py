@@ -199,7 +199,13 @@ def test_a_task_added_to_the_registry_is_collected_marked_gated_and_reported(
     report = tmp_path / "report.json"
     common = ["--lips-model=toy_model:make", f"--lips-profile={profile}", f"--lips-cache-dir={tmp_path / 'cache'}"]
     result = pytester.runpytest_subprocess(
-        *common, "--lips-tasks=task1,toy", "-m", "lips_toytask and lips", "--strict-markers", f"--lips-report={report}", "-v"
+        *common,
+        "--lips-tasks=task1,toy",
+        "-m",
+        "lips_toytask and lips",
+        "--strict-markers",
+        "-v",
+        f"--lips-report={report}",
     )
     result.stdout.fnmatch_lines(
         [
