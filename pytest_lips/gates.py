@@ -15,19 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from .profiles import TASK_NAMES
-
-#: The suite item that gates each gated metric: (suite module, test function, parameter id after the model).
-GATE_ITEMS: dict[str, tuple[str, str, str]] = {
-    "test_split.energy_rmse": ("test_test_split.py", "test_test_split_energy_rmse", ""),
-    "test_split.force_rmse": ("test_test_split.py", "test_test_split_force_rmse", ""),
-    "task1.ef_rmse_relaxed": ("test_task1.py", "test_task1_ef_rmse", "-relaxed"),
-    "task1.ef_rmse_single_point": ("test_task1.py", "test_task1_ef_rmse", "-single_point"),
-    "task2.force_rmse": ("test_task2.py", "test_task2_force_rmse", ""),
-    "task3.sigma298": ("test_task3.py", "test_task3_sigma298", ""),
-    "task4.survival_fraction": ("test_task4.py", "test_task4_survival", ""),
-    "task4.close_contact_fraction": ("test_task4.py", "test_task4_close_contacts", ""),
-}
+from .tasks.registry import gate_items, task_order
 
 #: Why a gate item that never reported did not run.
 NOT_SELECTED = "its test was not run (deselected with -k, -m, --deselect or --lf, or the run stopped before it)"
@@ -45,13 +33,12 @@ def gated_metrics(thresholds: Mapping[str, Mapping[str, Any]], tasks: Iterable[s
         for key, t in thresholds.items()
         if t.get("direction") in ("max", "min") and task_of(str(t.get("metric") or key)) in wanted
     }
-    order = {task: i for i, task in enumerate(TASK_NAMES)}
-    return sorted(keys, key=lambda k: (order.get(task_of(k), len(order)), k))
+    return sorted(keys, key=lambda k: (task_order(task_of(k))[0], k))
 
 
 def gate_nodeid(metric_key: str, model: str) -> str | None:
     """Node id of the item that gates ``metric_key`` for ``model`` (``None`` when unknown)."""
-    found = GATE_ITEMS.get(metric_key)
+    found = gate_items().get(metric_key)
     if found is None:
         return None
     module, function, suffix = found
@@ -61,7 +48,7 @@ def gate_nodeid(metric_key: str, model: str) -> str | None:
 def gate_item_metric(nodeid: str, models: Iterable[str]) -> str | None:
     """The gated metric an item (node id) gates, or ``None`` for any other item."""
     for model in models:
-        for key in GATE_ITEMS:
+        for key in gate_items():
             if gate_nodeid(key, model) == nodeid:
                 return key
     return None

@@ -26,26 +26,8 @@ if TYPE_CHECKING:
 
 SUITE_DIR = Path(__file__).resolve().parent / "suite"
 
-#: Suite module of each task, in run order.
-SUITE_MODULES: dict[str, str] = {
-    "test_split": "test_test_split.py",
-    "task1": "test_task1.py",
-    "task2": "test_task2.py",
-    "task3": "test_task3.py",
-    "task4": "test_task4.py",
-}
-
 #: Prefix of the node ids of the built-in suite (``lips/test_task3.py::test_...``).
 NODEID_PREFIX = "lips"
-
-MARKERS = {
-    "lips": "a test of the LiPS-25 benchmark suite (pytest-lips)",
-    "lips_test_split": "LiPS-25 test-split energy and force errors",
-    "lips_task1": "LiPS-25 Task 1: formation energies relative to the reference pack's end members",
-    "lips_task2": "LiPS-25 Task 2: forces along the reference pack's melt-quench",
-    "lips_task3": "LiPS-25 Task 3: conductivity of the pack's mobile ion from MD",
-    "lips_task4": "LiPS-25 Task 4: robustness of MD from random hard-sphere cells",
-}
 
 _SESSION_KEY = pytest.StashKey["LipsSession"]()
 
@@ -62,7 +44,7 @@ _OPTIONS: list[tuple[str, str, str, str]] = [
     (
         "--lips-tasks",
         "lips_tasks",
-        "comma-separated tasks to run: test_split,task1,task2,task3,task4 (default: all in the profile)",
+        "comma-separated tasks to run, e.g. test_split,task1,task3 (default: all in the profile)",
         "string",
     ),
     ("--lips-device", "lips_device", "torch device for graph-pes models (default: cpu)", "string"),
@@ -185,9 +167,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    for name, description in MARKERS.items():
+    from .tasks.registry import markers
+
+    for name, description in markers().items():
         config.addinivalue_line("markers", f"{name}: {description}")
-    from .session import LipsSession, settings_from_config
+    from .session import LipsSession
+    from .settings import settings_from_config
 
     settings = settings_from_config(config)  # raises UsageError on bad options
     if settings.model_specs:
@@ -269,8 +254,11 @@ class _XdistHooks:
         return BatchScheduling(config, log)
 
 
-#: Suite modules whose items share one batched MD engine call per model.
-BATCHED_MODULES = ("test_task3.py", "test_task4.py")
+def batched_modules() -> set[str]:
+    """File names of the suite modules whose items share one batched MD engine call per model (task registry)."""
+    from .tasks.registry import iter_tasks
+
+    return {spec.suite_file for spec in iter_tasks() if spec.batched_md}
 
 
 def md_batch_scope(nodeid: str, models: list[str]) -> str | None:
@@ -280,7 +268,7 @@ def md_batch_scope(nodeid: str, models: list[str]) -> str | None:
     ``models`` longest first, so that a model whose name extends another's is matched whole.
     """
     module, _, rest = nodeid.partition("::")
-    if not module.startswith(f"{NODEID_PREFIX}/") or module.rsplit("/", 1)[-1] not in BATCHED_MODULES:
+    if not module.startswith(f"{NODEID_PREFIX}/") or module.rsplit("/", 1)[-1] not in batched_modules():
         return None
     params = rest.partition("[")[2].rstrip("]")
     model = next((m for m in models if params == m or params.startswith(f"{m}-")), None)
@@ -310,13 +298,19 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     # a pack other than the shipped default names its system in the node ids (lips/<system id>/test_task1.py::...);
     # the LiPS pack's ids stay lips/test_task1.py::... (--lf, baselines and saved reports keep matching)
     prefix = "/".join(p for p in (NODEID_PREFIX, lips.system_label) if p)
+    from .tasks.registry import task_spec
+
     for task in lips.selected_tasks():
-        path = SUITE_DIR / SUITE_MODULES[task]
+        spec = task_spec(task)
+        path = spec.suite_path()
         module = pytest.Module.from_parent(session, path=path, nodeid=f"{prefix}/{path.name}")
         new = list(session.genitems(module))
         if task == "test_split" and not lips.system.dataset:  # one item per model, SKIPPED: the pack has no data set
             new = [i for i in new if getattr(i, "originalname", "") == "test_test_split_energy_rmse"]
-        items.extend(new)
+        for item in new:
+            item.add_marker("lips")  # before -m deselects (this hook runs first)
+            item.add_marker(spec.marker)
+            items.append(item)
 
 
 def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
@@ -500,7 +494,7 @@ class _LipsHooks:
         store = self.session.__dict__.get("store")  # only once some item used it
         failures = store.drain_write_failures() if store is not None else []
         if failures:  # travels to the xdist controller; one line per item at the end
-            from .session import PROPERTY_CACHE_FAILURES
+            from .gating import PROPERTY_CACHE_FAILURES
 
             item.user_properties.append((PROPERTY_CACHE_FAILURES, failures))  # read from the teardown report
             if call.when == "teardown" and report.user_properties is not item.user_properties:
@@ -565,6 +559,8 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
 
 
 def iter_suite_paths() -> Iterator[Path]:
-    """Paths of the built-in suite modules (for tools and tests)."""
-    for name in SUITE_MODULES.values():
-        yield SUITE_DIR / name
+    """Paths of the suite modules of every task in the registry (for tools and tests)."""
+    from .tasks.registry import iter_tasks
+
+    for spec in iter_tasks():
+        yield spec.suite_path()

@@ -2,7 +2,8 @@
 
 A profile is a YAML file in ``reference_data/protocols/<name>.yaml`` (or any path given to
 ``--lips-profile``).  Its top level holds ``name``, ``protocol_version``, ``description`` and one
-section per task (``test_split``, ``task1`` … ``task4``).  Each task module turns its section into a
+section per task of the task registry (:mod:`pytest_lips.tasks.registry`: ``test_split``, ``task1`` …
+``task4``).  Each task module turns its section into a
 typed protocol dataclass (e.g. :class:`pytest_lips.tasks.task3_conductivity.Task3Protocol`), so the
 knowledge of what a section contains stays with the task.
 """
@@ -19,11 +20,9 @@ import yaml
 
 from .errors import LipsUsageError
 from .resources import protocols_dir
+from .tasks.registry import task_names, task_spec
 
 P = TypeVar("P")
-
-#: Tasks in suite order.
-TASK_NAMES: tuple[str, ...] = ("test_split", "task1", "task2", "task3", "task4")
 
 
 @dataclass(frozen=True)
@@ -46,7 +45,7 @@ class Profile:
     @property
     def tasks(self) -> tuple[str, ...]:
         """Tasks this profile defines, in suite order."""
-        return tuple(t for t in TASK_NAMES if t in self.sections)
+        return tuple(t for t in task_names() if t in self.sections)
 
 
 def available_profiles() -> list[str]:
@@ -74,16 +73,15 @@ def load_profile(name_or_path: str) -> Profile:
         raise LipsUsageError(f"--lips-profile: cannot read {path}: {exc}") from None
     if not isinstance(raw, dict) or "name" not in raw:
         raise LipsUsageError(f"--lips-profile: {path} is not a profile (no 'name' at the top level)")
-    unknown = set(raw) - {"name", "protocol_version", "description", "cost", *TASK_NAMES}
+    tasks = task_names()
+    unknown = set(raw) - {"name", "protocol_version", "description", "cost", *tasks}
     if unknown:
-        raise LipsUsageError(
-            f"--lips-profile: {path} has unknown sections {sorted(unknown)}; known: {list(TASK_NAMES)}"
-        )
+        raise LipsUsageError(f"--lips-profile: {path} has unknown sections {sorted(unknown)}; known: {list(tasks)}")
     return Profile(
         name=str(raw["name"]),
         protocol_version=str(raw.get("protocol_version", "1")),
         description=str(raw.get("description", "")),
-        sections={k: raw[k] for k in TASK_NAMES if k in raw},
+        sections={k: raw[k] for k in tasks if k in raw},
         path=path,
     )
 
@@ -193,19 +191,12 @@ def parse_protocols(profile: Profile, tasks: Iterable[str]) -> dict[str, Any]:
     Called at start-up, so that a typo or a bad value in a profile stops the run with one line
     instead of failing every test item.  Raises :class:`LipsUsageError`.
     """
-    import importlib
-
-    modules = {
-        "test_split": ("test_split", "TestSplitProtocol"),
-        "task1": ("task1_formation", "Task1Protocol"),
-        "task2": ("task2_forces", "Task2Protocol"),
-        "task3": ("task3_conductivity", "Task3Protocol"),
-        "task4": ("task4_robustness", "Task4Protocol"),
-    }
     parsed: dict[str, Any] = {}
     for task in tasks:
-        module_name, class_name = modules[task]
-        cls = getattr(importlib.import_module(f"pytest_lips.tasks.{module_name}"), class_name)
+        cls = task_spec(task).protocol_type()
+        if cls is None:  # a task without settings
+            parsed[task] = None
+            continue
         try:
             parsed[task] = cls.from_section(profile.section(task))
         except LipsUsageError as exc:

@@ -135,11 +135,30 @@ class ReferencePack:
     files: dict[str, PackFile]
     task1: list[Task1Entry]
     end_members: dict[str, str]
-    task2: PackItem | None
-    task3: PackItem | None
+    #: Single-file task sections by task name (``task2``, ``task3``: the tasks whose
+    #: :attr:`~pytest_lips.tasks.registry.TaskSpec.pack_item` names the section's file key); absent ones left out.
+    items: dict[str, PackItem]
     data: PackItem | None
     #: The chemistry (``system:`` section; inferred for a schema-1 pack, see :attr:`PackSystem.note`).
     system: PackSystem = field(default_factory=lambda: system_of_manifest({}))
+
+    def item(self, task: str) -> PackItem | None:
+        """The pack's single-file section of ``task``, or ``None`` when the manifest has none."""
+        return self.items.get(task)
+
+    def _item_slots(self) -> list[tuple[str, PackItem | None]]:
+        """``(task, item or None)`` for every task that reads a single-file section, in task order."""
+        from .tasks.registry import iter_tasks
+
+        return [(spec.name, self.items.get(spec.name)) for spec in iter_tasks() if spec.pack_item]
+
+    @property
+    def task2(self) -> PackItem | None:
+        return self.item("task2")
+
+    @property
+    def task3(self) -> PackItem | None:
+        return self.item("task3")
 
     @property
     def name(self) -> str:
@@ -230,8 +249,7 @@ class ReferencePack:
             "system": self.system.name,
             "method": self.method,
             "task1": {e.name: e.status for e in self.task1},
-            "task2": None if self.task2 is None else self.task2.status,
-            "task3": None if self.task3 is None else self.task3.status,
+            **{task: (None if item is None else item.status) for task, item in self._item_slots()},
             "data": None if self.data is None else self.data.status,
         }
 
@@ -436,14 +454,16 @@ def load_reference_pack(pack_dir: Path | str | None = None, verify_checksums: bo
             path=resolve(section.get(file_key), section_name, status),
         )
 
+    from .tasks.registry import iter_tasks
+
+    task_items = {spec.name: item(spec.name, spec.pack_item) for spec in iter_tasks() if spec.pack_item}
     return ReferencePack(
         root=root,
         manifest=raw,
         files=files,
         task1=task1,
         end_members=end_members,
-        task2=item("task2", "file"),
-        task3=item("task3", "structure"),
+        items={name: found for name, found in task_items.items() if found is not None},
         data=item("data", "file"),
         system=system,
     )
@@ -455,7 +475,10 @@ def referenced_files(manifest: dict[str, Any]) -> list[str]:
     for s in ((manifest.get("task1") or {}).get("structures")) or []:
         if str(s.get("status", "ok")) == "ok":
             paths += [str(p) for p in (s.get("file"), s.get("relaxation_file")) if p]
-    for section, key in (("task2", "file"), ("task3", "structure"), ("data", "file")):
+    from .tasks.registry import iter_tasks
+
+    sections = [(spec.name, spec.pack_item) for spec in iter_tasks() if spec.pack_item]
+    for section, key in [*sections, ("data", "file")]:
         sec = manifest.get(section) or {}
         if sec.get(key) and str(sec.get("status", "ok")) == "ok":
             paths.append(str(sec[key]))

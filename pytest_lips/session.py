@@ -1,256 +1,57 @@
-"""Session state of a pytest-lips run: settings, models, profile, thresholds, collected results.
+"""The session of a pytest-lips run: the lazy resources every item shares, and the composition of the rest.
 
-:class:`LipsSession` is what :mod:`pytest_lips.plugin` keeps on the pytest config; the plugin's
-hooks and fixtures delegate to it.  Everything here is importable without running pytest, but the
-methods that talk to pytest items take pytest objects.
+:class:`LipsSession` is what :mod:`pytest_lips.plugin` keeps on the pytest config; the plugin's hooks and
+fixtures delegate to it.  It holds the settings (parsed by :mod:`pytest_lips.settings`), loads on first
+use the models, profile, thresholds, tolerances, baseline, reference pack, data set, run store and MD
+engines, builds run keys, and hands recording and gating to :mod:`pytest_lips.gating` and the end of the
+session (report, summary, files) to :mod:`pytest_lips.report.session_report`.  Everything here is
+importable without running pytest, but the methods that talk to pytest items take pytest objects.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
-import math
-import os
 import time
 import uuid
-from dataclasses import dataclass, field
 from functools import cached_property
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from . import PROTOCOL_VERSION, __version__
 from .errors import LipsError, LipsModelError, LipsUsageError
+from .gating import (
+    PROPERTY_CACHE_FAILURES,
+    PROPERTY_METRIC,
+    PROPERTY_MODEL,
+    PROPERTY_PROVENANCE,
+    PROPERTY_RUN,
+    CollectedResults,
+    fail_not_run_under_strict,
+    gate_metrics,
+    record_provenance,
+)
+from .settings import Settings, check_device, settings_from_config
 
 if TYPE_CHECKING:
     from .models import LipsModel
     from .profiles import Profile
     from .results import Metric, RunRecord
     from .system import PackSystem
-    from .thresholds import ThresholdSet, Verdict
+    from .thresholds import ThresholdSet
 
-TASK_ALIASES = {
-    "test_split": "test_split",
-    "split": "test_split",
-    "0": "test_split",
-    "task1": "task1",
-    "1": "task1",
-    "task2": "task2",
-    "2": "task2",
-    "task3": "task3",
-    "3": "task3",
-    "task4": "task4",
-    "4": "task4",
-}
-
-PROPERTY_METRIC = "lips_metric"
-PROPERTY_RUN = "lips_run"
-PROPERTY_MODEL = "lips_model"
-PROPERTY_PROVENANCE = "lips_provenance"
-PROPERTY_CACHE_FAILURES = "lips_cache_failures"
-
-
-@dataclass
-class Settings:
-    """Options of a run, after command line and ini file were merged (command line wins)."""
-
-    model_specs: list[str] = field(default_factory=list)
-    profile_name: str = "ci"
-    tasks: list[str] | None = None
-    device: str = "cpu"
-    seed: int = 0
-    report_path: Path | None = None
-    cache_dir: Path = Path(".lips_cache")
-    threshold_pairs_ini: list[str] = field(default_factory=list)
-    threshold_pairs_cli: list[str] = field(default_factory=list)
-    data_path: Path | None = None
-    reference_dir: Path | None = None
-    energy_offset: str | None = None
-    baseline_path: Path | None = None
-    save_baseline_path: Path | None = None
-    tolerance_pairs_ini: list[str] = field(default_factory=list)
-    tolerance_pairs_cli: list[str] = field(default_factory=list)
-    plots_dir: Path | None = None
-    fresh: bool = False
-    offline: bool = False
-    #: ``--lips-engine``: MD engine, ``auto`` (torch-sim when installed and the model supports it), ``ase``,
-    #: ``torch-sim``.
-    engine: str = "auto"
-    #: ``--lips-strict``: an interval-decided metric (Task 3 σ298) that is INCONCLUSIVE fails.
-    strict: bool = False
-    #: ``--lips-save-trajectories``: directory for each Task 3 run's sampled frames (extxyz).
-    save_trajectories_dir: Path | None = None
-    #: ``--lips-budget-minutes``: wall-clock budget for Task 3 runs extended until σ298 is decided.
-    budget_minutes: float | None = None
-    #: ``--lips-checkpoint-minutes``: wall-clock minutes between MD checkpoints (0: none).
-    checkpoint_minutes: float = 2.0
-    #: Threads per process (``None``: ``auto``, usable cores / xdist workers); see :mod:`pytest_lips.threads`.
-    threads: int | None = 1
-    threads_option: str = "1"
-
-
-def check_device(device: str) -> None:
-    """A ``--lips-device`` that torch cannot use here is a usage error naming the fix."""
-    try:
-        import torch
-    except ImportError:  # pragma: no cover - torch is a dependency
-        return
-    try:
-        parsed = torch.device(device)
-    except (RuntimeError, ValueError):
-        raise pytest.UsageError(
-            f"--lips-device / lips_device: {device!r} is not a torch device; use cpu, cuda, cuda:1 or mps"
-        ) from None
-    if parsed.type == "cuda":
-        if not torch.cuda.is_available():
-            raise pytest.UsageError(
-                f"--lips-device {device}: CUDA is not available here (torch {torch.__version__}, "
-                f"CUDA build: {torch.version.cuda or 'no'}); drop the option to run on cpu, or install a CUDA build "
-                "of torch on a machine with an NVIDIA GPU"
-            )
-        if parsed.index is not None and parsed.index >= torch.cuda.device_count():
-            raise pytest.UsageError(
-                f"--lips-device {device}: this machine has {torch.cuda.device_count()} CUDA device(s); "
-                f"use cuda:0 ... cuda:{torch.cuda.device_count() - 1}"
-            )
-    elif parsed.type == "mps" and not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
-        raise pytest.UsageError(f"--lips-device {device}: MPS is not available here; drop the option to run on cpu")
-
-
-def _engine_choice(raw: Any) -> str:
-    """``--lips-engine`` / ``lips_engine`` checked against :data:`pytest_lips.md.engines.ENGINE_CHOICES`
-    (no heavy imports)."""
-    choice = str(raw or "auto").strip().lower().replace("_", "-")
-    if choice not in ("auto", "ase", "torch-sim"):
-        raise pytest.UsageError(f"--lips-engine / lips_engine: expected auto, ase or torch-sim, got {raw!r}")
-    if choice == "torch-sim":
-        import importlib.util
-
-        if importlib.util.find_spec("torch_sim") is None:
-            raise pytest.UsageError(
-                "--lips-engine torch-sim: torch-sim is not installed; pip install "
-                "'pytest-lips[torch-sim]' (Python >= 3.12) or use --lips-engine ase"
-            )
-    return choice
-
-
-def _reference_dir(raw: Any) -> Path | None:
-    """``--lips-reference`` / ``lips_reference``: a pack directory or the name of a shipped pack."""
-    if not raw:
-        return None
-    from .system import resolve_pack
-
-    try:
-        return resolve_pack(str(raw))
-    except LipsUsageError as exc:
-        raise pytest.UsageError(str(exc)) from None
-
-
-def settings_from_config(config: pytest.Config) -> Settings:
-    """Read options and ini keys into :class:`Settings`; bad values raise :class:`pytest.UsageError`."""
-
-    def value(name: str) -> Any:
-        cli = config.getoption(name, default=None)
-        if cli not in (None, ""):
-            return cli
-        ini = config.getini(name)
-        return ini if ini not in ("", None) else None
-
-    def path(name: str) -> Path | None:
-        raw = value(name)
-        return Path(os.path.expanduser(str(raw))) if raw else None
-
-    rootpath = Path(config.rootpath)
-    models = list(config.getoption("lips_model_cli") or []) or list(config.getini("lips_model") or [])
-    settings = Settings(
-        model_specs=[m for m in (s.strip() for s in models) if m],
-        profile_name=str(value("lips_profile") or "ci"),
-        device=str(value("lips_device") or "cpu"),
-        report_path=path("lips_report"),
-        cache_dir=path("lips_cache_dir") or rootpath / ".lips_cache",
-        threshold_pairs_ini=list(config.getini("lips_thresholds") or []),
-        threshold_pairs_cli=list(config.getoption("lips_thresholds_cli") or []),
-        data_path=path("lips_data"),
-        reference_dir=_reference_dir(value("lips_reference")),
-        energy_offset=str(value("lips_energy_offset")).lower() if value("lips_energy_offset") else None,
-        baseline_path=path("lips_baseline"),
-        save_baseline_path=path("lips_save_baseline"),
-        tolerance_pairs_ini=list(config.getini("lips_tolerances") or []),
-        tolerance_pairs_cli=list(config.getoption("lips_tolerances_cli") or []),
-        plots_dir=path("lips_plots"),
-        fresh=bool(value("lips_fresh")),
-        offline=bool(value("lips_offline")),
-        engine=_engine_choice(value("lips_engine")),
-        strict=bool(value("lips_strict")),
-        save_trajectories_dir=path("lips_save_trajectories"),
-    )
-    budget = value("lips_budget_minutes")
-    if budget is not None:
-        try:
-            settings.budget_minutes = float(budget)
-            assert settings.budget_minutes > 0
-        except (ValueError, AssertionError):
-            raise pytest.UsageError(
-                f"--lips-budget-minutes / lips_budget_minutes: expected minutes > 0, got {budget!r}"
-            ) from None
-    checkpoint = value("lips_checkpoint_minutes")
-    if checkpoint is not None:
-        try:
-            settings.checkpoint_minutes = float(checkpoint)
-            assert math.isfinite(settings.checkpoint_minutes) and settings.checkpoint_minutes >= 0
-        except (ValueError, AssertionError):
-            raise pytest.UsageError(
-                f"--lips-checkpoint-minutes / lips_checkpoint_minutes: expected minutes >= 0 (0: no checkpoints), "
-                f"got {checkpoint!r}"
-            ) from None
-    seed = value("lips_seed")
-    if seed is not None:
-        try:
-            settings.seed = int(seed)
-        except ValueError:
-            raise pytest.UsageError(f"--lips-seed / lips_seed: expected an integer >= 0, got {seed!r}") from None
-        if settings.seed < 0:
-            raise pytest.UsageError(f"--lips-seed / lips_seed: expected an integer >= 0, got {seed!r}")
-    threads = value("lips_threads")
-    if threads is not None:
-        from .threads import parse_threads
-
-        try:
-            settings.threads = parse_threads(threads)
-        except ValueError as exc:
-            raise pytest.UsageError(f"--lips-threads / lips_threads: {exc}") from None
-        settings.threads_option = str(threads).strip().lower()
-    if settings.device != "cpu":
-        check_device(settings.device)
-    tasks = value("lips_tasks")
-    if tasks:
-        chosen: list[str] = []
-        everything = False
-        for raw in str(tasks).replace(";", ",").split(","):
-            name = raw.strip().lower()
-            if not name:
-                continue
-            if name == "all":
-                everything = True
-                break
-            if name not in TASK_ALIASES:
-                raise pytest.UsageError(
-                    f"--lips-tasks / lips_tasks: unknown task {raw.strip()!r}; "
-                    "choose from test_split, task1, task2, task3, task4 (or all)"
-                )
-            chosen.append(TASK_ALIASES[name])
-        settings.tasks = None if everything else chosen
-    if settings.energy_offset not in (None, "auto", "none"):
-        raise pytest.UsageError(
-            f"--lips-energy-offset / lips_energy_offset: expected auto or none, got {settings.energy_offset!r}"
-        )
-    if settings.data_path is not None and not settings.data_path.is_file():
-        raise pytest.UsageError(f"--lips-data {settings.data_path}: no such file (pass a LiPS-25 extxyz file)")
-    if settings.baseline_path is not None and not settings.baseline_path.is_file():
-        raise pytest.UsageError(
-            f"--lips-baseline {settings.baseline_path}: no such file (write one first with --lips-save-baseline PATH)"
-        )
-    return settings
+#: Importable from here as before the split (the plugin and older callers).
+__all__ = [
+    "PROPERTY_CACHE_FAILURES",
+    "PROPERTY_METRIC",
+    "PROPERTY_MODEL",
+    "PROPERTY_PROVENANCE",
+    "PROPERTY_RUN",
+    "LipsSession",
+    "Settings",
+    "check_device",
+    "settings_from_config",
+]
 
 
 class LipsSession:
@@ -266,14 +67,8 @@ class LipsSession:
         self.started_at = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
         self._models: dict[str, LipsModel] = {}
         self._model_errors: dict[str, str] = {}
-        self.metric_records: list[dict[str, Any]] = []
-        self.run_records: list[dict[str, Any]] = []
-        self.model_infos: dict[str, dict[str, Any]] = {}
-        self.outcomes: dict[str, str] = {}
-        #: node id -> skip reason or first line of the failure (why a gated metric was NOT RUN)
-        self.reasons: dict[str, str] = {}
-        #: gate items that skipped and were FAILED by ``--lips-strict``
-        self.strict_failed: set[str] = set()
+        #: What the items reported (:class:`pytest_lips.gating.CollectedResults`).
+        self.results = CollectedResults()
         self._last_progress: dict[str, float] = {}
         self._pack_state: tuple[Any, LipsError | None] | None = None
         #: What the results were computed from: ``{"reference_pack": {...}, "data": {...}}`` (see build_report).
@@ -384,6 +179,10 @@ class LipsSession:
         # deprecations above the header (the filters are narrow: the user's own warnings still show)
         with quiet_library_warnings():
             return load_lips_model(spec, device=self.settings.device, name=name, elements=self.system.elements)
+
+    def loaded_models(self) -> dict[str, LipsModel]:
+        """The models loaded in this process so far, by name (none on the xdist controller)."""
+        return dict(self._models)
 
     def selected_items(self) -> list[Any]:
         """The items this process will run, after deselection (``-k``, ``-m``, ``--lf``, ``--deselect``)."""
@@ -513,42 +312,14 @@ class LipsSession:
         ``ase-3.29.0`` or ``torch-sim-0.6.2-float32``."""
         return self.md_engine(model).identity()
 
-    def engine_info(self) -> dict[str, Any]:
-        """The ``--lips-engine`` choice and, per model, the engine and batch sizes its MD runs were computed
-        with (for the report's environment). Read from the run records, which reach the xdist controller
-        too, so a serial and a parallel report say the same."""
-        models: dict[str, dict[str, Any]] = {}
-        for run in self.run_records:
-            extra = run.get("extra") or {}
-            if not extra.get("engine"):
-                continue
-            entry = models.setdefault(
-                str(run.get("model", "")), {"engines": set(), "batch_sizes": set(), "reasons": set()}
-            )
-            entry["engines"].add(str(extra.get("engine_identity") or extra["engine"]))
-            if extra.get("engine_reason"):
-                entry["reasons"].add(str(extra["engine_reason"]))
-            if extra.get("batch_size") is not None:
-                entry["batch_sizes"].add(int(extra["batch_size"]))
-        return {
-            "choice": self.settings.engine,
-            "models": {
-                name: {
-                    "engines": sorted(e["engines"]),
-                    "batch_sizes": sorted(e["batch_sizes"]),
-                    "reason": "; ".join(sorted(e["reasons"])),
-                }
-                for name, e in sorted(models.items())
-            },
-        }
-
     def run_key(
-        self, model: LipsModel, *parts: Any, dataset: Any = None, protocol: Any = None, uses_pack: bool = True
+        self, model: LipsModel, *parts: Any, task: str | None = None, dataset: Any = None, protocol: Any = None
     ) -> str:
-        """Cache key of a computed result of ``model``: everything the result depends on.
+        """Cache key of a computed result of ``model`` (for ``task``): everything the result depends on.
 
         Built by :func:`pytest_lips.identity.result_key` from the model's identity, the reference pack's
-        content checksum (unless ``uses_pack`` is False: the test split and Task 4 never read the pack, so
+        content checksum (unless the task registry says ``task`` does not read the pack,
+        :attr:`~pytest_lips.tasks.registry.TaskSpec.uses_pack`: the test split and Task 4 never read it, so
         editing it does not recompute them), the data set's checksum and split origin (when ``dataset`` is given),
         the task protocol as canonical JSON (when ``protocol`` is given), the MD engine, base seed,
         device, profile, protocol and plugin versions, threads per process and library versions
@@ -563,7 +334,9 @@ class LipsSession:
             protocol_checksum,
             result_key,
         )
+        from .tasks.registry import task_spec
 
+        uses_pack = task is None or task_spec(task).uses_pack
         context = ResultContext(
             plugin_version=__version__,
             protocol_version=f"{PROTOCOL_VERSION}/{self.profile.protocol_version}",
@@ -677,78 +450,23 @@ class LipsSession:
         with capture.global_and_fixture_disabled():
             reporter.write_line(line)
 
-    # -- recording and gating -------------------------------------------------------------------
+    # -- recording and gating (:mod:`pytest_lips.gating`) ------------------------------------------
     def check(self, node: pytest.Item, model: Any, metrics: tuple[Metric, ...]) -> None:
         """Record ``metrics`` on ``node``, then fail/skip according to thresholds and baseline."""
-        failures: list[str] = []
-        not_gated: list[str] = []
-        not_measured: list[str] = []
-        inconclusive: list[Verdict] = []
-        gated_any = False
-        model_name = getattr(model, "name", "") or ""
-        if model is not None and hasattr(model, "describe"):
-            node.user_properties.append((PROPERTY_MODEL, model.describe()))
-        for metric in metrics:
-            if not metric.model:
-                metric.model = model_name
-            verdicts = self.thresholds.evaluate(metric)
-            regression = None
-            if self.baseline is not None and math.isfinite(metric.value):
-                regression = self.baseline.check(metric, self.tolerances, provenance=self.provenance)
-                if regression is None and metric.gated and self.thresholds.for_metric(metric.key):
-                    regression = self.baseline.missing(metric, self.tolerances)  # a partial baseline: FAILED
-            applied = {
-                v.threshold.key: self.thresholds.as_dict()[v.threshold.key] for v in verdicts if v.threshold is not None
-            }
-            record = {
-                "metric": metric.to_dict(),
-                "verdicts": [v.to_dict() for v in verdicts],
-                "thresholds": applied,
-                "regression": None if regression is None else regression.to_dict(),
-            }
-            node.user_properties.append((PROPERTY_METRIC, record))
-            for verdict in verdicts:
-                if verdict.passed is False:  # includes a gated metric whose value is NaN (it should exist)
-                    failures.append(verdict.message)
-                elif verdict.inconclusive:  # decided on its interval, which straddles the threshold
-                    inconclusive.append(verdict)
-                elif verdict.passed is True:
-                    gated_any = True
-                elif verdict.threshold is not None and not metric.gated:
-                    not_gated.append(f"{metric.key} = {metric.formatted()}: {metric.note or 'not gated'}")
-                elif not math.isfinite(metric.value):  # n/a without a gate: never PASSED, SKIPPED with the reason
-                    not_measured.append(f"{metric.key}: {metric.note or 'no value'}")
-            if regression is not None and regression.gated and not regression.passed:
-                failures.append(regression.message)
-        self._record_provenance(node)
-        if failures:
-            pytest.fail("\n".join(failures), pytrace=False)
-        if inconclusive:
-            from .thresholds import inconclusive_summary
-
-            pytest.skip(inconclusive_summary(inconclusive))
-        if not_measured and not gated_any:
-            pytest.skip(
-                "; ".join(
-                    ["not measured: " + "; ".join(not_measured)]
-                    + (["reported, not gated: " + "; ".join(not_gated)] if not_gated else [])
-                )
-            )
-        if not_gated and not gated_any:
-            pytest.skip("reported, not gated: " + "; ".join(not_gated))
+        gate_metrics(
+            node,
+            model,
+            metrics,
+            thresholds=self.thresholds,
+            baseline=self.baseline,
+            tolerances=self.tolerances,
+            provenance=self.provenance,
+        )
 
     def fail_not_run_under_strict(self, item: pytest.Item, report: pytest.TestReport) -> None:
-        """``--lips-strict``: a gate item that SKIPPED without recording its gated metric (data absent,
-        package missing, pack slot missing) becomes a FAILED item, like an INCONCLUSIVE verdict."""
-        from .gates import gate_item_metric
-
-        key = gate_item_metric(item.nodeid, self.model_names())
-        if key is None or any(name == PROPERTY_METRIC for name, _ in item.user_properties):
-            return
-        reason = _report_reason(report)
-        report.outcome = "failed"
-        report.longrepr = f"{key}: gated metric NOT RUN fails under --lips-strict: {reason}"
-        report.user_properties = [*report.user_properties, ("lips_not_run_strict", reason)]
+        """``--lips-strict``: a gate item that SKIPPED without its gated metric FAILS
+        (:func:`pytest_lips.gating.fail_not_run_under_strict`)."""
+        fail_not_run_under_strict(item, report, self.model_names())
 
     def record_run(self, node: pytest.Item, model: Any, run: RunRecord) -> None:
         if not run.model:
@@ -758,208 +476,54 @@ class LipsSession:
 
             run.extra["engine_reason"] = engine_reason(self.settings.engine, model)
         node.user_properties.append((PROPERTY_RUN, run.to_dict()))
-        self._record_provenance(node)
-
-    def _record_provenance(self, node: pytest.Item) -> None:
-        """Hand this process's pack/data provenance to the report (travels with xdist reports)."""
-        if self.provenance:
-            node.user_properties.append((PROPERTY_PROVENANCE, dict(self.provenance)))
+        record_provenance(node, self.provenance)
 
     def collect_report(self, report: pytest.TestReport) -> None:
         """Gather metrics, runs and outcomes from test reports (serial runs and xdist controller)."""
-        if not report.nodeid.startswith("lips/"):
-            return
-        previous = self.outcomes.get(report.nodeid)
-        if report.failed:
-            harness = any(key == "lips_harness_error" for key, _ in report.user_properties)
-            strict_gate = any(key == "lips_not_run_strict" for key, _ in report.user_properties)
-            outcome = "error" if (report.when != "call" and not strict_gate) or harness else "failed"
-            self.outcomes[report.nodeid] = "error" if previous == "error" else outcome
-        elif report.skipped and previous not in ("failed", "error"):
-            self.outcomes[report.nodeid] = "skipped"
-        elif report.when == "call" and previous is None:
-            self.outcomes[report.nodeid] = "passed"
-        strict_skip = next((v for k, v in report.user_properties if k == "lips_not_run_strict"), None)
-        if strict_skip is not None:  # a gate item that skipped, FAILED by --lips-strict: keep the skip's reason
-            self.reasons[report.nodeid] = str(strict_skip)
-            self.strict_failed.add(report.nodeid)
-        elif (report.skipped or report.failed) and report.nodeid not in self.reasons:
-            self.reasons[report.nodeid] = _report_reason(report)
-        if report.when != "teardown":
-            return
-        # the plugin's own properties (PROPERTY_*) hold dicts; pytest types the values as object
-        for name, value in cast("list[tuple[str, Any]]", report.user_properties):
-            if name == PROPERTY_METRIC:
-                self.metric_records.append(dict(value, nodeid=report.nodeid))
-            elif name == PROPERTY_RUN:
-                self.run_records.append(value)
-            elif name == PROPERTY_MODEL:
-                known = self.model_infos.get(value["name"])
-                if known is None or (not known.get("probe_fingerprint") and value.get("probe_fingerprint")):
-                    self.model_infos[value["name"]] = value
-            elif name == PROPERTY_PROVENANCE:
-                for key, info in value.items():
-                    self.provenance.setdefault(key, info)
-            elif name == PROPERTY_CACHE_FAILURES:
-                self.note_cache_failures(report.nodeid, list(value))
-
-    # -- end of session -------------------------------------------------------------------------
-    def build_report(self, interrupted: bool = False, exit_status: int | None = None) -> dict[str, Any]:
-        """The report dict (:func:`pytest_lips.report.json_report.build_report`) of what was collected.
-
-        ``interrupted`` marks a run stopped by Ctrl-C / ``pytest.exit`` (such a report is refused as a
-        baseline); ``exit_status`` is pytest's exit status when known.
-        """
-        from .report.json_report import build_report, environment_info
-
-        models = {name: model.describe() for name, model in self._models.items()}
-        for name, info in self.model_infos.items():
-            if name not in models or (info.get("probe_fingerprint") and not models[name].get("probe_fingerprint")):
-                models[name] = info
-        thresholds = self.thresholds.as_dict()
-        skipped_gates = self.not_run_gates(models=self.model_names() or sorted(models))
-        verdicts: list[dict[str, Any]] = []
-        for record in self.metric_records:
-            thresholds.update(record.get("thresholds") or {})
-            verdicts.extend(dict(v, nodeid=record["nodeid"]) for v in record.get("verdicts", []))
-            if record.get("regression"):
-                verdicts.append(dict(record["regression"], nodeid=record["nodeid"], kind="baseline"))
-        return build_report(
-            plugin_version=__version__,
-            protocol_version=self.profile.protocol_version,
-            profile_name=self.profile.name,
-            profile_description=self.profile.description,
-            models=[models[name] for name in sorted(models)],
-            seed=self.settings.seed,
-            thresholds=thresholds,
-            tolerances=self.tolerances.as_dict() if hasattr(self.tolerances, "as_dict") else {},
-            metrics=[record["metric"] for record in self.metric_records],
-            verdicts=verdicts,
-            runs=self.run_records,
-            outcomes=dict(self.outcomes),
-            environment={**environment_info(self.settings.device), "md_engine": self.engine_info()},
-            started_at=self.started_at,
-            duration_s=time.time() - self.started,
-            baseline=self.baseline.info(self.provenance) if self.baseline is not None else None,
-            provenance=self.provenance,
-            interrupted=interrupted,
-            exit_status=exit_status,
-            not_run=skipped_gates,
-            selection=self.selection(),
-        )
+        self.results.collect(report, self.provenance, self.note_cache_failures)
 
     def not_run_gates(self, models: list[str] | None = None) -> list[dict[str, Any]]:
         """The gated metrics of the selected tasks that no item recorded (:func:`pytest_lips.gates.not_run`)."""
-        from .gates import not_run
-
-        return not_run(
+        return self.results.not_run_gates(
             models=models if models is not None else self.model_names(),
             tasks=self.selected_tasks(),
             thresholds=self.thresholds.as_dict(),
-            recorded=[(r["metric"].get("model", ""), r["metric"]["key"]) for r in self.metric_records],
-            outcomes={n: ("skipped" if n in self.strict_failed else o) for n, o in self.outcomes.items()},
-            reasons=self.reasons,
             strict=self.settings.strict,
         )
 
+    # -- end of session (:mod:`pytest_lips.report.session_report`) --------------------------------
+    def build_report(self, interrupted: bool = False, exit_status: int | None = None) -> dict[str, Any]:
+        """The report dict of what was collected (:func:`pytest_lips.report.session_report.build_session_report`)."""
+        from .report.session_report import build_session_report
+
+        return build_session_report(self, interrupted=interrupted, exit_status=exit_status)
+
+    def engine_info(self) -> dict[str, Any]:
+        """The ``--lips-engine`` choice and, per model, engines and batch sizes of its MD runs
+        (:func:`pytest_lips.report.session_report.engine_info`)."""
+        from .report.session_report import engine_info
+
+        return engine_info(self.results.run_records, self.settings.engine)
+
     def selection(self) -> dict[str, Any]:
-        """Which tasks this run selected and how pytest deselected items (``-k``, ``-m``, ``--deselect``,
-        ``--lf``): recorded in the report and in a baseline saved from it."""
-        option = self.config.option
-        out: dict[str, Any] = {"tasks": self.selected_tasks()}
-        for name, attribute in (("keyword", "keyword"), ("markexpr", "markexpr")):
-            value = getattr(option, attribute, "") or ""
-            if value:
-                out[name] = str(value)
-        deselect = list(getattr(option, "deselect", None) or [])
-        if deselect:
-            out["deselect"] = [str(d) for d in deselect]
-        if getattr(option, "lf", False):
-            out["last_failed"] = True
-        return out
+        """Which tasks this run selected and how pytest deselected items
+        (:func:`pytest_lips.report.session_report.selection`)."""
+        from .report.session_report import selection
+
+        return selection(self.config, self.selected_tasks())
 
     def finish(self, terminalreporter: Any, exitstatus: int) -> None:
-        """Print the summary table and write report, plots, GitHub summary and baseline."""
-        from . import signals
-        from .report.terminal import render_summary
+        """Print the summary table and write report, plots, GitHub summary and baseline
+        (:func:`pytest_lips.report.session_report.finish`)."""
+        from .report.session_report import finish
 
-        interrupted = _was_interrupted(terminalreporter, exitstatus) or signals.received()
-        report = self.build_report(interrupted=interrupted, exit_status=int(exitstatus))
-        written: list[str] = []
-        problems: list[str] = []
-        plot_paths: list[Path] = []
-        if self.settings.plots_dir is not None:
-            from .report.plots import write_plots
-
-            plot_paths = list(write_plots(report, self.settings.plots_dir))
-            written.extend(str(p) for p in plot_paths)
-        if self.settings.report_path is not None:
-            from .report.json_report import write_report
-
-            try:
-                write_report(report, self.settings.report_path, option="--lips-report")
-                written.append(str(self.settings.report_path))
-            except LipsUsageError as exc:
-                problems.append(str(exc))
-        if self.settings.save_baseline_path is not None:
-            from .report.baseline import save_baseline
-
-            refusal = baseline_refusal(report, terminalreporter, exitstatus)
-            if refusal:
-                problems.append(
-                    f"--lips-save-baseline: did not write {self.settings.save_baseline_path}: {refusal}; "
-                    "the file was left as it was"
-                )
-            else:
-                try:
-                    save_baseline(report, self.settings.save_baseline_path)
-                    written.append(str(self.settings.save_baseline_path))
-                except LipsUsageError as exc:
-                    problems.append(str(exc))
-        summary_file = os.environ.get("GITHUB_STEP_SUMMARY")
-        if summary_file:
-            from .report.markdown import render_markdown
-
-            with open(summary_file, "a", encoding="utf-8") as handle:
-                handle.write(render_markdown(report, plot_paths=plot_paths) + "\n")
-        terminalreporter.write_sep("=", "LiPS-25 summary (pytest-lips)")
-        if signals.received():
-            terminalreporter.write_line(
-                "pytest-lips: stopped by SIGTERM (as Ctrl-C): the report is marked interrupted, no baseline is "
-                "written" + (f", {len(self.worker_pids)} xdist workers were stopped" if self.worker_pids else ""),
-                red=True,
-                bold=True,
-            )
-        if self.config.get_verbosity() < 0 and self.threads_warning():  # -q hides the header that said it
-            terminalreporter.write_line(f"pytest-lips WARNING: {self.threads_warning()}", yellow=True)
-        for line in render_summary(report):
-            terminalreporter.write_line(line)
-        for path in written:
-            terminalreporter.write_line(f"pytest-lips wrote {path}")
-        for nodeid, line in self.cache_warnings:
-            terminalreporter.write_line(f"pytest-lips WARNING: {nodeid}: {line}", yellow=True)
-        for problem in problems:
-            terminalreporter.write_line(f"pytest-lips: {problem}", red=True, bold=True)
+        finish(self, terminalreporter, exitstatus)
 
     def header_lines(self) -> list[str]:
-        from .threads import applied_threads
+        """The lines under pytest's header (:func:`pytest_lips.report.session_report.header_lines`)."""
+        from .report.session_report import header_lines
 
-        names = ", ".join(self.model_names())
-        threads = applied_threads().get("threads_per_process")
-        lines = [
-            f"pytest-lips {__version__}: profile {self.settings.profile_name}, models {names}, "
-            f"device {self.settings.device}, seed {self.settings.seed}, "
-            f"threads {threads if threads is not None else self.settings.threads_option} per process, "
-            f"cache {self.settings.cache_dir}",
-            f"pytest-lips system: {self.system.name} "
-            f"(reference pack {self.settings.reference_dir or 'shipped default'})"
-            + (f"; {self.system.note}" if self.system.note else ""),
-        ]
-        if self.threads_warning():
-            lines.append(f"pytest-lips WARNING: {self.threads_warning()}")
-        for model in self._models.values():
-            lines.extend(f"pytest-lips WARNING [{model.name}]: {text}" for text in getattr(model, "warnings", ()))
-        return lines
+        return header_lines(self)
 
     def threads_warning(self) -> str:
         """:func:`pytest_lips.threads.oversubscription_warning` of the threads set in this process ("" if fine)."""
@@ -967,49 +531,3 @@ class LipsSession:
 
         threads = applied_threads().get("threads_per_process")
         return oversubscription_warning(int(threads), xdist_processes(self.config)) if threads else ""
-
-
-def _report_reason(report: pytest.TestReport) -> str:
-    """A skip's reason (without ``Skipped:``) or the first line of a failure, for NOT RUN entries."""
-    longrepr = report.longrepr
-    if report.skipped and isinstance(longrepr, tuple) and len(longrepr) == 3:
-        text = str(longrepr[2])
-        return text[len("Skipped: ") :] if text.startswith("Skipped: ") else text
-    lines = [line.strip() for line in str(getattr(report, "longreprtext", "") or "").splitlines() if line.strip()]
-    first = next((line for line in lines if line.startswith("E ")), lines[-1] if lines else "")
-    return first[2:].strip() if first.startswith("E ") else first
-
-
-def _was_interrupted(terminalreporter: Any, exitstatus: int) -> bool:
-    """Whether the session was stopped by Ctrl-C (KeyboardInterrupt) or ``pytest.exit``."""
-    if int(exitstatus) == int(pytest.ExitCode.INTERRUPTED):
-        return True
-    return getattr(terminalreporter, "_keyboardinterrupt_memo", None) is not None
-
-
-def baseline_refusal(report: dict[str, Any], terminalreporter: Any, exitstatus: int) -> str:
-    """Why this run must not become a baseline (empty string: it may).
-
-    Refused: an interrupted run, an internal or usage error, a run stopped early (``-x``,
-    ``--maxfail``), a harness error (ERROR outcome: some metric is missing), and a run without any
-    metric for some model.  A model failing its thresholds may still be saved: a baseline records
-    the last release, not a passing one.
-    """
-    if report.get("interrupted"):
-        return "the run was interrupted, so its metrics are incomplete"
-    if int(exitstatus) in (int(pytest.ExitCode.INTERNAL_ERROR), int(pytest.ExitCode.USAGE_ERROR)):
-        return f"pytest ended with exit status {int(exitstatus)} ({pytest.ExitCode(int(exitstatus)).name})"
-    session = getattr(terminalreporter, "_session", None)
-    stopped = getattr(session, "shouldstop", False) or getattr(session, "shouldfail", False)
-    if stopped:
-        return f"the run stopped early ({stopped}), so its metrics are incomplete"
-    errors = sorted(node for node, outcome in (report.get("outcomes") or {}).items() if outcome == "error")
-    if errors:
-        more = f" and {len(errors) - 1} more" if len(errors) > 1 else ""
-        return f"{errors[0]}{more} ended in ERROR (a harness error), so metrics are missing; fix it and rerun"
-    results = report.get("results") or {}
-    names = [m.get("name") for m in report.get("models") or []] or list(results)
-    empty = [name for name in names if not any(task.get("metrics") for task in (results.get(name) or {}).values())]
-    if empty or not names:
-        return f"no metrics were recorded for {', '.join(map(str, empty)) or 'any model'}"
-    return ""

@@ -138,17 +138,19 @@ class Baseline:
             info["provenance_differences"] = self.provenance_differences(provenance)
         return info
 
-    def provenance_differences(self, provenance: Mapping[str, Any] | None, task: str | None = None) -> list[str]:
+    def provenance_differences(self, provenance: Mapping[str, Any] | None, metric: str | None = None) -> list[str]:
         """How this baseline's inputs differ from ``provenance`` (the current run's), as sentences.
 
-        ``task`` limits the comparison to what a metric of that task depends on: the data set for
-        ``test_split`` (and the ``task2.dataset*`` metrics, pass ``"data"``), the reference pack for
-        ``task1``–``task3``; ``None`` compares both.  Unknown on either side: no difference claimed.
+        ``metric`` (a metric key) limits the comparison to what that metric depends on, as the task registry
+        says (:func:`pytest_lips.tasks.registry.metric_inputs`: the data set for the test split and the
+        ``task2.dataset*`` metrics, the reference pack for the tasks that read it); ``None`` compares both.
+        Unknown on either side: no difference claimed.
         """
+        from ..tasks.registry import metric_inputs
+
         current = dict(provenance or {})
         out: list[str] = []
-        wants_pack = task in (None, "task1", "task2", "task3")
-        wants_data = task in (None, "test_split", "data")
+        wants_pack, wants_data = (True, True) if metric is None else metric_inputs(metric)
         old_pack, new_pack = self.provenance.get("reference_pack") or {}, current.get("reference_pack") or {}
         if (
             wants_pack
@@ -284,8 +286,7 @@ class Baseline:
         if reason:
             note = "; ".join(filter(None, [note, reason]))
         if provenance is not None:
-            scope = "data" if metric.key.startswith("task2.dataset") else (metric.task or metric.key.split(".", 1)[0])
-            differences = self.provenance_differences(provenance, scope)
+            differences = self.provenance_differences(provenance, metric.key)
             if differences:
                 note = "; ".join(filter(None, [note, "NOT LIKE FOR LIKE: " + "; ".join(differences)]))
         reg = Regression(

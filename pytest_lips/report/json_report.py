@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import LipsUsageError
-from ..profiles import TASK_NAMES
+from ..tasks.registry import task_order
 
 SCHEMA_VERSION = 1
 
@@ -383,11 +383,6 @@ def torch_version() -> str | None:
                 if any(isinstance(t, ast.Name) and t.id == "__version__" for t in targets):
                     return str(node.value.value)
     return distribution_version("torch")
-
-
-def task_order(task: str) -> tuple[int, str]:
-    """Sort key: suite order for known tasks, then alphabetical."""
-    return (TASK_NAMES.index(task), task) if task in TASK_NAMES else (len(TASK_NAMES), task)
 
 
 def _task_of(key: str) -> str:

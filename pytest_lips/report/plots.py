@@ -720,12 +720,6 @@ def _pressure_label(p: float) -> str:
     return f"{p:g} Pa"
 
 
-_PLOTS = (
-    ("task1_parity", "task1.ef_rmse_relaxed", plot_task1_parity),
-    ("task2_force_error", "task2.force_rmse", plot_task2_force_error),
-    ("task3_arrhenius", "task3.sigma298", plot_task3_arrhenius),
-    ("task4_stability", "task4.survival_fraction", plot_task4_stability),
-)
 # -- several models ----------------------------------------------------------------------------------------
 MODEL_COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf", "#7f7f7f"]
 _VERDICT_COLOURS = {"PASS": "#2ca02c", "FAIL": "#d62728"}
@@ -972,21 +966,27 @@ class Figure:
         return buffer.getvalue()
 
 
-_COMPARISONS = (
-    ("compare_metrics", "Metrics per model", plot_compare_metrics),
-    ("compare_task3_arrhenius", "Task 3: Arrhenius lines of all models", plot_compare_arrhenius),
-    ("compare_task2_force_error", "Task 2: force error along the melt–quench per model", plot_compare_task2),
-)
+def _comparisons() -> list[tuple[str, str, Any]]:
+    """The comparison figures: the metrics of all models, then each task's own (task registry order)."""
+    from ..tasks.registry import iter_tasks, resolve
+
+    out: list[tuple[str, str, Any]] = [("compare_metrics", "Metrics per model", plot_compare_metrics)]
+    for spec in iter_tasks():
+        out.extend((name, title, resolve(function)) for name, title, function in spec.comparison_plots)
+    return out
 
 
 def report_figures(report: Mapping[str, Any], *, notes: list[str] | None = None, comparison: bool | None = None):
     """Every figure the report has data for: with several models (or ``comparison=True``) the comparison
-    figures first, then each model's own plots. Reasons for skipped plots are appended to ``notes``."""
+    figures first, then each model's own plots (which tasks draw what: :mod:`pytest_lips.tasks.registry`).
+    Reasons for skipped plots are appended to ``notes``."""
+    from ..tasks.registry import iter_tasks
+
     notes = notes if notes is not None else []
     results = report.get("results") or {}
     out: list[Figure] = []
     if comparison if comparison is not None else len(results) > 1:
-        for name, title, compare in _COMPARISONS:
+        for name, title, compare in _comparisons():
             try:
                 out.append(Figure(name, title, compare(report)))
             except _Skip as skip:
@@ -996,23 +996,15 @@ def report_figures(report: Mapping[str, Any], *, notes: list[str] | None = None,
     thresholds = report.get("thresholds") or {}
     for model, tasks in sorted(results.items()):
         metrics = {m["key"]: m for entry in tasks.values() for m in entry.get("metrics", [])}
-        for name, key, builder in _PLOTS:
-            if metrics.get(key) is None:
+        for plot in (p for spec in iter_tasks() for p in spec.plots):
+            if metrics.get(plot.metric) is None:
                 continue
             try:
-                fig = builder(metrics, model=model, thresholds=thresholds)
+                fig = plot.builder()(metrics, model=model, thresholds=thresholds)
             except _Skip as skip:
-                msg = f"plot {name} of model {model} skipped: {skip}"
+                msg = f"plot {plot.name} of model {model} skipped: {skip}"
                 log.info(msg)
                 notes.append(msg)
                 continue
-            out.append(Figure(f"{safe_name(model)}_{name}", f"{model}: {_TITLES[name]}", fig))
+            out.append(Figure(f"{safe_name(model)}_{plot.name}", f"{model}: {plot.title}", fig))
     return out
-
-
-_TITLES = {
-    "task1_parity": "Task 1 formation energies",
-    "task2_force_error": "Task 2 force error along the melt–quench",
-    "task3_arrhenius": "Task 3 Arrhenius plot",
-    "task4_stability": "Task 4 stability map",
-}

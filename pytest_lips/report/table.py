@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..results import format_number
-from .json_report import task_order
+from ..tasks.registry import task_order
 
 BEST_LEGEND = (
     "* best of the models: lowest for ≤ thresholds and error metrics, highest for ≥ thresholds, "

@@ -17,8 +17,6 @@ from pytest_lips.plugin import get_session as _session
 from pytest_lips.reference import task1_structure_names
 from pytest_lips.tasks import task1_formation as task
 
-pytestmark = [pytest.mark.lips, pytest.mark.lips_task1]
-
 NO_PACK = "no-reference-pack"
 
 
@@ -48,7 +46,7 @@ def _getter(config: pytest.Config, model: Any, store: Any):
     session = _session(config)
 
     def get_or_compute(key: str, compute):  # run_key adds the reference pack's content checksum
-        return store.get_or_compute(session.run_key(model, key), compute)
+        return store.get_or_compute(session.run_key(model, key, task="task1"), compute)
 
     return get_or_compute
 

@@ -12,8 +12,6 @@ from pytest_lips.plugin import get_session as _session
 from pytest_lips.results import Metric
 from pytest_lips.tasks import task2_forces as task
 
-pytestmark = [pytest.mark.lips, pytest.mark.lips_task2]
-
 
 def _offset(config: pytest.Config, protocol: task.Task2Protocol) -> str:
     value = _session(config).settings.energy_offset
@@ -33,7 +31,9 @@ def task2_metrics(pytestconfig, lips_model, lips_profile, lips_reference, lips_s
     offset = _offset(pytestconfig, protocol)
     protocol = dataclasses.replace(protocol, energy_offset=offset)  # the details record the mode used
     # run_key adds the pack's content checksum: editing a snapshot and refreshing the manifest recomputes
-    key = _session(pytestconfig).run_key(lips_model, task.cache_key("", pack.key, protocol, offset), protocol=protocol)
+    key = _session(pytestconfig).run_key(
+        lips_model, task.cache_key("", pack.key, protocol, offset), task="task2", protocol=protocol
+    )
 
     def compute() -> dict[str, Any]:
         result = task.run(lips_model, pack.task2_frames(), protocol, energy_offset=offset)
@@ -74,6 +74,7 @@ def test_task2_dataset_force_rmse(pytestconfig, lips_model, lips_profile, lips_d
         lips_model,
         f"task2-dataset/{protocol.dataset_split}/{protocol.dataset_max_structures}",
         *system_part,
+        task="task2",
         dataset=lips_dataset,
         protocol=protocol,
     )

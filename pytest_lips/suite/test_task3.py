@@ -23,8 +23,6 @@ from pytest_lips.results import RunRecord
 from pytest_lips.suite import batch_part, md_checkpoint, selected_run_ids
 from pytest_lips.tasks import task3_conductivity as task
 
-pytestmark = [pytest.mark.lips, pytest.mark.lips_task3]
-
 
 def _protocol(config: pytest.Config) -> task.Task3Protocol:
     return task.Task3Protocol.from_section(_session(config).profile.section("task3"))
@@ -64,7 +62,14 @@ def _get_runs(config, protocol, model, reference, store, progress, seed: int) ->
     # run_key adds the reference pack's content checksum (the Task 3 cell comes from it) and the engine
     keys = {
         run.run_id: session.run_key(
-            model, "task3-run", task.PROTOCOL_VERSION, _protocol_hash(protocol), run.run_id, f"seed{run.seed}", *batch
+            model,
+            "task3-run",
+            task.PROTOCOL_VERSION,
+            _protocol_hash(protocol),
+            run.run_id,
+            f"seed{run.seed}",
+            *batch,
+            task="task3",
         )
         for run in runs
     }
@@ -136,6 +141,7 @@ def _extend_runs(config, protocol, model, reference, store, progress, seed, resu
             f"seed{run.seed}",
             f"production{production_ps:g}ps",
             *batch,
+            task="task3",
         )
         for run in runs
     }

@@ -27,8 +27,6 @@ from pytest_lips.results import Metric, RunRecord
 from pytest_lips.suite import batch_part, md_checkpoint, selected_run_ids
 from pytest_lips.tasks import task4_robustness as task
 
-pytestmark = [pytest.mark.lips, pytest.mark.lips_task4]
-
 _START_FIELDS = ("n_atoms", "density_g_cm3", "covalent_ratio", "relax_fmax_eV_A", "relax_max_steps")
 
 
@@ -78,7 +76,7 @@ def _get_runs(config, protocol, model, store, progress, seed: int) -> dict[str, 
             run.start_id,
             f"seed{run.structure_seed}",
             *_system_parts(config),
-            uses_pack=False,
+            task="task4",
         )
 
     keys = {
@@ -92,7 +90,7 @@ def _get_runs(config, protocol, model, store, progress, seed: int) -> dict[str, 
             f"start{run.structure_seed}",
             *_system_parts(config),
             *batch,
-            uses_pack=False,
+            task="task4",
         )
         for run in runs
     }

@@ -12,8 +12,6 @@ from pytest_lips.plugin import get_session as _session
 from pytest_lips.results import Metric
 from pytest_lips.tasks import test_split as task
 
-pytestmark = [pytest.mark.lips, pytest.mark.lips_test_split]
-
 
 def _metrics(config: pytest.Config, model: Any, profile: Any, dataset: Any, store: Any) -> dict[str, Metric]:
     """All test-split metrics of ``model``, computed once per session/store (shared by the items)."""
@@ -22,7 +20,7 @@ def _metrics(config: pytest.Config, model: Any, profile: Any, dataset: Any, stor
     offset = session.settings.energy_offset if session.settings.energy_offset else protocol.energy_offset
     protocol = dataclasses.replace(protocol, energy_offset=offset)  # the details record the mode used
     key = session.run_key(
-        model, task.cache_key("", dataset, protocol, offset), dataset=dataset, protocol=protocol, uses_pack=False
+        model, task.cache_key("", dataset, protocol, offset), dataset=dataset, protocol=protocol, task="test_split"
     )
 
     def compute() -> dict[str, Any]:

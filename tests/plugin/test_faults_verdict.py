@@ -121,12 +121,12 @@ def test_deselected_gate_is_not_run_and_fails_under_strict(pytester: pytest.Pyte
 
 def test_gate_items_exist_for_every_gated_metric(pytester: pytest.Pytester, lips_inputs) -> None:
     """Every gated metric of thresholds.yaml has a gate item, and that item is collected under its id."""
-    from pytest_lips.gates import GATE_ITEMS, gate_nodeid, gated_metrics
-    from pytest_lips.profiles import TASK_NAMES
+    from pytest_lips.gates import gate_nodeid, gated_metrics
+    from pytest_lips.tasks.registry import gate_items, task_names
     from pytest_lips.thresholds import default_thresholds
 
-    keys = gated_metrics(default_thresholds().as_dict(), TASK_NAMES)
-    assert set(keys) == set(GATE_ITEMS)
+    keys = gated_metrics(default_thresholds().as_dict(), task_names())
+    assert set(keys) == set(gate_items())
     result = pytester.runpytest(
         f"--lips-model={lips_inputs['model']}", "--lips-profile=smoke", "--collect-only", "-q", "-p", "no:randomly"
     )

@@ -183,7 +183,8 @@ def test_comparison_figures_of_several_models():
     notes = []
     figures = report_figures(merged, notes=notes)
     names = [f.name for f in figures]
-    assert names[:3] == ["compare_metrics", "compare_task3_arrhenius", "compare_task2_force_error"]
+    # the metrics of all models first, then each task's comparison in the task registry's order
+    assert names[:3] == ["compare_metrics", "compare_task2_force_error", "compare_task3_arrhenius"]
     assert "mace-a_task3_arrhenius" in names and "mace-b_task1_parity" in names
     assert notes == []
     png = figures[0].png()

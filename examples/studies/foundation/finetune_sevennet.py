@@ -78,20 +78,32 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     write(work / "train.extxyz", shifted(train, shift), format="extxyz")
     write(work / "valid.extxyz", shifted(val, shift), format="extxyz")
-    preset = subprocess.run([sys.executable, "-m", "sevenn.main.sevenn", "preset", "fine_tune"],
-                            capture_output=True, text=True, check=True).stdout
+    preset = subprocess.run(
+        [sys.executable, "-m", "sevenn.main.sevenn", "preset", "fine_tune"], capture_output=True, text=True, check=True
+    ).stdout
     cfg = yaml.safe_load(preset)
-    cfg["train"].update(random_seed=args.seed, epoch=args.epochs, is_train_stress=False, per_epoch=args.epochs,
-                        error_record=[["Energy", "RMSE"], ["Force", "RMSE"], ["TotalLoss", "None"]])
+    cfg["train"].update(
+        random_seed=args.seed,
+        epoch=args.epochs,
+        is_train_stress=False,
+        per_epoch=args.epochs,
+        error_record=[["Energy", "RMSE"], ["Force", "RMSE"], ["TotalLoss", "None"]],
+    )
     cfg["train"].pop("stress_loss_weight", None)
-    cfg["data"].update(batch_size=args.batch_size, load_trainset_path=[str(work / "train.extxyz")],
-                       load_validset_path=[str(work / "valid.extxyz")])
+    cfg["data"].update(
+        batch_size=args.batch_size,
+        load_trainset_path=[str(work / "train.extxyz")],
+        load_validset_path=[str(work / "valid.extxyz")],
+    )
     cfg["data"].pop("load_testset_path", None)
     cfg["data"].pop("data_divide_ratio", None)
     (work / "input.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
     t0 = time.time()
-    subprocess.run([sys.executable, "-m", "sevenn.main.sevenn", "train", str(work / "input.yaml"), "-w", str(work)],
-                   check=True, cwd=work)
+    subprocess.run(
+        [sys.executable, "-m", "sevenn.main.sevenn", "train", str(work / "input.yaml"), "-w", str(work)],
+        check=True,
+        cwd=work,
+    )
     minutes = (time.time() - t0) / 60
     best = work / "checkpoint_best.pth"
     log = (work / "log.sevenn").read_text().splitlines() if (work / "log.sevenn").exists() else []
