@@ -21,6 +21,12 @@ a test-split evaluation) is stored under a key built by :func:`result_key`.  The
 * the caller's own parts (task, run id, per-run seed, ...).
 
 Nothing here talks to pytest; :meth:`pytest_lips.session.LipsSession.run_key` fills the context.
+
+This is the one module that hashes key material: the caller's parts are built here too
+(:func:`key_digest` of a protocol's settings, :func:`md_run_parts` of an MD run, :func:`batch_part` of a
+torch-sim batch), and the checkpoint of an engine call is named from its keys (:func:`keys_digest`).
+``tests/core/test_identity_keys.py`` fails when another module of ``pytest_lips`` imports ``hashlib``
+for anything but file checksums.
 """
 
 from __future__ import annotations
@@ -181,6 +187,47 @@ def model_probe_fingerprint(model: Any) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
+# the caller's parts
+
+
+def key_digest(data: Any, chars: int = 16) -> str:
+    """Short sha256 of ``data`` as ``json.dumps(data, sort_keys=True)`` (the key part of a task's settings).
+
+    Python's default JSON separators, unlike :func:`canonical_json`: this is the digest the Task 1, 3 and
+    4 keys have always held, kept so that existing caches stay valid.
+    """
+    return sha256_text(json.dumps(data, sort_keys=True))[:chars]
+
+
+def md_run_parts(
+    kind: str, protocol_version: str, settings: Any, run_id: str, seed: int, *extra: Any
+) -> tuple[str, ...]:
+    """Key parts of one MD run (or of its start structure): ``kind`` (``task3-run``, ``task4-start``...),
+    the task's protocol version, the :func:`key_digest` of the ``settings`` it depends on, the run id, the
+    run's seed, then ``extra`` (a continuation chunk's production, the start structure, the system's
+    composition, :func:`batch_part`)."""
+    return (kind, str(protocol_version), key_digest(settings), run_id, f"seed{seed}", *map(str, extra))
+
+
+def batch_part(engine: Any, run_ids: Sequence[str]) -> tuple[str, ...]:
+    """Key part naming the runs integrated together, for a batched engine (torch-sim): a system's bits
+    depend on the other systems of its batch (measured: the Task 3 smoke runs integrated alone and in
+    their batch of two differ in the last bits of the momenta after 60 steps), so a run computed in a
+    smaller batch (``-k``) is never reused for a run of another batch. ASE integrates one run after the
+    other: no part, results are shared whatever was selected."""
+    if getattr(engine, "name", "") != "torch-sim":
+        return ()
+    digest = sha256_text("\n".join(sorted(run_ids)))[:12]
+    return (f"batch={digest}",)
+
+
+def keys_digest(keys: Sequence[str]) -> str:
+    """Full sha256 of a set of result keys (order ignored): names the checkpoint of the engine call
+    that computes them (:class:`pytest_lips.md.checkpoint.MDCheckpoint`)."""
+    return sha256_text("\n".join(sorted(keys)))
+
+
+# ---------------------------------------------------------------------------------------------
 # keys
 
 
@@ -262,8 +309,12 @@ def result_key(model_id: str, context: ResultContext, parts: Sequence[Any] = ())
 __all__ = [
     "IDENTITY_VERSION",
     "ResultContext",
+    "batch_part",
     "canonical_json",
     "data_checksum",
+    "key_digest",
+    "keys_digest",
+    "md_run_parts",
     "model_identity",
     "model_probe_fingerprint",
     "numerical_environment",

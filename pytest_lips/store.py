@@ -16,7 +16,6 @@ failed write, which the plugin drains into the item that caused it (one warning 
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import json
 import os
 import re
@@ -30,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from .errors import LipsDataError
+from .identity import sha256_text
 
 
 class RunStore:
@@ -68,7 +68,7 @@ class RunStore:
     # ------------------------------------------------------------------------------------------
     def path_for(self, key: str, suffix: str = ".json") -> Path:
         """File path for ``key`` (readable prefix + hash, safe on every file system)."""
-        digest = hashlib.sha256(key.encode()).hexdigest()[:16]
+        digest = sha256_text(key)[:16]
         readable = re.sub(r"[^A-Za-z0-9_.+-]+", "_", key)[:80]
         return self.root / f"{readable}-{digest}{suffix}"
 

@@ -17,12 +17,13 @@ Files are ``torch.save`` dictionaries of tensors, numbers, strings and lists onl
 
 from __future__ import annotations
 
-import hashlib
 import os
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from ..identity import sha256_text
 
 #: Default wall-clock interval between checkpoints of a running batch (``--lips-checkpoint-minutes``).
 DEFAULT_CHECKPOINT_MINUTES = 2.0
@@ -70,7 +71,7 @@ class MDCheckpoint:
         self.saves = 0
 
     def path(self, label: str) -> Path:
-        digest = hashlib.sha256(f"{self.call_id}|{label}".encode()).hexdigest()[:20]
+        digest = sha256_text(f"{self.call_id}|{label}")[:20]
         return self.directory / f"md-checkpoint-{digest}.pt"
 
     def start(self, label: str) -> None:

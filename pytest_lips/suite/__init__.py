@@ -1,9 +1,8 @@
 """The built-in LiPS-25 suite (collected by :mod:`pytest_lips.plugin` when a model is given) and the
-helpers its batched MD modules share."""
+pytest glue its batched MD modules share (the orchestration itself is :mod:`pytest_lips.tasks.batched`)."""
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable
 from typing import Any
 
@@ -32,30 +31,21 @@ def selected_run_ids(items: Iterable[Any], module: str, model: str, run_fixture:
     return wanted if found else None
 
 
-def batch_part(engine: Any, run_ids: Iterable[str]) -> tuple[str, ...]:
-    """Key part naming the runs integrated together, for a batched engine (torch-sim): a system's bits
-    depend on the other systems of its batch (measured: the Task 3 smoke runs integrated alone and in
-    their batch of two differ in the last bits of the momenta after 60 steps), so a run computed in a
-    smaller batch (``-k``) is never reused for a run of another batch. ASE integrates one run after the
-    other: no part, results are shared whatever was selected."""
-    if getattr(engine, "name", "") != "torch-sim":
-        return ()
-    digest = hashlib.sha256("\n".join(sorted(run_ids)).encode()).hexdigest()[:12]
-    return (f"batch={digest}",)
+def batched_runs(session: Any, task: str, model: Any, store: Any, progress: Any) -> Any:
+    """The :class:`~pytest_lips.tasks.batched.BatchedRuns` of a batched task for ``model``: the session's
+    MD engine for the model, its key function (:meth:`~pytest_lips.session.LipsSession.run_key`) and its
+    checkpoint settings (``--lips-checkpoint-minutes``, ``--lips-fresh``; a resume is announced as one line)."""
+    from pytest_lips.tasks.batched import BatchedRuns, make_checkpoint
 
+    def checkpoint(keys: Any, label: str) -> Any:
+        return make_checkpoint(store, keys, label, session.settings.checkpoint_minutes, session.notice)
 
-def md_checkpoint(session: Any, store: Any, keys: Iterable[str], label: str) -> Any:
-    """The :class:`~pytest_lips.md.checkpoint.MDCheckpoint` of one engine call computing ``keys``: files
-    next to the results, every ``--lips-checkpoint-minutes``, ignored by ``--lips-fresh``; a resume is
-    one line ``[lips] <label>: resumed at step N``."""
-    from pytest_lips.md.checkpoint import MDCheckpoint
-
-    minutes = session.settings.checkpoint_minutes
-    call_id = hashlib.sha256("\n".join(sorted(keys)).encode()).hexdigest()
-    return MDCheckpoint(
-        store.root,
-        call_id,
-        interval_s=None if minutes <= 0 else 60.0 * minutes,
-        resume=store.reuse,
-        on_resume=lambda step: session.notice(f"[lips] {label}: resumed at step {step} from a checkpoint"),
+    return BatchedRuns(
+        task=task,
+        model=model,
+        store=store,
+        engine=session.md_engine(model),
+        run_key=lambda *parts, **options: session.run_key(model, *parts, **options),
+        progress=progress,
+        checkpoint=checkpoint,
     )

@@ -11,8 +11,6 @@ alone still computes everything it needs.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import time
 from typing import Any
 
@@ -20,8 +18,9 @@ import pytest
 
 from pytest_lips.plugin import get_session as _session
 from pytest_lips.results import RunRecord
-from pytest_lips.suite import batch_part, md_checkpoint, selected_run_ids
+from pytest_lips.suite import batched_runs, selected_run_ids
 from pytest_lips.tasks import task3_conductivity as task
+from pytest_lips.tasks.batched import BatchedRuns, extend_until_decided
 
 
 def _protocol(config: pytest.Config) -> task.Task3Protocol:
@@ -36,13 +35,14 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     metafunc.parametrize("task3_run", runs, ids=[r.run_id for r in runs])
 
 
-def _protocol_hash(protocol: task.Task3Protocol) -> str:
-    return hashlib.sha256(json.dumps(protocol.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
-
-
 #: When this process first asked for the Task 3 runs of a model (monotonic s): the start of the
 #: wall time that ``--lips-budget-minutes`` limits (the batch is computed by whichever item asks first).
 _FIRST_ASKED: dict[str, float] = {}
+
+
+def _batch(config, model, store, progress) -> BatchedRuns:
+    # run_key adds the reference pack's content checksum (the Task 3 cell comes from it: registry uses_pack)
+    return batched_runs(_session(config), "task3", model, store, progress)
 
 
 def _selected_runs(config, protocol, model, seed: int) -> list[task.Task3Run]:
@@ -53,53 +53,38 @@ def _selected_runs(config, protocol, model, seed: int) -> list[task.Task3Run]:
 
 
 def _get_runs(config, protocol, model, reference, store, progress, seed: int) -> dict[str, dict[str, Any]]:
-    """Every selected run of the plan, by run id: the missing ones computed by ONE engine call (a batched
-    engine integrates them together), each stored under its own key with its frames next to it."""
+    """Every selected run of the plan, by run id (:meth:`BatchedRuns.compute`: the missing ones by ONE
+    engine call, each stored under its own key with its frames next to it)."""
     _FIRST_ASKED.setdefault(model.name, time.monotonic())
-    session = _session(config)
+    batch = _batch(config, model, store, progress)
     runs = _selected_runs(config, protocol, model, seed)
-    batch = batch_part(session.md_engine(model), [run.run_id for run in runs])
-    # run_key adds the reference pack's content checksum (the Task 3 cell comes from it) and the engine
-    keys = {
-        run.run_id: session.run_key(
-            model,
-            "task3-run",
-            task.PROTOCOL_VERSION,
-            _protocol_hash(protocol),
-            run.run_id,
-            f"seed{run.seed}",
-            *batch,
-            task="task3",
-        )
-        for run in runs
-    }
-
-    checkpoints: list[Any] = []
-
-    def compute_many(missing: list[str]) -> dict[str, dict[str, Any]]:
-        todo = [run for run in runs if keys[run.run_id] in missing]
-        jobs = task.build_jobs(todo, task.load_structure(protocol, reference), protocol)
-        engine = session.md_engine(model)
-        label = f"{model.name} task3 {len(jobs)} runs ({engine.name})"
-        callback = progress(label, sum(j.n_steps for j in jobs))
-        checkpoints.append(md_checkpoint(session, store, missing, label))
-        trajectories = engine.run(jobs, model, progress=callback, checkpoint=checkpoints[-1])
-        out = {}
-        for run, job, trajectory in zip(todo, jobs, trajectories):
-            result, arrays = task.reduce_run(run, job, trajectory, protocol, model=model.name)
-            out[keys[run.run_id]] = _with_frames(store, keys[run.run_id], result, arrays)
-        return out
-
-    results = store.get_or_compute_many(list(keys.values()), compute_many)
-    for checkpoint in checkpoints:  # the results are stored: the checkpoints of their runs are spent
-        checkpoint.clear()
-    return {run_id: results[key] for run_id, key in keys.items()}
+    return batch.compute(
+        runs,
+        batch.keys(runs, task.PROTOCOL_VERSION, protocol.to_dict()),
+        lambda todo: task.build_jobs(todo, task.load_structure(protocol, reference), protocol),
+        lambda run, job, trajectory: task.reduce_run(run, job, trajectory, protocol, model=model.name),
+    )
 
 
-def _with_frames(store: Any, key: str, result: dict[str, Any], arrays: dict[str, Any]) -> dict[str, Any]:
-    """Write a run's sampled arrays next to its stored result (``<key>.npz``) and name the file in it."""
-    result["frames_npz"] = store.save_arrays(key, arrays)
-    return result
+def _extend_runs(config, protocol, model, reference, store, progress, seed, results, production_ps):
+    """Every run continued from its stored last state to ``production_ps`` (one chunk of
+    ``protocol.production_ps``); each chunk is stored under its own key, so an interrupted session
+    resumes from the last finished chunk."""
+    batch = _batch(config, model, store, progress)
+    runs = [run for run in task.plan_runs(protocol, seed) if run.run_id in results]
+    arrays: dict[str, Any] = {}
+
+    def build_jobs(todo: list[task.Task3Run]) -> list[Any]:
+        for run in todo:
+            arrays[run.run_id] = store.load_arrays(results[run.run_id]["frames_npz"])
+        structure = task.load_structure(protocol, reference)
+        return task.continuation_jobs(todo, [arrays[run.run_id] for run in todo], structure, protocol)
+
+    def reduce(run: task.Task3Run, job: Any, trajectory: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+        return task.extend_arrays(results[run.run_id], arrays[run.run_id], job, trajectory, protocol)
+
+    keys = batch.keys(runs, task.PROTOCOL_VERSION, protocol.to_dict(), lambda run: (f"production{production_ps:g}ps",))
+    return batch.compute(runs, keys, build_jobs, reduce, what=f" to {production_ps:g} ps")
 
 
 def test_task3_md_run(task3_run, pytestconfig, lips_model, lips_reference, lips_store, lips_progress, lips_record_run):
@@ -124,94 +109,44 @@ def test_task3_md_run(task3_run, pytestconfig, lips_model, lips_reference, lips_
         )
 
 
-def _extend_runs(config, protocol, model, reference, store, progress, seed, results, production_ps):
-    """Every run continued from its stored last state to ``production_ps`` (one chunk of
-    ``protocol.production_ps``); each chunk is stored under its own key, so an interrupted session
-    resumes from the last finished chunk."""
-    session = _session(config)
-    runs = [run for run in task.plan_runs(protocol, seed) if run.run_id in results]
-    batch = batch_part(session.md_engine(model), [run.run_id for run in runs])
-    keys = {
-        run.run_id: session.run_key(
-            model,
-            "task3-run",
-            task.PROTOCOL_VERSION,
-            _protocol_hash(protocol),
-            run.run_id,
-            f"seed{run.seed}",
-            f"production{production_ps:g}ps",
-            *batch,
-            task="task3",
-        )
-        for run in runs
-    }
-
-    def compute_many(missing: list[str]) -> dict[str, dict[str, Any]]:
-        todo = [run for run in runs if keys[run.run_id] in missing]
-        previous, arrays = [], []
-        for run in todo:
-            previous.append(results[run.run_id])
-            arrays.append(store.load_arrays(results[run.run_id]["frames_npz"]))
-        jobs = task.continuation_jobs(todo, arrays, task.load_structure(protocol, reference), protocol)
-        engine = session.md_engine(model)
-        label = f"{model.name} task3 {len(jobs)} runs to {production_ps:g} ps ({engine.name})"
-        callback = progress(label, sum(j.n_steps for j in jobs))
-        checkpoints.append(md_checkpoint(session, store, missing, label))
-        trajectories = engine.run(jobs, model, progress=callback, checkpoint=checkpoints[-1])
-        out = {}
-        for run, job, trajectory, result, arr in zip(todo, jobs, trajectories, previous, arrays):
-            new_result, new_arrays = task.extend_arrays(result, arr, job, trajectory, protocol)
-            out[keys[run.run_id]] = _with_frames(store, keys[run.run_id], new_result, new_arrays)
-        return out
-
-    checkpoints: list[Any] = []
-    stored = store.get_or_compute_many(list(keys.values()), compute_many)
-    for checkpoint in checkpoints:
-        checkpoint.clear()
-    return {run_id: stored[key] for run_id, key in keys.items()}
-
-
 def test_task3_sigma298(pytestconfig, lips_model, lips_reference, lips_store, lips_progress, lips_seed, lips_check):
     protocol = _protocol(pytestconfig)
     session = _session(pytestconfig)
     by_id = _get_runs(pytestconfig, protocol, lips_model, lips_reference, lips_store, lips_progress, lips_seed)
     metrics = task.analyse(list(by_id.values()), protocol, model=lips_model.name, seed=lips_seed)
-    production, chunk = protocol.production_ps, protocol.production_ps
-    budget_s = None if session.settings.budget_minutes is None else 60.0 * session.settings.budget_minutes
-    stop = ""
     gated = session.system.sigma298_gated  # a pack without a sigma298 band reports it, with its reason
+    budget = session.settings.budget_minutes
     # runs that go on until the data decide (task3.max_production_ps, --lips-budget-minutes)
-    while (
-        gated and protocol.max_production_ps is not None and not task.sigma298_decided(metrics[0], session.thresholds)
-    ):
-        if metrics[0].details.get("failed_runs"):
-            stop = "runs stopped early"
-            break
-        if production + chunk > protocol.max_production_ps + 1e-9:
-            stop = f"task3.max_production_ps {protocol.max_production_ps:g} ps reached"
-            break
-        # spent: this session's Task 3 time so far; the next chunk costs per ps what the runs so far cost
-        # (their recorded MD wall when they came from the cache)
-        spent = time.monotonic() - _FIRST_ASKED[lips_model.name]
-        recorded = sum(float(r.get("record", {}).get("wall_s") or 0.0) for r in by_id.values())
-        if budget_s is not None and spent + max(spent, recorded) / production * chunk > budget_s:
-            stop = f"--lips-budget-minutes {session.settings.budget_minutes:g} would be exceeded by another chunk"
-            break
-        production += chunk
-        by_id = _extend_runs(
-            pytestconfig, protocol, lips_model, lips_reference, lips_store, lips_progress, lips_seed, by_id, production
-        )
-        metrics = task.analyse(list(by_id.values()), protocol, model=lips_model.name, seed=lips_seed)
+    outcome = extend_until_decided(
+        by_id,
+        metrics,
+        production_ps=protocol.production_ps,
+        max_production_ps=protocol.max_production_ps,
+        decided=lambda m: task.sigma298_decided(m[0], session.thresholds),
+        failed=lambda m: bool(m[0].details.get("failed_runs")),
+        extend=lambda results, production_ps: _extend_runs(
+            pytestconfig,
+            protocol,
+            lips_model,
+            lips_reference,
+            lips_store,
+            lips_progress,
+            lips_seed,
+            results,
+            production_ps,
+        ),
+        analyse=lambda results: task.analyse(list(results.values()), protocol, model=lips_model.name, seed=lips_seed),
+        started_s=_FIRST_ASKED[lips_model.name],
+        budget_s=None if budget is None else 60.0 * budget,
+        budget_minutes=budget,
+        enabled=gated,
+        limit_name="task3.max_production_ps",
+    )
+    by_id, metrics, production = outcome.results, outcome.metrics, outcome.production_ps
     if protocol.max_production_ps is not None:
-        decided = task.sigma298_decided(metrics[0], session.thresholds)
-        text = (
-            f"decided at {production:g} ps of production per run"
-            if decided
-            else f"not decided at {production:g} ps of production per run ({stop})"
-        )
         for metric in metrics[:2]:
-            metric.note = "; ".join(x for x in (metric.note, text) if x)
-            metric.details["decided_at_production_ps" if decided else "undecided_at_production_ps"] = production
+            metric.note = "; ".join(x for x in (metric.note, outcome.note()) if x)
+            metric.details["decided_at_production_ps" if outcome.decided else "undecided_at_production_ps"] = production
     if session.settings.save_trajectories_dir is not None:
         from pytest_lips.report.trajectories import save_run_trajectory
 
@@ -222,7 +157,6 @@ def test_task3_sigma298(pytestconfig, lips_model, lips_reference, lips_store, li
                     lips_model.name,
                     run_id,
                     lips_store.load_arrays(result["frames_npz"]),
-                    mobile_ion=session.system.mobile_ion,
                 )
     if not gated:
         metrics[0].gated = False

@@ -16,15 +16,13 @@ run is cached under its own key.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from typing import Any
 
 import pytest
 
 from pytest_lips.plugin import get_session as _session
 from pytest_lips.results import Metric, RunRecord
-from pytest_lips.suite import batch_part, md_checkpoint, selected_run_ids
+from pytest_lips.suite import batched_runs, selected_run_ids
 from pytest_lips.tasks import task4_robustness as task
 
 _START_FIELDS = ("n_atoms", "density_g_cm3", "covalent_ratio", "relax_fmax_eV_A", "relax_max_steps")
@@ -52,77 +50,36 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     metafunc.parametrize("task4_run", runs, ids=[r.run_id for r in runs])
 
 
-def _hash(data: dict[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
-
-
 def _get_runs(config, protocol, model, store, progress, seed: int) -> dict[str, dict[str, Any]]:
-    """Every run of the grid, by run id: start structures first (one per repeat, cached on their own),
-    then the missing runs by ONE engine call (a batched engine integrates all grid points together,
-    each at its own T and p), each cached under its own key."""
+    """Every selected run of the grid, by run id: start structures first (one per repeat, cached on their
+    own), then the missing runs by ONE engine call (:meth:`BatchedRuns.compute`: a batched engine
+    integrates all grid points together, each at its own T and p), each cached under its own key."""
     session = _session(config)
-    items = _session(config).selected_items()
-    wanted = selected_run_ids(items, "test_task4.py", model.name, "task4_run")
+    wanted = selected_run_ids(session.selected_items(), "test_task4.py", model.name, "task4_run")
     runs = [run for run in task.plan_runs(protocol, seed) if wanted is None or run.run_id in wanted]
-    batch = batch_part(session.md_engine(model), [run.run_id for run in runs])
-    start_params = {k: v for k, v in protocol.to_dict().items() if k in _START_FIELDS}
+    batch = batched_runs(session, "task4", model, store, progress)  # random cells: the registry says no pack
+    system = _system_parts(config)
+    start_settings = {k: v for k, v in protocol.to_dict().items() if k in _START_FIELDS}
+    starts: dict[str, dict[str, Any]] = {}
 
-    def start_key(run: task.Task4Run) -> str:
-        return session.run_key(
-            model,
-            "task4-start",
-            task.PROTOCOL_VERSION,
-            _hash(start_params),
-            run.start_id,
-            f"seed{run.structure_seed}",
-            *_system_parts(config),
-            task="task4",
-        )
-
-    keys = {
-        run.run_id: session.run_key(
-            model,
-            "task4-run",
-            task.PROTOCOL_VERSION,
-            _hash(protocol.to_dict()),
-            run.run_id,
-            f"seed{run.seed}",
-            f"start{run.structure_seed}",
-            *_system_parts(config),
-            *batch,
-            task="task4",
-        )
-        for run in runs
-    }
-
-    def compute_many(missing: list[str]) -> dict[str, dict[str, Any]]:
-        todo = [run for run in runs if keys[run.run_id] in missing]
-        starts = {}
+    def build_jobs(todo: list[task.Task4Run]) -> list[Any]:
         for run in todo:
             if run.start_id not in starts:
-                starts[run.start_id] = store.get_or_compute(
-                    start_key(run),
-                    lambda run=run: task.prepare_start(run, protocol, model.new_calculator(), session.system),
+                key = batch.key(
+                    "task4-start", task.PROTOCOL_VERSION, start_settings, run.start_id, run.structure_seed, *system
                 )
-        jobs = task.build_jobs(todo, starts, protocol)
-        engine = session.md_engine(model)
-        label = f"{model.name} task4 {len(jobs)} runs ({engine.name})"
-        callback = progress(label, sum(j.n_steps for j in jobs))
-        checkpoints.append(md_checkpoint(session, store, missing, label))
-        computed = engine.run(jobs, model, progress=callback, checkpoint=checkpoints[-1]) if jobs else []
-        trajectories = dict(zip([j.job_id for j in jobs], computed))
-        return {
-            keys[run.run_id]: task.reduce_run(
-                run, starts[run.start_id], trajectories.get(run.run_id), protocol, model=model.name
-            )
-            for run in todo
-        }
+                starts[run.start_id] = store.get_or_compute(
+                    key, lambda run=run: task.prepare_start(run, protocol, model.new_calculator(), session.system)
+                )
+        return task.build_jobs(todo, starts, protocol)
 
-    checkpoints: list[Any] = []
-    results = store.get_or_compute_many(list(keys.values()), compute_many)
-    for checkpoint in checkpoints:  # the results are stored: the checkpoints of their runs are spent
-        checkpoint.clear()
-    return {run_id: results[key] for run_id, key in keys.items()}
+    def reduce(run: task.Task4Run, job: Any, trajectory: Any) -> tuple[dict[str, Any], None]:
+        return task.reduce_run(run, starts[run.start_id], trajectory, protocol, model=model.name), None
+
+    keys = batch.keys(
+        runs, task.PROTOCOL_VERSION, protocol.to_dict(), lambda run: (f"start{run.structure_seed}", *system)
+    )
+    return batch.compute(runs, keys, build_jobs, reduce)
 
 
 def _all_runs(config, protocol, model, store, progress, seed) -> list[dict[str, Any]]:

@@ -29,8 +29,6 @@ Profile section ``task1:``::
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -48,6 +46,7 @@ from ..analysis.formation import (
 )
 from ..errors import LipsDataError, LipsSimulationError, LipsUsageError
 from ..evaluation import calculator_factory
+from ..identity import key_digest
 from ..profiles import protocol_from_section
 from ..reference import ReferencePack, Task1Entry
 from ..results import Metric, format_number
@@ -98,7 +97,7 @@ class Task1Protocol:
     def digest(self) -> str:
         """Short hash of the relaxation settings (part of the RunStore key)."""
         relevant = {k: v for k, v in self.to_dict().items() if k != "structures"}
-        return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:12]
+        return key_digest(relevant, chars=12)
 
 
 def selected_entries(pack: ReferencePack, protocol: Task1Protocol) -> list[Task1Entry]:
