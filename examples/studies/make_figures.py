@@ -98,7 +98,8 @@ def render_with_package(reports: list[Path], out_stem: Path) -> list[Path]:
     made = []
     for fmt_, suffix in (("html", ".html"), ("markdown", ".md")):
         out = out_stem.with_suffix(suffix)
-        cmd = [sys.executable, "-m", "pytest_lips", "report", *map(str, reports), "--format", fmt_, "-o", str(out)]
+        rel = [str(p.resolve().relative_to(ROOT)) for p in reports]  # the page names them from the repository root
+        cmd = [sys.executable, "-m", "pytest_lips", "report", *rel, "--format", fmt_, "-o", str(out)]
         run = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
         if run.returncode not in (0, 1):
             print(f"warning: {' '.join(cmd[1:])} exited {run.returncode}: {run.stderr.strip()[-400:]}")
