@@ -36,6 +36,13 @@ def gated_metrics(thresholds: Mapping[str, Mapping[str, Any]], tasks: Iterable[s
     return sorted(keys, key=lambda k: (task_order(task_of(k))[0], k))
 
 
+def local_nodeid(nodeid: str) -> str:
+    """A node id without its directory part (``lips/li6ps5cl/test_task2.py::f[m]`` -> ``test_task2.py::f[m]``):
+    a pack other than the default puts its system id in the suite's node ids, the gate items are the same."""
+    path, sep, rest = nodeid.partition("::")
+    return path.rsplit("/", 1)[-1] + sep + rest
+
+
 def gate_nodeid(metric_key: str, model: str) -> str | None:
     """Node id of the item that gates ``metric_key`` for ``model`` (``None`` when unknown)."""
     found = gate_items().get(metric_key)
@@ -49,7 +56,8 @@ def gate_item_metric(nodeid: str, models: Iterable[str]) -> str | None:
     """The gated metric an item (node id) gates, or ``None`` for any other item."""
     for model in models:
         for key in gate_items():
-            if gate_nodeid(key, model) == nodeid:
+            gate = gate_nodeid(key, model)
+            if gate is not None and local_nodeid(gate) == local_nodeid(nodeid):
                 return key
     return None
 
@@ -73,15 +81,18 @@ def not_run(
     """
     done = set(recorded)
     tasks = list(tasks)
+    by_local = {local_nodeid(n): n for n in outcomes}  # the gate items under whatever system path they ran
     out: list[dict[str, Any]] = []
     for model in sorted(models):
         task_items = {
-            task: [n for n in outcomes if n.startswith(f"lips/test_{task}.py::") and f"[{model}" in n] for task in tasks
+            task: [n for n in outcomes if local_nodeid(n).startswith(f"test_{task}.py::") and f"[{model}" in n]
+            for task in tasks
         }
         for key in gated_metrics(thresholds, tasks):
             if (model, key) in done:
                 continue
-            nodeid = gate_nodeid(key, model)
+            gate = gate_nodeid(key, model)
+            nodeid = by_local.get(local_nodeid(gate), gate) if gate is not None else None
             outcome = outcomes.get(nodeid or "")
             if outcome is None:
                 reason = NOT_SELECTED

@@ -221,9 +221,11 @@ def test_model_without_cl_on_the_argyrodite_pack_is_one_usage_line(pytester: pyt
 
 
 # -- the data set is the pack's (system.dataset) --------------------------------------------------------------
-def test_pack_without_a_data_set_has_one_skipped_test_split_item_saying_why(pytester: pytest.Pytester) -> None:
-    """The argyrodite pack declares no data set: the test split is one SKIPPED item per model with the reason
-    (not the LiPS-25 items, not "no tests ran"), even with a --lips-data file given."""
+def test_pack_without_a_data_set_skips_each_gated_test_split_item_saying_why(pytester: pytest.Pytester) -> None:
+    """The argyrodite pack declares no data set: the test split is one SKIPPED item per gated metric and model
+    with the reason (not the LiPS-25 items, not "no tests ran"), even with a --lips-data file given, and the
+    NOT RUN rows of the summary carry that reason (not "deselected"): the gate items are found under the
+    system's node-id path lips/li6ps5cl/."""
     pytester.makepyfile(toy_model=MODEL_MODULE)
     data = pytester.path / "lips-25.extxyz"
     atoms = bulk("Cu", "fcc", a=3.61, cubic=True)
@@ -243,13 +245,16 @@ def test_pack_without_a_data_set_has_one_skipped_test_split_item_saying_why(pyte
         "no:cacheprovider",
     )
     assert result.ret == pytest.ExitCode.OK
-    assert result.parseoutcomes() == {"skipped": 1}
+    assert result.parseoutcomes() == {"skipped": 2}
     result.stdout.fnmatch_lines(
         [
             "*lips/li6ps5cl/test_test_split.py::test_test_split_energy_rmse?toy_model.make? SKIPPED*",
+            "*lips/li6ps5cl/test_test_split.py::test_test_split_force_rmse?toy_model.make? SKIPPED*",
             "SKIPPED*pack li6ps5cl-open-pbesol declares no data set (system.dataset in its manifest)*",
         ]
     )
+    not_run = result.stdout.str().split("NOT RUN, gated metrics not measured:")[1]
+    assert "declares no data set" in not_run and "deselected" not in not_run
     assert "test_test_split_category" not in result.stdout.str()
 
 
