@@ -246,6 +246,28 @@ def study_cutoff(recipes: list[str]) -> None:
 
 
 # --------------------------------------------------------------------------------------------- Study 2
+def sigma_panel(ax: Any, entries: list[tuple[str, dict, dict, Any]]) -> None:
+    """Task 3 sigma298 per model with its 95 % interval and the accepted band (the paper's Fig. 6 / Table 3);
+    models without a Task 3 report are named as not run."""
+    ran = [(k, label, ms["task3.sigma298"]) for k, (label, ms, _, _) in enumerate(entries) if "task3.sigma298" in ms]
+    for k, label, m in ran:
+        y = value(m)
+        a, b = interval(m)
+        if not math.isfinite(y):
+            continue
+        yerr = [[y - a], [b - y]] if math.isfinite(a) and math.isfinite(b) else None
+        ax.errorbar([k], [y], yerr=yerr, fmt="s" if "_ft" in label else "o", capsize=4, color=f"C{k}", label=label)
+    ax.axhspan(*BAND_MS_CM, color="tab:green", alpha=0.15, label="17–61 mS/cm band")
+    ax.set_yscale("log")
+    ax.set_xticks(range(len(entries)), [e[0] for e in entries], rotation=30, ha="right", fontsize=7)
+    missing = [e[0] for e in entries if "task3.sigma298" not in e[1]]
+    if missing:
+        ax.text(0.02, 0.02, "not run: " + ", ".join(missing), transform=ax.transAxes, fontsize=7, color="grey")
+    ax.set_title("Task 3 σ298 (95 % interval)", fontsize=10)
+    ax.set_ylabel("mS/cm")
+    ax.legend(fontsize=7)
+
+
 def study_foundation() -> None:
     import matplotlib
 
@@ -271,7 +293,7 @@ def study_foundation() -> None:
     known = ["chgnet", "chgnet_ft_s0", "chgnet_ft_s1", "chgnet_ft_s2", "sevennet0", "sevennet0_ft_s0"]
     entries = [(label, ms, vs, None) for label, (ms, vs) in merged.items()]
     entries.sort(key=lambda e: (known.index(e[0]) if e[0] in known else len(known), e[0]))
-    fig, axes = plt.subplots(1, 4, figsize=(17, 4.2), constrained_layout=True)
+    fig, axes = plt.subplots(1, 5, figsize=(21, 4.2), constrained_layout=True)
     x = range(len(REGIMES) + 1)
     width = 0.8 / max(1, len(entries))
     for k, (label, ms, _, _) in enumerate(entries):
@@ -297,11 +319,30 @@ def study_foundation() -> None:
     axes[3].set_xlabel("time (ps)")
     axes[3].set_ylabel("eV/Å")
     axes[3].legend(fontsize=7)
-    t1 = [value(ms.get("task1.ef_rmse_relaxed")) for _, ms, _, _ in entries]
-    axes[2].bar(range(len(entries)), t1, color=[f"C{k}" for k in range(len(entries))])
+    for k, (label, ms, _, _) in enumerate(entries):  # Task 1: relaxed (solid) and single point (light)
+        for j, (kind, alpha) in enumerate((("relaxed", 1.0), ("single_point", 0.45))):
+            y = value(ms.get(f"task1.ef_rmse_{kind}"))
+            axes[2].bar(
+                k + (j - 0.5) * 0.38,
+                y if math.isfinite(y) else 0.0,
+                0.38,
+                color=f"C{k}",
+                alpha=alpha,
+                hatch="//" if "_ft" in label else None,
+                label=kind.replace("_", " ") if k == 0 else None,
+            )
+    gate = next((threshold(load_report(p), "task1.ef_rmse_relaxed") for p in paths), None)
+    if gate is not None:
+        axes[2].axhline(gate, color="tab:red", ls="--", lw=1, label=f"gate {gate:g} meV/atom")
+    no_t1 = [e[0] for e in entries if "task1.ef_rmse_relaxed" not in e[1]]
+    axes[2].set_ylim(0, 1.25 * axes[2].get_ylim()[1])  # room for the note above the bars
+    if no_t1:
+        axes[2].text(0.02, 0.92, "not run: " + ", ".join(no_t1), transform=axes[2].transAxes, fontsize=7, color="grey")
     axes[2].set_xticks(range(len(entries)), [e[0] for e in entries], rotation=30, ha="right", fontsize=7)
-    axes[2].set_title("Task 1 RMSE(E_f), relaxed", fontsize=10)
+    axes[2].set_title("Task 1 RMSE(E_f): relaxed / single point", fontsize=10)
     axes[2].set_ylabel("meV/atom")
+    axes[2].legend(fontsize=7, loc="center right")
+    sigma_panel(axes[4], entries)
     fig.suptitle("Study 2: zero-shot vs fine-tuned (_ft: 13 training-only Li7P3S11 PBEsol frames), ci profile")
     png = HERE / "foundation" / "foundation_task2.png"
     fig.savefig(png, dpi=120)
@@ -309,7 +350,7 @@ def study_foundation() -> None:
 
     head = [
         "model",
-        "Task 1 RMSE(E_f) relaxed",
+        "Task 1 RMSE(E_f) relaxed / single point",
         "Task 2 F all",
         *(f"F {r}" for r in REGIMES),
         "Task 2 E all",
@@ -328,7 +369,7 @@ def study_foundation() -> None:
         sig = "not run" if s is None else f"{fmt(value(s))} [{fmt(a, 2)}, {fmt(b, 2)}]"
         cells = [
             label,
-            fmt(value(ms.get("task1.ef_rmse_relaxed"))),
+            f"{fmt(value(ms.get('task1.ef_rmse_relaxed')))} / {fmt(value(ms.get('task1.ef_rmse_single_point')))}",
             fmt(value(ms.get("task2.force_rmse"))),
             *(fmt(value(ms.get(f"task2.{r}.force_rmse"))) for r in REGIMES),
             fmt(value(ms.get("task2.energy_rmse"))),
