@@ -263,7 +263,8 @@ def sigma_panel(ax: Any, entries: list[tuple[str, dict, dict, Any]]) -> None:
     missing = [e[0] for e in entries if "task3.sigma298" not in e[1]]
     if missing:
         ax.text(0.02, 0.02, "not run: " + ", ".join(missing), transform=ax.transAxes, fontsize=7, color="grey")
-    ax.set_title("Task 3 σ298 (95 % interval)", fontsize=10)
+    designs = sorted({str(m.get("profile")) for _, _, m in ran})
+    ax.set_title("Task 3 σ298 (95 % interval)" + (f"; profile {', '.join(designs)}" if designs else ""), fontsize=10)
     ax.set_ylabel("mS/cm")
     ax.legend(fontsize=7)
 
@@ -276,18 +277,29 @@ def study_foundation() -> None:
 
     rdir = HERE / "foundation" / "reports"
     paths = sorted(rdir.glob("*.json"))
-    page = render_with_package(paths, HERE / "foundation" / "comparison")
     if not paths:
         raise SystemExit(f"no reports in {rdir.relative_to(ROOT)}")
+    by_profile: dict[str, list[Path]] = {}  # the package compares reports of one profile on one page
+    for p in paths:
+        rep = load_report(p)
+        if not rep.get("interrupted"):
+            by_profile.setdefault(str((rep.get("profile") or {}).get("name")), []).append(p)
+    page = []
+    for name, group in sorted(by_profile.items()):
+        stem = "comparison" if name == "ci" else f"comparison_{name}"
+        page += render_with_package(group, HERE / "foundation" / stem)
     merged: dict[str, tuple[dict, dict]] = {}  # model -> (metrics, verdicts) over its reports (one per task)
     for p in paths:
         rep = load_report(p)
         if rep.get("interrupted"):
             continue
         verdicts = verdicts_of(rep)
+        profile = str((rep.get("profile") or {}).get("name"))
         for model, ms in metrics_of(rep).items():
             label = model.split(".")[-1]
             merged.setdefault(label, ({}, {}))
+            if "task3.sigma298" in ms:  # the design it came from, for the figure and the table
+                ms = {**ms, "task3.sigma298": {**ms["task3.sigma298"], "profile": profile}}
             merged[label][0].update(ms)
             merged[label][1].update(verdicts.get(model, {}))
     known = ["chgnet", "chgnet_ft_s0", "chgnet_ft_s1", "chgnet_ft_s2", "sevennet0", "sevennet0_ft_s0"]
@@ -366,7 +378,7 @@ def study_foundation() -> None:
         er = regime_energy_rmse(ms.get("task2.force_rmse"))
         s = ms.get("task3.sigma298")
         a, b = interval(s)
-        sig = "not run" if s is None else f"{fmt(value(s))} [{fmt(a, 2)}, {fmt(b, 2)}]"
+        sig = "not run" if s is None else f"{fmt(value(s))} [{fmt(a, 2)}, {fmt(b, 2)}] ({s.get('profile')})"
         cells = [
             label,
             f"{fmt(value(ms.get('task1.ef_rmse_relaxed')))} / {fmt(value(ms.get('task1.ef_rmse_single_point')))}",

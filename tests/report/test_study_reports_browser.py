@@ -101,5 +101,9 @@ def test_committed_comparison_page_of_the_cutoff_study(browser, tmp_path):  # no
         files = re.findall(r"<td><code>([^<]+\.json)</code></td>", html)  # the page's "Reports" table
         assert files, f"{committed.name}: no source reports listed"
         models = _models([ROOT / f if (ROOT / f).exists() else CUTOFF / f for f in files])
+        # issue 27: the page of the reduced-recipe sweep shows every cutoff of the study (3, 4, 5, 6 A)
+        cutoffs = {m.group(1) for f in files if "/e16-20/" in f and (m := re.search(r"cutoff-c(\d+)\.", f))}
+        if "e16-20" in committed.name:
+            assert cutoffs == {"3", "4", "5", "6"}, f"{committed.name}: cutoffs {sorted(cutoffs)}"
         _check_page(browser, page, len(models))
         _check_provenance(html, models)
