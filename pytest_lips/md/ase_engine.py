@@ -8,11 +8,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
 from ase import Atoms
 
 from ..errors import LipsUsageError
-from ._engine_common import Progress, announce, check_unique, package_version
+from ._engine_common import Progress, announce, check_unique, frame_arrays, package_version
 from .checks import default_stop_checks
 from .engine import initialise_velocities, run_md
 from .jobs import MDJob, MDTrajectory, kinetic_temperature_K, pressure_Pa
@@ -107,12 +106,7 @@ class AseEngine:
         )
         return MDTrajectory(
             job_id=job.job_id,
-            steps=np.asarray(frames["steps"], dtype=int),
-            positions_A=np.asarray(frames["pos"], dtype=float).reshape(-1, n, 3),
-            cells_A=np.asarray(frames["cell"], dtype=float).reshape(-1, 3, 3),
-            temperatures_K=np.asarray(frames["T"], dtype=float),
-            volumes_A3=np.asarray(frames["V"], dtype=float),
-            pressures_Pa=np.asarray(frames["p"], dtype=float) if job.npt else None,
+            **frame_arrays(frames, n, job.npt),
             steps_done=outcome.steps_done,
             completed=outcome.completed,
             stop_reason=outcome.stop_reason,

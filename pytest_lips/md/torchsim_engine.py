@@ -33,7 +33,7 @@ import numpy as np
 from ase import units
 
 from ..errors import LipsUsageError
-from ._engine_common import Progress, announce, check_unique, package_version
+from ._engine_common import Progress, announce, check_unique, frame_arrays, package_version
 from .engine import NPTSettings, NVTSettings, initialise_velocities
 from .jobs import MDJob, MDTrajectory, array_stop_reason, kinetic_temperature_K, pressure_Pa
 
@@ -609,12 +609,7 @@ class _BatchRun:
             out.append(
                 MDTrajectory(
                     job_id=job.job_id,
-                    steps=np.asarray(fr["steps"], dtype=int),
-                    positions_A=np.asarray(fr["pos"], dtype=float).reshape(-1, n, 3),
-                    cells_A=np.asarray(fr["cell"], dtype=float).reshape(-1, 3, 3),
-                    temperatures_K=np.asarray(fr["T"], dtype=float),
-                    volumes_A3=np.asarray(fr["V"], dtype=float),
-                    pressures_Pa=np.asarray(fr["p"], dtype=float) if self.npt else None,
+                    **frame_arrays(fr, n, self.npt),
                     steps_done=steps_done[j],
                     completed=completed,
                     stop_reason=self.stop_reason[j],
