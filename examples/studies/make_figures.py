@@ -264,7 +264,7 @@ def sigma_panel(ax: Any, entries: list[tuple[str, dict, dict, Any]]) -> None:
     if missing:
         ax.text(0.02, 0.02, "not run: " + ", ".join(missing), transform=ax.transAxes, fontsize=7, color="grey")
     designs = sorted({str(m.get("profile")) for _, _, m in ran})
-    ax.set_title("Task 3 σ298 (95 % interval)" + (f"; profile {', '.join(designs)}" if designs else ""), fontsize=10)
+    ax.set_title("Task 3 σ298 (95 % interval)" + (f"\nprofile {', '.join(designs)}" if designs else ""), fontsize=10)
     ax.set_ylabel("mS/cm")
     ax.legend(fontsize=7)
 
