@@ -52,6 +52,11 @@ def _formation_table(form: dict[str, dict]) -> str:
     return "\n".join(rows) + "\n"
 
 
+def _wall(seconds: float) -> str:
+    """A wall time as people read it: seconds below a minute, else minutes."""
+    return f"{seconds:.0f} s" if seconds < 60 else f"{seconds / 60:.0f} min"
+
+
 def _sanity_lines(sanity: dict[str, dict | None]) -> str:
     out = []
     for name, s in sanity.items():
@@ -62,7 +67,7 @@ def _sanity_lines(sanity: dict[str, dict | None]) -> str:
         out.append(f"- {name}: PBEsol a = {s['a_A']:.3f} Å against experiment {s['a_exp_A']:.3f} Å "
                    f"({100 * s['rel']:+.1f} %; {s['source']}); primitive volume {s['volume_A3']:.2f} Å³ "
                    f"(start {s['start_volume_A3']:.2f} Å³), {s['steps']} steps, {conv}, "
-                   f"{s['wall_s'] / 60:.0f} min of DFT wall time on 2 MPI ranks.")
+                   f"{_wall(s['wall_s'])} of DFT wall time on 2 MPI ranks.")
     return "\n".join(out) + "\n"
 
 
