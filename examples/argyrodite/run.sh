@@ -10,9 +10,9 @@
 # Optional: REFERENCE=<pack> (default li6ps5cl-open-pbesol; another pack adds its name to the report's file
 # name, e.g. REFERENCE=lips-open-pbesol for the same models on the LiPS system) and TASKS=task2 (a
 # subset, added to the file name).
-# Reports: examples/argyrodite/<NAME>.<PROFILE>[.<REFERENCE>][.<TASKS>].json (+ .log, the terminal output). PY needs the model's
-# package (chgnet, sevenn) and pytest-lips; SevenNet needs its own environment (examples/studies/README.md,
-# Study 2). reference_data/protocols holds no tests, so only the plugin's items are collected.
+# Reports: examples/argyrodite/<NAME>.<PROFILE>[.<REFERENCE>][.<TASKS>].json (+ .log, the terminal
+# output). PY needs the model's package (chgnet, sevenn) and pytest-lips; SevenNet needs its own
+# environment (examples/studies/README.md, Study 2). reference_data/protocols holds no tests, so only the plugin's items are collected.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 PY=${PY:-/work/venv-sevenn/bin/python}
